@@ -1,1 +1,128 @@
-int main() { return 0; }
+// main(): parse flags → config → MPI init → role (ARCHITECTURE §10).
+#include <CLI/CLI.hpp>
+
+#include <cstdlib>
+
+#include "app/app.h"
+#include "shardlm/core/log.h"
+#include "shardlm/dist/comm.h"
+#include "shardlm/dist/exit-audit.h"
+#include "shardlm/kernels/matmul.h"
+#include "shardlm/model/model-maker.h"
+
+using namespace shardlm;
+
+namespace {
+
+int env_rank() {
+  for (const char* k : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"})
+    if (const char* v = std::getenv(k)) return std::atoi(v);
+  return 0;
+}
+
+void add_runtime_flags(CLI::App* c, RuntimeConfig& rt) {
+  c->add_option("-m,--model", rt.model_path, "model: .gguf file, Hugging Face directory, or llama2.c .bin")->required();
+  c->add_option("--tokenizer", rt.tokenizer_path, "llama2.c tokenizer .bin (default: beside the model)");
+  c->add_option("-t,--threads", rt.threads, "compute threads per rank (default: cores of the node / ranks on it)");
+  c->add_option("-c,--ctx-size", rt.n_ctx, "context length (default: min(trained, 4096))");
+  c->add_option("--kv-blocks", rt.kv_blocks, "KV blocks per rank (default: enough for the context)");
+  c->add_option("--block-size", rt.block_size, "tokens per KV block")->check(CLI::Range(1, 1024));
+  c->add_option("--sample-candidates", rt.sample_candidates, "per-rank candidates for filtered sampling")
+      ->check(CLI::Range(1, 4096));
+  c->add_option("--dump-logits", rt.dump_logits_prefix, "test aid: write the first sampled row's logits per rank");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"shardlm: serve large language models from several machines as if they were one"};
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off");
+
+  GenerateOptions gen;
+  auto* g = app.add_subcommand("generate", "generate text from a prompt (run under mpirun for tensor parallelism)");
+  add_runtime_flags(g, gen.rt);
+  g->add_option("-p,--prompt", gen.prompt, "prompt text")->required();
+  g->add_option("-n,--n-predict", gen.n_predict, "tokens to generate")->check(CLI::NonNegativeNumber);
+  g->add_option("--temp,--temperature", gen.sampling.temperature, "sampling temperature (0 = greedy)");
+  g->add_option("--top-k", gen.sampling.top_k, "top-k (0 = off)");
+  g->add_option("--top-p", gen.sampling.top_p, "nucleus sampling (1 = off)");
+  g->add_option("--min-p", gen.sampling.min_p, "min-p (0 = off)");
+  g->add_option("-s,--seed", gen.sampling.seed, "sampling seed");
+  g->add_option("-b,--batch-size", gen.max_batch_tokens, "prefill chunk size in tokens")->check(CLI::Range(1, 65536));
+  g->add_flag("!--no-echo", gen.echo, "do not print the prompt before the continuation");
+  g->add_flag("!--no-bos", gen.add_bos, "do not prepend BOS");
+  g->add_flag("--ignore-eos", gen.ignore_eos, "keep generating after EOS");
+
+  std::string tk_model, tk_text, tk_ids;
+  bool tk_no_bos = false, tk_special = false;
+  auto* tz = app.add_subcommand("tokenize", "print the token ids of a text as a JSON array");
+  tz->add_option("-m,--model", tk_model, "GGUF (vocab-only is fine), HF directory or tokenizer.json, llama2.c tokenizer .bin")->required();
+  tz->add_option("--text", tk_text, "text to tokenize")->required();
+  tz->add_flag("--no-bos", tk_no_bos, "do not prepend BOS");
+  tz->add_flag("--special", tk_special, "parse special tokens in the text");
+  auto* dz = app.add_subcommand("detokenize", "print the text of a JSON array of token ids");
+  dz->add_option("-m,--model", tk_model, "tokenizer source, as for tokenize")->required();
+  dz->add_option("--ids", tk_ids, "JSON array of token ids")->required();
+
+  std::string insp_model;
+  auto* ins = app.add_subcommand("inspect", "print a model's hyperparameters and tensors");
+  ins->add_option("-m,--model", insp_model, "model path")->required();
+
+  MakeModelConfig mk;
+  std::string mk_dtype = "f32";
+  auto* mm = app.add_subcommand("make-model", "write a model with deterministic random weights in a named shape");
+  mm->add_option("--preset", mk.preset, "shape preset (tiny-llama, tiny-qwen2, tinyllama-1.1b, ...)")->required();
+  mm->add_option("--dtype", mk_dtype, "f32, f16, bf16, q8_0, q4_0");
+  mm->add_option("--format", mk.format, "gguf or hf");
+  mm->add_option("--out", mk.out, "output file (gguf) or directory (hf)")->required();
+  mm->add_option("--vocab-from", mk.vocab_from, "tokenizer to copy: GGUF, HF tokenizer.json/dir, llama2.c tokenizer .bin");
+  mm->add_option("--seed", mk.seed, "weights seed");
+
+  CLI11_PARSE(app, argc, argv);
+
+  const int rank0 = env_rank();
+  log_init(rank0, log_level);
+  kernels_init();
+
+  if (*tz) return cmd_tokenize(tk_model, tk_text, !tk_no_bos, tk_special);
+  if (*dz) return cmd_detokenize(tk_model, tk_ids);
+  if (*ins) return cmd_inspect(insp_model);
+  if (*mm) {
+    auto dt = dtype_from_name(mk_dtype);
+    if (!dt) {
+      LOG_ERROR("unknown --dtype '{}'", mk_dtype);
+      return 2;
+    }
+    mk.dtype = *dt;
+    Status st = make_model(mk);
+    if (!st) {
+      LOG_ERROR("{}", st.message());
+      return 1;
+    }
+    return 0;
+  }
+
+  // Distributed commands.
+  gen.rt.log_level = log_level;
+  apply_env(gen.rt);
+  Status st = Comm::init(&argc, &argv);
+  if (!st) {
+    LOG_ERROR("{}", st.message());
+    return 1;
+  }
+  audit_start(Comm::rank());
+  install_signal_handlers(Comm::size());
+  Comm::set_fatal_handler([](const std::string& cause, const std::string& detail) { exit_audit(cause, detail); });
+  int rc = 1;
+  try {
+    rc = cmd_generate(gen);
+  } catch (const std::exception& e) {
+    exit_audit("exception", e.what());
+    Comm::fatal("exception", e.what());
+  }
+  if (!exit_audit_done()) exit_audit(rc == 0 ? "generate_done" : "error");
+  Comm::finalize();
+  return rc;
+}

@@ -1,0 +1,33 @@
+// Runtime parameters (not model-intrinsic). Plain struct; each field documents its
+// default. Environment variables are read only in main(); rank 0 resolves the
+// config once and broadcasts it (as JSON inside the LOAD message).
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "shardlm/core/status.h"
+
+namespace shardlm {
+
+struct RuntimeConfig {
+  std::string model_path;           // .gguf, HF directory, or llama2.c .bin
+  std::string tokenizer_path;       // llama2.c only: tokenizer .bin (default: beside the model)
+  int threads = 0;                  // compute threads per rank; 0 = cores of the node / ranks on it
+  int n_ctx = 0;                    // context length; 0 = min(trained context, 4096)
+  int kv_blocks = 0;                // KV blocks per rank; 0 = enough for n_ctx × max_seqs
+  int max_seqs = 1;                 // sequences that may hold KV at once
+  int block_size = 16;              // tokens per KV block
+  int sample_candidates = 64;       // per-rank candidates for top-k/top-p/min-p sampling
+  double eval_timeout_s = 300;      // SHARDLM_EVAL_TIMEOUT: per-layer load check-in deadline
+  double collective_timeout_s = 300;  // SHARDLM_COLLECTIVE_TIMEOUT: deadline of every step collective
+  double memory_guard_gb = 0;       // SHARDLM_MEMORY_GUARD_GB: keep at least this much available; 0 = off
+  std::string log_level = "info";
+  // Test aid: each rank writes the first sampled row's logits slice to
+  // PREFIX.rankR.bin (i32 vocab_begin, i32 n, f32[n]); empty = off.
+  std::string dump_logits_prefix;
+
+  std::string to_json() const;
+  static Result<RuntimeConfig> from_json(const std::string& s);
+};
+
+}  // namespace shardlm

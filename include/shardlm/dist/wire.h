@@ -1,0 +1,106 @@
+// The step protocol: rank 0 → all ranks, one message per engine iteration.
+//
+// Wire format, version 1 (little-endian; every rank runs the same binary):
+//
+//   Message   := Header Payload
+//   Header    := u32 magic "SLMW"  u16 version(=1)  u16 kind  u64 payload_bytes
+//   kind      := 1 STEP | 2 LOAD | 3 UNLOAD | 4 PING | 5 SHUTDOWN
+//   The header (16 bytes) is broadcast first, then the payload, each with a deadline.
+//
+//   STEP payload (a diff against the previous step, as in vLLM's scheduler output):
+//     u64 step_id
+//     u32 n_new     × NewSeq      sequences seen for the first time, in full
+//     u32 n_running × RunningSeq  sequences already known to every rank
+//     u32 n_finished × u64 seq_id sequences whose state every rank frees (after this step)
+//     u32 n_kv_ops  × KvOp        block copies/offloads/restores (later KV tiers)
+//     u32 n_draft   × Draft       draft tokens for speculative decoding (later)
+//   NewSeq     := u64 seq_id  u32 start_pos  Ints tokens  Ints block_table  u8 sample  Sampling
+//                 (start_pos > 0 when a cached prefix already holds KV for positions < start_pos)
+//   RunningSeq := u64 seq_id  Ints tokens  Ints new_blocks  u8 sample
+//   Sampling   := f32 temperature  i32 top_k  f32 top_p  f32 min_p  u64 seed
+//                 f32 repetition_penalty  f32 presence_penalty  f32 frequency_penalty
+//   KvOp       := u8 op(1 copy, 2 offload, 3 restore)  i32 src  i32 dst
+//   Draft      := u64 seq_id  Ints tokens
+//   Ints       := u32 count  count × i32
+//   The tokens of a sequence in a step get positions n_computed .. n_computed+len-1,
+//   where n_computed is start_pos (new) or the count after the previous steps.
+//   sample=1: the logits of the sequence's last token in this step are reduced to
+//   sampling candidates and gathered to rank 0.
+//
+//   LOAD payload := string model_path  string config_json ; UNLOAD, PING, SHUTDOWN: empty.
+//   After LOAD every rank loads in lockstep (agreement collectives per layer); after
+//   a STEP with sampled rows, a fixed-size gather of candidate records to rank 0;
+//   after SHUTDOWN, one gather of each rank's resident bytes (f64) to rank 0.
+//   string := u32 length + bytes
+//
+// Decoding checks every length against the payload; a malformed message is an error.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "shardlm/core/status.h"
+#include "shardlm/sampling/sampling-params.h"
+
+namespace shardlm {
+
+constexpr uint32_t kWireMagic = 0x574D4C53;  // "SLMW"
+constexpr uint16_t kWireVersion = 1;
+
+enum class MsgKind : uint16_t { STEP = 1, LOAD = 2, UNLOAD = 3, PING = 4, SHUTDOWN = 5 };
+
+struct MsgHeader {
+  uint32_t magic = kWireMagic;
+  uint16_t version = kWireVersion;
+  uint16_t kind = 0;
+  uint64_t payload_bytes = 0;
+};
+static_assert(sizeof(MsgHeader) == 16);
+
+struct NewSeq {
+  uint64_t seq_id = 0;
+  uint32_t start_pos = 0;
+  std::vector<int32_t> tokens;
+  std::vector<int32_t> block_table;
+  bool sample = false;
+  SamplingParams sampling;
+};
+
+struct RunningSeq {
+  uint64_t seq_id = 0;
+  std::vector<int32_t> tokens;
+  std::vector<int32_t> new_blocks;
+  bool sample = false;
+};
+
+struct KvOp {
+  uint8_t op = 0;
+  int32_t src = 0, dst = 0;
+};
+
+struct DraftTokens {
+  uint64_t seq_id = 0;
+  std::vector<int32_t> tokens;
+};
+
+struct StepMsg {
+  uint64_t step_id = 0;
+  std::vector<NewSeq> new_seqs;
+  std::vector<RunningSeq> running;
+  std::vector<uint64_t> finished;
+  std::vector<KvOp> kv_ops;
+  std::vector<DraftTokens> drafts;
+};
+
+struct LoadMsg {
+  std::string model_path;
+  std::string config_json;
+};
+
+std::vector<uint8_t> encode_step(const StepMsg& m);
+Result<StepMsg> decode_step(const uint8_t* data, size_t n);
+std::vector<uint8_t> encode_load(const LoadMsg& m);
+Result<LoadMsg> decode_load(const uint8_t* data, size_t n);
+Status check_header(const MsgHeader& h);
+
+}  // namespace shardlm

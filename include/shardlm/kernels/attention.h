@@ -1,0 +1,34 @@
+// Causal attention over a paged KV cache.
+#pragma once
+#include <cstdint>
+
+#include "shardlm/core/thread-pool.h"
+
+namespace shardlm {
+
+// One layer of one rank's KV pool: k and v are f32 [n_blocks, block_size, n_kv, head_dim].
+struct KvLayerView {
+  float* k = nullptr;
+  float* v = nullptr;
+  int n_blocks = 0;
+  int block_size = 16;
+  int n_kv = 0;
+  int head_dim = 0;
+};
+
+// Per-token addressing into the paged cache.
+struct AttnTokens {
+  int64_t n = 0;
+  const int32_t* pos = nullptr;                 // [n] position of the token in its sequence
+  const int32_t* const* block_table = nullptr;  // [n] block table of the token's sequence
+};
+
+// Writes k_new/v_new [n, n_kv, head_dim] into their slots (block_table[pos/bs], pos%bs).
+void kv_write(const KvLayerView& kv, const AttnTokens& t, const float* k_new, const float* v_new);
+
+// out[n, n_q, head_dim] = softmax(q·Kᵀ/√d) V over positions 0..pos of each token's
+// sequence, query head h reading KV head q_to_kv[h]. Online softmax, one pass.
+void attention(const KvLayerView& kv, const AttnTokens& t, const float* q, int n_q, const int* q_to_kv,
+               float* out, ThreadPool& pool);
+
+}  // namespace shardlm

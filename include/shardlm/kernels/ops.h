@@ -1,0 +1,28 @@
+// Element-wise and per-row operations of the transformer layer.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "shardlm/model/hparams.h"
+
+namespace shardlm {
+
+// out[n, d] = x[n, d] / rms(x) * w[d]   (out may alias x)
+void rmsnorm(const float* x, const float* w, int64_t n, int64_t d, float eps, float* out);
+
+// RoPE parameters, derived from HParams once.
+struct RopeParams {
+  int head_dim = 0;
+  int rope_dim = 0;                 // rotated components (first rope_dim of each head)
+  RopeLayout layout = RopeLayout::Adjacent;
+  std::vector<float> inv_freq;      // f32 [rope_dim/2], theta^(-2i/rope_dim) / factor[i]
+  float pos_scale = 1.0f;           // 1 / linear scaling factor
+  static RopeParams from(const HParams& h);
+};
+// x[n, n_heads, head_dim] rotated in place; pos[n] the token positions.
+void rope(float* x, int64_t n, int n_heads, const int32_t* pos, const RopeParams& p);
+
+// gate[n] = silu(gate[n]) * up[n]
+void silu_mul(float* gate, const float* up, int64_t n);
+
+}  // namespace shardlm

@@ -1,0 +1,33 @@
+// Each rank's paged KV pool: K and V for its own KV heads, every layer.
+// Block ids are decided by rank 0 and are the same on every rank.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "shardlm/core/mmap.h"
+#include "shardlm/kernels/attention.h"
+
+namespace shardlm {
+
+struct KvConfig {
+  int n_layer = 0;
+  int n_blocks = 0;      // blocks in the pool (every rank the same)
+  int block_size = 16;   // tokens per block
+  int n_kv_local = 0;    // KV heads held by this rank
+  int head_dim = 0;
+};
+
+class KvStorage {
+ public:
+  explicit KvStorage(const KvConfig& c);
+  KvLayerView layer(int l);
+  const KvConfig& config() const { return c_; }
+  uint64_t bytes() const { return static_cast<uint64_t>(k_.size()) * 2 * per_layer_bytes_; }
+
+ private:
+  KvConfig c_;
+  size_t per_layer_bytes_ = 0;
+  std::vector<Buffer> k_, v_;  // per layer: f32 [n_blocks, block_size, n_kv_local, head_dim]
+};
+
+}  // namespace shardlm

@@ -1,0 +1,34 @@
+// Subcommands of the shardlm binary, and what main() shares with them.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "shardlm/dist/runtime-config.h"
+#include "shardlm/sampling/sampling-params.h"
+
+namespace shardlm {
+
+struct GenerateOptions {
+  RuntimeConfig rt;
+  std::string prompt;
+  int n_predict = 64;          // tokens to generate
+  bool echo = true;            // print the prompt before the continuation (as llama.cpp and llama2.c do)
+  bool add_bos = true;         // prepend BOS when the tokenizer asks for it
+  bool ignore_eos = false;     // keep generating past EOS
+  int max_batch_tokens = 512;  // prefill chunk size
+  SamplingParams sampling;
+  std::string logits_out;      // test aid: write the prompt's last-position logits (gathered) here
+};
+
+int cmd_generate(const GenerateOptions& o);
+int cmd_tokenize(const std::string& model, const std::string& text, bool add_bos, bool parse_special);
+int cmd_detokenize(const std::string& model, const std::string& ids_json);
+int cmd_inspect(const std::string& model);
+
+// Reads SHARDLM_* environment variables into the config (main() only: house rule 6).
+void apply_env(RuntimeConfig& rt);
+// Installs signal handling: SIGTERM/SIGINT log the EXIT AUDIT and exit; SIGHUP is
+// ignored when running on more than one rank. Call before starting any thread.
+void install_signal_handlers(int world_size);
+
+}  // namespace shardlm

@@ -1,0 +1,76 @@
+#include "shardlm/dist/channel.h"
+
+#include <cstring>
+
+#include "shardlm/core/log.h"
+#include "shardlm/core/memory.h"
+#include "shardlm/dist/comm.h"
+#include "shardlm/dist/rank-model.h"
+#include "shardlm/sampling/candidates.h"
+
+namespace shardlm {
+
+void channel_send(MsgKind kind, const std::vector<uint8_t>& payload, double timeout_s) {
+  if (Comm::size() == 1) return;
+  MsgHeader h;
+  h.kind = static_cast<uint16_t>(kind);
+  h.payload_bytes = payload.size();
+  Comm::bcast(&h, sizeof h, 0, timeout_s, "broadcast message header");
+  if (!payload.empty())
+    Comm::bcast(const_cast<uint8_t*>(payload.data()), static_cast<int64_t>(payload.size()), 0, timeout_s,
+                "broadcast message payload");
+}
+
+Message channel_recv(double timeout_s) {
+  MsgHeader h;
+  h.magic = 0;
+  Comm::bcast(&h, sizeof h, 0, timeout_s, "wait for the next message from rank 0");
+  Status st = check_header(h);
+  if (!st) Comm::fatal("error", "protocol error: " + st.message());
+  Message m;
+  m.kind = static_cast<MsgKind>(h.kind);
+  m.payload.resize(h.payload_bytes);
+  if (h.payload_bytes)
+    Comm::bcast(m.payload.data(), static_cast<int64_t>(h.payload_bytes), 0, timeout_s, "receive message payload");
+  return m;
+}
+
+std::vector<double> shutdown_gather_rss(double timeout_s) {
+  double mine = static_cast<double>(rss_bytes());
+  std::vector<double> all(Comm::rank() == 0 ? Comm::size() : 0);
+  Comm::gather(&mine, sizeof mine, all.data(), 0, timeout_s, "gather resident memory at shutdown");
+  return all;
+}
+
+Status run_step_rank0(RankModel& model, const StepMsg& step, double timeout_s,
+                      std::vector<std::vector<Candidates>>& out, std::vector<uint64_t>& sampled_ids) {
+  channel_send(MsgKind::STEP, encode_step(step), timeout_s);
+  std::vector<uint8_t> mine;
+  Status st = model.execute(step, mine, sampled_ids);
+  if (!st) Comm::fatal("error", "rank 0 could not execute its own step: " + st.message());
+  const int world = Comm::size();
+  const size_t rec = model.candidate_record_bytes();
+  const size_t n = sampled_ids.size();
+  std::vector<uint8_t> all(world * mine.size());
+  if (n > 0) Comm::gather(mine.data(), static_cast<int64_t>(mine.size()), all.data(), 0, timeout_s, "gather sampling candidates");
+  out.assign(n, std::vector<Candidates>(world));
+  for (int r = 0; r < world; ++r)
+    for (size_t i = 0; i < n; ++i) {
+      const uint8_t* p = all.data() + r * mine.size() + i * rec;
+      auto c = Candidates::deserialize(p, rec);
+      if (!c) return c.status();
+      out[i][r] = std::move(c.value());
+    }
+  return Status::ok();
+}
+
+Status run_step_worker(RankModel& model, const StepMsg& step, double timeout_s) {
+  std::vector<uint8_t> mine;
+  std::vector<uint64_t> ids;
+  Status st = model.execute(step, mine, ids);
+  if (!st) Comm::fatal("error", "worker could not execute step: " + st.message());
+  if (!ids.empty()) Comm::gather(mine.data(), static_cast<int64_t>(mine.size()), nullptr, 0, timeout_s, "gather sampling candidates");
+  return Status::ok();
+}
+
+}  // namespace shardlm

@@ -1,0 +1,146 @@
+#include "shardlm/dist/comm.h"
+
+#include <mpi.h>
+#include <sched.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+
+#include "shardlm/core/log.h"
+
+namespace shardlm {
+
+namespace {
+Comm::FatalHandler g_fatal;
+double g_coll_s = 0;
+int g_rank = 0, g_size = 1;
+bool g_init = false;
+
+using Clock = std::chrono::steady_clock;
+
+// Polls req until it completes or the deadline passes. Spins briefly (a small
+// collective completes in microseconds), then yields, then sleeps in short steps
+// so that a waiting rank leaves the CPU to ranks that are still computing.
+void wait_deadline(MPI_Request* req, double timeout_s, const char* what, const char* timeout_cause) {
+  const auto t0 = Clock::now();
+  const auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s));
+  long iter = 0;
+  for (;;) {
+    int done = 0;
+    MPI_Status st;
+    int rc = MPI_Test(req, &done, &st);
+    if (rc != MPI_SUCCESS) {
+      char msg[MPI_MAX_ERROR_STRING];
+      int len = 0;
+      MPI_Error_string(rc, msg, &len);
+      Comm::fatal("peer_lost", fmt::format("{} failed: {}", what, std::string(msg, len)));
+    }
+    if (done) break;
+    ++iter;
+    if (iter < 2000) continue;
+    if ((iter & 63) == 0 && Clock::now() > deadline)
+      Comm::fatal(timeout_cause, fmt::format("{} did not complete within {:.0f} s (a peer rank died, hung or lost its network)",
+                                             what, timeout_s));
+    if (iter < 20000) {
+      sched_yield();
+    } else {
+      struct timespec ts{0, 100000};  // 100 us
+      nanosleep(&ts, nullptr);
+    }
+  }
+  g_coll_s += std::chrono::duration<double>(Clock::now() - t0).count();
+}
+}  // namespace
+
+Status Comm::init(int* argc, char*** argv) {
+  int provided = 0;
+  if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) return Status::error("MPI_Init_thread failed");
+  if (provided < MPI_THREAD_FUNNELED) return Status::error("MPI does not provide MPI_THREAD_FUNNELED");
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+  g_init = true;
+  return Status::ok();
+}
+
+void Comm::finalize() {
+  if (g_init) MPI_Finalize();
+  g_init = false;
+}
+
+bool Comm::initialized() { return g_init; }
+int Comm::rank() { return g_rank; }
+int Comm::size() { return g_size; }
+
+std::string Comm::host() {
+  char buf[256] = {0};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+void Comm::set_fatal_handler(FatalHandler h) { g_fatal = std::move(h); }
+
+void Comm::fatal(const std::string& cause, const std::string& detail) {
+  LOG_ERROR("{}: {}", cause, detail);
+  if (g_fatal) g_fatal(cause, detail);
+  spdlog::default_logger()->flush();
+  std::fflush(nullptr);
+  if (g_init) MPI_Abort(MPI_COMM_WORLD, 3);
+  _exit(3);
+}
+
+void Comm::bcast(void* buf, int64_t bytes, int root, double timeout_s, const char* what) {
+  if (g_size == 1) return;
+  if (bytes > INT_MAX) fatal("error", fmt::format("{}: message of {} bytes too large", what, bytes));
+  MPI_Request req;
+  if (MPI_Ibcast(buf, static_cast<int>(bytes), MPI_BYTE, root, MPI_COMM_WORLD, &req) != MPI_SUCCESS)
+    fatal("peer_lost", fmt::format("{}: MPI_Ibcast failed", what));
+  wait_deadline(&req, timeout_s, what, "collective_timeout");
+}
+
+void Comm::allreduce_sum(float* buf, int64_t n, double timeout_s, const char* what) {
+  if (g_size == 1) return;
+  MPI_Request req;
+  if (MPI_Iallreduce(MPI_IN_PLACE, buf, static_cast<int>(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &req) != MPI_SUCCESS)
+    fatal("peer_lost", fmt::format("{}: MPI_Iallreduce failed", what));
+  wait_deadline(&req, timeout_s, what, "collective_timeout");
+}
+
+int Comm::allreduce_min(int v, double timeout_s, const char* what, const char* timeout_cause) {
+  if (g_size == 1) return v;
+  MPI_Request req;
+  int out = v;
+  if (MPI_Iallreduce(&v, &out, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD, &req) != MPI_SUCCESS)
+    fatal("peer_lost", fmt::format("{}: MPI_Iallreduce failed", what));
+  wait_deadline(&req, timeout_s, what, timeout_cause);
+  return out;
+}
+
+void Comm::allreduce_max_f64(double* v, int n, double timeout_s, const char* what) {
+  if (g_size == 1) return;
+  MPI_Request req;
+  if (MPI_Iallreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD, &req) != MPI_SUCCESS)
+    fatal("peer_lost", fmt::format("{}: MPI_Iallreduce failed", what));
+  wait_deadline(&req, timeout_s, what, "collective_timeout");
+}
+
+void Comm::gather(const void* send, int64_t bytes, void* recv, int root, double timeout_s, const char* what) {
+  if (g_size == 1) {
+    if (bytes > 0) std::memcpy(recv, send, bytes);
+    return;
+  }
+  MPI_Request req;
+  if (MPI_Igather(send, static_cast<int>(bytes), MPI_BYTE, recv, static_cast<int>(bytes), MPI_BYTE, root,
+                  MPI_COMM_WORLD, &req) != MPI_SUCCESS)
+    fatal("peer_lost", fmt::format("{}: MPI_Igather failed", what));
+  wait_deadline(&req, timeout_s, what, "collective_timeout");
+}
+
+double Comm::collective_seconds() { return g_coll_s; }
+void Comm::reset_collective_seconds() { g_coll_s = 0; }
+
+}  // namespace shardlm

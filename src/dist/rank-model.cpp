@@ -1,0 +1,202 @@
+#include "shardlm/dist/rank-model.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include "shardlm/core/log.h"
+#include "shardlm/core/memory.h"
+#include "shardlm/dist/comm.h"
+#include "shardlm/kv/block-pool.h"
+#include "shardlm/sampling/candidates.h"
+
+namespace shardlm {
+
+namespace {
+
+class MpiAllReduce : public AllReduce {
+ public:
+  explicit MpiAllReduce(double timeout_s) : timeout_s_(timeout_s) {}
+  void sum(float* data, int64_t n) override { Comm::allreduce_sum(data, n, timeout_s_, "allreduce"); }
+
+ private:
+  double timeout_s_;
+};
+
+// All ranks agree whether a phase succeeded; the deadline is the eval timeout.
+Status agree(const Status& local, double timeout_s, const std::string& phase) {
+  const std::string what = "eval_with_timeout|" + phase;
+  int all = Comm::allreduce_min(local.is_ok() ? 1 : 0, timeout_s, what.c_str(), "eval_timeout");
+  if (!local.is_ok()) return local;
+  if (!all) return Status::errorf("another rank failed during {} (see its log)", phase);
+  return Status::ok();
+}
+
+int default_threads() {
+  unsigned hc = std::thread::hardware_concurrency();
+  // Ranks sharing a node split its cores.
+  const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+  int per_node = local ? std::max(1, std::atoi(local)) : 1;
+  return std::max(1, static_cast<int>(hc) / per_node);
+}
+
+}  // namespace
+
+RankModel::~RankModel() = default;
+
+size_t RankModel::candidate_record_bytes() const { return Candidates::record_bytes(cfg_.sample_candidates); }
+
+Result<std::unique_ptr<RankModel>> load_rank_model(const RuntimeConfig& cfg) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const int rank = Comm::rank(), world = Comm::size();
+  std::unique_ptr<RankModel> m(new RankModel());
+  m->cfg_ = cfg;
+
+  auto src = ModelSource::open(cfg.model_path, cfg.tokenizer_path);
+  SHARDLM_TRY(agree(src.status(), cfg.eval_timeout_s, "open model"));
+  m->src_ = std::move(src.value());
+  const HParams& h = m->src_->hparams();
+  if (rank == 0) LOG_INFO("model {} ({}): {}", cfg.model_path, m->src_->format(), h.summary());
+
+  auto plan = make_shard_plan(h, rank, world, ff_split_unit(*m->src_));
+  SHARDLM_TRY(agree(plan.status(), cfg.eval_timeout_s, "shard plan"));
+  LOG_INFO("shard plan {}", plan->describe());
+
+  const double guard = cfg.memory_guard_gb * 1073741824.0;
+  bool agreed_failure = false;  // a hook's agreement already told every rank
+  LoadHooks hooks;
+  hooks.before_layer = [&](int layer, uint64_t need) -> Status {
+    Status st;
+    const uint64_t avail = available_bytes();
+    if (guard > 0 && static_cast<double>(avail) - static_cast<double>(need) < guard) {
+      st = Status::errorf(
+          "MemoryGuardError: rank {} layer {}: available {:.2f} GiB, needed {:.3f} GiB, guard {:.2f} GiB "
+          "(SHARDLM_MEMORY_GUARD_GB)",
+          rank, layer, avail / 1073741824.0, need / 1073741824.0, cfg.memory_guard_gb);
+      LOG_ERROR("{}", st.message());
+    }
+    Status a = agree(st, cfg.eval_timeout_s, fmt::format("memory check before layer {}", layer));
+    agreed_failure = !a.is_ok();
+    return a;
+  };
+  hooks.after_layer = [&](int layer) -> Status {
+    if (layer >= 0 && (rank == 0 || h.n_layer <= 64))
+      LOG_INFO("loaded layer {}/{} (rss {:.1f} MiB)", layer + 1, h.n_layer, rss_bytes() / 1048576.0);
+    Status a = agree(Status::ok(), cfg.eval_timeout_s, fmt::format("layer {}", layer));
+    agreed_failure = !a.is_ok();
+    return a;
+  };
+  auto w = load_weights(*m->src_, plan.value(), hooks);
+  if (!w) {
+    // A rank that failed on its own still meets the others at the agreement they
+    // wait in (the same collective: every rank passed the same hooks so far).
+    if (!agreed_failure) (void)agree(w.status(), cfg.eval_timeout_s, "load");
+    return w.status();
+  }
+  m->weights_ = std::move(w.value());
+
+  m->n_ctx_ = cfg.n_ctx > 0 ? cfg.n_ctx : std::min(h.n_ctx_train, 4096);
+  KvConfig kc;
+  kc.n_layer = h.n_layer;
+  kc.block_size = cfg.block_size;
+  kc.n_blocks = cfg.kv_blocks > 0 ? cfg.kv_blocks : blocks_for(m->n_ctx_, cfg.block_size) * cfg.max_seqs;
+  kc.n_kv_local = static_cast<int>(plan->kv_heads.size());
+  kc.head_dim = h.head_dim;
+  m->kv_ = std::make_unique<KvStorage>(kc);
+  const int threads = cfg.threads > 0 ? cfg.threads : default_threads();
+  m->pool_ = std::make_unique<ThreadPool>(threads);
+  if (world > 1)
+    m->ar_ = std::make_unique<MpiAllReduce>(cfg.collective_timeout_s);
+  else
+    m->ar_ = std::make_unique<NoAllReduce>();
+  m->fwd_ = std::make_unique<Forward>(*m->weights_, *m->kv_, *m->pool_, *m->ar_);
+  m->load_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  LOG_INFO("loaded in {:.2f} s: weights {:.1f} MiB, KV {} blocks ({:.1f} MiB), {} threads, rss {:.1f} MiB", m->load_s_,
+           m->weights_->bytes() / 1048576.0, kc.n_blocks, m->kv_->bytes() / 1048576.0, threads,
+           rss_bytes() / 1048576.0);
+  m->src_.reset();  // weights are copied out; drop the mapping
+  return m;
+}
+
+Status RankModel::execute(const StepMsg& msg, std::vector<uint8_t>& cand, std::vector<uint64_t>& sampled_ids) {
+  const int bs = kv_->config().block_size;
+  const int n_blocks = kv_->config().n_blocks;
+  ForwardBatch b;
+  std::vector<const SeqState*> sampled;
+  auto check_blocks = [&](const std::vector<int32_t>& ids) -> Status {
+    for (auto id : ids)
+      if (id < 0 || id >= n_blocks) return Status::errorf("step {}: block id {} out of range", msg.step_id, id);
+    return Status::ok();
+  };
+  auto add_tokens = [&](SeqState& s, const std::vector<int32_t>& toks, bool sample, uint64_t id) -> Status {
+    if (s.n_computed + static_cast<int64_t>(toks.size()) > static_cast<int64_t>(s.block_table.size()) * bs)
+      return Status::errorf("step {}: sequence {} needs more KV blocks than it was given", msg.step_id, id);
+    for (size_t i = 0; i < toks.size(); ++i) {
+      if (toks[i] < 0 || toks[i] >= weights_->hp.n_vocab)
+        return Status::errorf("step {}: token id {} out of range", msg.step_id, toks[i]);
+      b.tokens.push_back(toks[i]);
+      b.pos.push_back(s.n_computed + static_cast<int32_t>(i));
+      b.block_table.push_back(s.block_table.data());
+    }
+    s.n_computed += static_cast<int32_t>(toks.size());
+    if (sample) {
+      if (toks.empty()) return Status::errorf("step {}: sequence {} samples with no tokens", msg.step_id, id);
+      b.logit_rows.push_back(static_cast<int32_t>(b.tokens.size() - 1));
+      sampled.push_back(&s);
+      sampled_ids.push_back(id);
+    }
+    return Status::ok();
+  };
+  sampled_ids.clear();
+  for (const auto& ns : msg.new_seqs) {
+    if (seqs_.count(ns.seq_id)) return Status::errorf("step {}: sequence {} already exists", msg.step_id, ns.seq_id);
+    SHARDLM_TRY(check_blocks(ns.block_table));
+    SeqState& s = seqs_[ns.seq_id];
+    s.block_table = ns.block_table;
+    s.n_computed = static_cast<int32_t>(ns.start_pos);
+    s.sampling = ns.sampling;
+  }
+  // Block tables must not reallocate once pointers into them are taken: extend first.
+  for (const auto& rs : msg.running) {
+    auto it = seqs_.find(rs.seq_id);
+    if (it == seqs_.end()) return Status::errorf("step {}: unknown sequence {}", msg.step_id, rs.seq_id);
+    SHARDLM_TRY(check_blocks(rs.new_blocks));
+    it->second.block_table.insert(it->second.block_table.end(), rs.new_blocks.begin(), rs.new_blocks.end());
+  }
+  for (const auto& ns : msg.new_seqs) SHARDLM_TRY(add_tokens(seqs_[ns.seq_id], ns.tokens, ns.sample, ns.seq_id));
+  for (const auto& rs : msg.running) SHARDLM_TRY(add_tokens(seqs_[rs.seq_id], rs.tokens, rs.sample, rs.seq_id));
+  for (size_t i = 0; i < b.pos.size(); ++i)
+    if (b.pos[i] >= n_ctx_) return Status::errorf("step {}: position {} beyond the context of {}", msg.step_id, b.pos[i], n_ctx_);
+
+  cand.clear();
+  if (b.size() > 0) {
+    fwd_->run(b, logits_);
+    const ShardPlan& p = weights_->plan;
+    const int64_t nv = p.vocab.size();
+    if (!cfg_.dump_logits_prefix.empty() && !sampled.empty() && !dumped_) {
+      dumped_ = true;
+      std::string path = fmt::format("{}.rank{}.bin", cfg_.dump_logits_prefix, Comm::rank());
+      if (FILE* f = std::fopen(path.c_str(), "wb")) {
+        int32_t hdr[2] = {static_cast<int32_t>(p.vocab.begin), static_cast<int32_t>(nv)};
+        std::fwrite(hdr, sizeof hdr, 1, f);
+        std::fwrite(logits_.data(), sizeof(float), nv, f);
+        std::fclose(f);
+      }
+    }
+    const size_t rec = candidate_record_bytes();
+    cand.resize(rec * sampled.size());
+    for (size_t r = 0; r < sampled.size(); ++r) {
+      const SeqState& s = *sampled[r];
+      Candidates c = reduce_slice(logits_.data() + r * nv, static_cast<int32_t>(p.vocab.begin), static_cast<int32_t>(nv),
+                                  s.sampling, sampled_ids[r], static_cast<uint64_t>(s.n_computed), cfg_.sample_candidates);
+      std::vector<uint8_t> bytes;
+      c.serialize(bytes, cfg_.sample_candidates);
+      std::memcpy(cand.data() + r * rec, bytes.data(), std::min(rec, bytes.size()));
+    }
+  }
+  for (auto id : msg.finished) seqs_.erase(id);
+  return Status::ok();
+}
+
+}  // namespace shardlm

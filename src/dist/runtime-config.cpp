@@ -1,0 +1,50 @@
+#include "shardlm/dist/runtime-config.h"
+
+#include <nlohmann/json.hpp>
+
+namespace shardlm {
+
+std::string RuntimeConfig::to_json() const {
+  nlohmann::json j = {{"model_path", model_path},
+                      {"tokenizer_path", tokenizer_path},
+                      {"threads", threads},
+                      {"n_ctx", n_ctx},
+                      {"kv_blocks", kv_blocks},
+                      {"max_seqs", max_seqs},
+                      {"block_size", block_size},
+                      {"sample_candidates", sample_candidates},
+                      {"eval_timeout_s", eval_timeout_s},
+                      {"collective_timeout_s", collective_timeout_s},
+                      {"memory_guard_gb", memory_guard_gb},
+                      {"log_level", log_level},
+                      {"dump_logits_prefix", dump_logits_prefix}};
+  return j.dump();
+}
+
+Result<RuntimeConfig> RuntimeConfig::from_json(const std::string& s) {
+  auto j = nlohmann::json::parse(s, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Status::error("runtime config: not a JSON object");
+  RuntimeConfig c;
+  try {
+    c.model_path = j.value("model_path", c.model_path);
+    c.tokenizer_path = j.value("tokenizer_path", c.tokenizer_path);
+    c.threads = j.value("threads", c.threads);
+    c.n_ctx = j.value("n_ctx", c.n_ctx);
+    c.kv_blocks = j.value("kv_blocks", c.kv_blocks);
+    c.max_seqs = j.value("max_seqs", c.max_seqs);
+    c.block_size = j.value("block_size", c.block_size);
+    c.sample_candidates = j.value("sample_candidates", c.sample_candidates);
+    c.eval_timeout_s = j.value("eval_timeout_s", c.eval_timeout_s);
+    c.collective_timeout_s = j.value("collective_timeout_s", c.collective_timeout_s);
+    c.memory_guard_gb = j.value("memory_guard_gb", c.memory_guard_gb);
+    c.log_level = j.value("log_level", c.log_level);
+    c.dump_logits_prefix = j.value("dump_logits_prefix", c.dump_logits_prefix);
+  } catch (const std::exception& e) {
+    return Status::errorf("runtime config: {}", e.what());
+  }
+  if (c.block_size < 1 || c.block_size > 1024) return Status::error("runtime config: block_size out of range");
+  if (c.max_seqs < 1) return Status::error("runtime config: max_seqs must be >= 1");
+  return c;
+}
+
+}  // namespace shardlm
