@@ -1,0 +1,64 @@
+"""Helpers shared by the script tests: locating things, running the binary under mpirun."""
+import os
+import subprocess
+import sys
+
+SOURCE = os.environ.get("SHARDLM_SOURCE", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+SHARED = os.environ.get("SHARDLM_SHARED", os.path.join(SOURCE, "..", "shared"))
+BIN = os.environ.get("SHARDLM_BIN", os.path.join(SOURCE, "build", "shardlm"))
+PYTHON = os.environ.get("SHARDLM_PYTHON", "/usr/bin/python3")
+SKIP = 77
+
+
+def skip(reason):
+    print(f"SKIP: {reason}")
+    sys.exit(SKIP)
+
+
+def need_shared(*parts):
+    p = os.path.join(SHARED, "models", *parts)
+    if not os.path.exists(p):
+        skip(f"{p} not found (../shared is absent)")
+    return p
+
+
+def mpirun(n, args, timeout=300, env=None, check=True):
+    """Runs `shardlm ARGS` on n ranks; returns CompletedProcess (text)."""
+    cmd = ["mpirun", "-n", str(n), "--oversubscribe", "--bind-to", "none", BIN] + args
+    e = dict(os.environ)
+    e.update({"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"})
+    if env:
+        e.update(env)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=e)
+    if check and r.returncode != 0:
+        print("command:", " ".join(cmd))
+        print("stdout:", r.stdout[-4000:])
+        print("stderr:", r.stderr[-8000:])
+        raise SystemExit(f"FAIL: exit code {r.returncode}")
+    return r
+
+
+def run(args, timeout=300, check=True):
+    r = subprocess.run([BIN] + args, capture_output=True, text=True, timeout=timeout)
+    if check and r.returncode != 0:
+        print("stderr:", r.stderr[-8000:])
+        raise SystemExit(f"FAIL: shardlm {' '.join(args)} exited {r.returncode}")
+    return r
+
+
+class Checks:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, cond, what):
+        if cond:
+            self.passed += 1
+            print(f"ok: {what}")
+        else:
+            self.failed += 1
+            print(f"FAIL: {what}")
+
+    def finish(self):
+        print(f"{self.passed} passed, {self.failed} failed")
+        sys.exit(1 if self.failed else 0)

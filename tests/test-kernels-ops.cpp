@@ -1,0 +1,126 @@
+// Kernels against plain references: matmul (F32 and every dequantizable type we
+// can quantize), RoPE layouts, paged attention against a dense causal softmax.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "shardlm/kernels/attention.h"
+#include "shardlm/kernels/matmul.h"
+#include "shardlm/kernels/ops.h"
+#include "shardlm/kernels/quant.h"
+
+using namespace shardlm;
+
+static std::vector<float> randn(size_t n, uint32_t seed) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d(0, 1);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(g);
+  return v;
+}
+
+TEST(Matmul, MatchesReferenceForEveryTypeAndShape) {
+  kernels_init();
+  ThreadPool pool(3);
+  for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0}) {
+    if (!can_quantize(t)) continue;
+    for (int64_t rows : {1, 3, 33, 130})
+      for (int64_t cols : {32, 64, 96})
+        for (int64_t n : {1, 2, 5}) {
+          auto wf = randn(rows * cols, 1);
+          std::vector<uint8_t> q(dtype_row_bytes(t, cols) * rows);
+          for (int64_t r = 0; r < rows; ++r)
+            ASSERT_TRUE(quantize_row(t, wf.data() + r * cols, q.data() + r * dtype_row_bytes(t, cols), cols));
+          WeightView w{t, rows, cols, dtype_row_bytes(t, cols), q.data()};
+          auto x = randn(n * cols, 2);
+          std::vector<float> y(n * rows), yr(n * rows);
+          matmul(w, x.data(), n, y.data(), pool);
+          matmul_ref(w, x.data(), n, yr.data());
+          for (size_t i = 0; i < y.size(); ++i)
+            ASSERT_NEAR(y[i], yr[i], 1e-4 * (1 + std::fabs(yr[i]))) << dtype_name(t) << " " << rows << "x" << cols;
+        }
+  }
+}
+
+// A head stored in "halves" order, permuted the way GGUF's converter permutes Q/K
+// rows into "adjacent" order, gives the same rotated values (permuted the same way).
+TEST(Rope, AdjacentLayoutOfPermutedHeadEqualsHalvesLayout) {
+  HParams h;
+  h.head_dim = 16;
+  h.rope_dim = 16;
+  h.rope_theta = 10000;
+  const int D = 16, heads = 3, n = 4;
+  auto x = randn(n * heads * D, 3);
+  std::vector<int32_t> pos = {0, 1, 7, 300};
+  // HF row h*D + s*D/2 + j  ->  GGUF row h*D + 2j + s
+  std::vector<float> xp(x.size());
+  for (int t = 0; t < n * heads; ++t)
+    for (int s = 0; s < 2; ++s)
+      for (int j = 0; j < D / 2; ++j) xp[t * D + 2 * j + s] = x[t * D + s * D / 2 + j];
+  h.rope_layout = RopeLayout::Halves;
+  rope(x.data(), n, heads, pos.data(), RopeParams::from(h));
+  h.rope_layout = RopeLayout::Adjacent;
+  rope(xp.data(), n, heads, pos.data(), RopeParams::from(h));
+  for (int t = 0; t < n * heads; ++t)
+    for (int s = 0; s < 2; ++s)
+      for (int j = 0; j < D / 2; ++j) ASSERT_FLOAT_EQ(xp[t * D + 2 * j + s], x[t * D + s * D / 2 + j]);
+  // Position 0 is the identity, position 7 is not.
+  auto y = randn(D, 4);
+  auto y0 = y;
+  int32_t p0 = 0;
+  rope(y.data(), 1, 1, &p0, RopeParams::from(h));
+  for (int i = 0; i < D; ++i) EXPECT_FLOAT_EQ(y[i], y0[i]);
+}
+
+TEST(Attention, PagedMatchesDenseCausalSoftmax) {
+  ThreadPool pool(2);
+  const int hd = 8, n_kv = 2, n_q = 4, bs = 4, n_blocks = 16;
+  const int q_to_kv[4] = {0, 0, 1, 1};
+  std::vector<float> K(n_blocks * bs * n_kv * hd), V(K.size());
+  KvLayerView kv{K.data(), V.data(), n_blocks, bs, n_kv, hd};
+  // Two sequences with scattered block tables; seq A has 11 tokens, seq B 6.
+  std::vector<int32_t> btA = {9, 2, 14}, btB = {5, 0};
+  const int nA = 11, nB = 6, n = nA + nB;
+  std::vector<int32_t> pos;
+  std::vector<const int32_t*> tables;
+  for (int i = 0; i < nA; ++i) pos.push_back(i), tables.push_back(btA.data());
+  for (int i = 0; i < nB; ++i) pos.push_back(i), tables.push_back(btB.data());
+  auto q = randn(n * n_q * hd, 5), k = randn(n * n_kv * hd, 6), v = randn(n * n_kv * hd, 7);
+  AttnTokens at{n, pos.data(), tables.data()};
+  kv_write(kv, at, k.data(), v.data());
+  std::vector<float> out(n * n_q * hd);
+  attention(kv, at, q.data(), n_q, q_to_kv, out.data(), pool);
+  for (int i = 0; i < n; ++i) {
+    const int start = i < nA ? 0 : nA;  // first token of this token's sequence
+    for (int hq = 0; hq < n_q; ++hq) {
+      std::vector<double> s;
+      for (int j = start; j <= i; ++j) {
+        double d = 0;
+        for (int c = 0; c < hd; ++c) d += q[(i * n_q + hq) * hd + c] * k[(j * n_kv + q_to_kv[hq]) * hd + c];
+        s.push_back(d / std::sqrt(hd));
+      }
+      double m = *std::max_element(s.begin(), s.end()), z = 0;
+      for (auto& e : s) z += std::exp(e - m);
+      for (int c = 0; c < hd; ++c) {
+        double o = 0;
+        for (int j = start; j <= i; ++j) o += std::exp(s[j - start] - m) / z * v[(j * n_kv + q_to_kv[hq]) * hd + c];
+        ASSERT_NEAR(out[(i * n_q + hq) * hd + c], o, 1e-5) << "token " << i << " head " << hq;
+      }
+    }
+  }
+}
+
+TEST(Ops, RmsNormAndSilu) {
+  std::vector<float> x = {1, -2, 3, -4}, w = {1, 1, 2, 0.5f}, o(4);
+  rmsnorm(x.data(), w.data(), 1, 4, 0.0f, o.data());
+  const float r = std::sqrt((1 + 4 + 9 + 16) / 4.0f);
+  EXPECT_NEAR(o[0], 1 / r, 1e-6);
+  EXPECT_NEAR(o[2], 6 / r, 1e-6);
+  EXPECT_NEAR(o[3], -2 / r, 1e-6);
+  std::vector<float> g = {0, 1, -1}, u = {2, 2, 2};
+  silu_mul(g.data(), u.data(), 3);
+  EXPECT_FLOAT_EQ(g[0], 0);
+  EXPECT_NEAR(g[1], 2 * 1 / (1 + std::exp(-1.0)), 1e-6);
+  EXPECT_NEAR(g[2], 2 * -1 / (1 + std::exp(1.0)), 1e-6);
+}

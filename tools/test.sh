@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Sets up (packages + build) and runs the whole test suite with ctest.
+# Tests that need ../shared (models, reference) skip with a visible reason without it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/setup.sh
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+ctest --test-dir build --output-on-failure --timeout 900 -j"${TEST_JOBS:-2}" "$@"
