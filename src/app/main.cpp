@@ -30,6 +30,7 @@ void add_runtime_flags(CLI::App* c, RuntimeConfig& rt) {
   c->add_option("--sample-candidates", rt.sample_candidates, "per-rank candidates for filtered sampling")
       ->check(CLI::Range(1, 4096));
   c->add_option("--dump-logits", rt.dump_logits_prefix, "test aid: write the first sampled row's logits per rank");
+  c->add_option("--test-load-delay-ms", rt.load_delay_ms, "test aid: pause after each loaded layer")->group("");
 }
 
 }  // namespace

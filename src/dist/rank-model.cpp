@@ -81,6 +81,7 @@ Result<std::unique_ptr<RankModel>> load_rank_model(const RuntimeConfig& cfg) {
     return a;
   };
   hooks.after_layer = [&](int layer) -> Status {
+    if (cfg.load_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(cfg.load_delay_ms));
     if (layer >= 0 && (rank == 0 || h.n_layer <= 64))
       LOG_INFO("loaded layer {}/{} (rss {:.1f} MiB)", layer + 1, h.n_layer, rss_bytes() / 1048576.0);
     Status a = agree(Status::ok(), cfg.eval_timeout_s, fmt::format("layer {}", layer));

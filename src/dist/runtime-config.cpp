@@ -17,7 +17,8 @@ std::string RuntimeConfig::to_json() const {
                       {"collective_timeout_s", collective_timeout_s},
                       {"memory_guard_gb", memory_guard_gb},
                       {"log_level", log_level},
-                      {"dump_logits_prefix", dump_logits_prefix}};
+                      {"dump_logits_prefix", dump_logits_prefix},
+                      {"load_delay_ms", load_delay_ms}};
   return j.dump();
 }
 
@@ -39,6 +40,7 @@ Result<RuntimeConfig> RuntimeConfig::from_json(const std::string& s) {
     c.memory_guard_gb = j.value("memory_guard_gb", c.memory_guard_gb);
     c.log_level = j.value("log_level", c.log_level);
     c.dump_logits_prefix = j.value("dump_logits_prefix", c.dump_logits_prefix);
+    c.load_delay_ms = j.value("load_delay_ms", c.load_delay_ms);
   } catch (const std::exception& e) {
     return Status::errorf("runtime config: {}", e.what());
   }

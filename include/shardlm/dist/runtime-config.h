@@ -25,6 +25,7 @@ struct RuntimeConfig {
   // Test aid: each rank writes the first sampled row's logits slice to
   // PREFIX.rankR.bin (i32 vocab_begin, i32 n, f32[n]); empty = off.
   std::string dump_logits_prefix;
+  int load_delay_ms = 0;            // test aid: pause after each layer (to test faults during load)
 
   std::string to_json() const;
   static Result<RuntimeConfig> from_json(const std::string& s);

@@ -1,0 +1,88 @@
+# label: e2e
+"""Numerics against the project's independent NumPy reference (tests/reference):
+for every family preset in GGUF and HF form and every weight type, the last-position
+logits of `shardlm generate` on 1, 2 and 4 ranks match the reference; GGUF (permuted
+Q/K, adjacent RoPE) and HF (halves) forms of the same weights agree; greedy tokens are
+identical across rank counts."""
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+from testlib import PYTHON, SOURCE, Checks, mpirun, run, skip
+
+models_dir = os.environ.get("SHARDLM_TEST_MODELS", "")
+if not models_dir or not glob.glob(os.path.join(models_dir, "*")):
+    skip("no generated test models (SHARDLM_TEST_MODELS): ../shared absent?")
+REF = os.path.join(SOURCE, "tests", "reference", "ref.py")
+
+# Relative tolerance max|Δ| / max|ref|: the engine dequantizes weights to float32
+# and multiplies in float32 exactly like the reference, so every type stays at
+# float32 rounding noise. (Fast kernels that quantize activations will need more.)
+TOL = 1e-4
+PROMPT = "Once upon a time, in a quiet town"
+
+c = Checks()
+tmp = tempfile.mkdtemp()
+
+
+def engine_logits(model, n):
+    prefix = os.path.join(tmp, f"{os.path.basename(model)}.np{n}")
+    mpirun(n, ["generate", "--model", model, "--prompt", PROMPT, "-n", "1", "--temp", "0", "--no-echo",
+               "--dump-logits", prefix])
+    parts = []
+    for f in sorted(glob.glob(prefix + ".rank*.bin")):
+        raw = open(f, "rb").read()
+        v0, nv = np.frombuffer(raw[:8], dtype=np.int32)
+        parts.append((int(v0), np.frombuffer(raw[8:], dtype=np.float32)[:nv]))
+        os.remove(f)
+    parts.sort(key=lambda p: p[0])
+    return np.concatenate([p[1] for p in parts])
+
+
+def ref_logits(model, ids):
+    out = os.path.join(tmp, "ref.npy")
+    r = subprocess.run([PYTHON, REF, "--model", model, "--ids", json.dumps(ids), "--logits-out", out],
+                       capture_output=True, text=True, timeout=600)
+    if r.returncode != 0:
+        print(r.stderr[-3000:])
+        return None
+    a = np.load(out)
+    return a[-1] if a.ndim == 2 else a
+
+
+models = sorted(glob.glob(os.path.join(models_dir, "*")))
+by_name = {os.path.basename(m): m for m in models}
+for m in models:
+    ids = json.loads(run(["tokenize", "--model", m, "--text", PROMPT]).stdout)
+    ref = ref_logits(m, ids)
+    c.check(ref is not None, f"{os.path.basename(m)}: reference ran")
+    if ref is None:
+        continue
+    scale = float(np.max(np.abs(ref)))
+    for n in (1, 2, 4):
+        got = engine_logits(m, n)
+        err = float(np.max(np.abs(got - ref))) / scale
+        c.check(got.shape == ref.shape and err <= TOL, f"{os.path.basename(m)} np={n}: rel err {err:.2e} <= {TOL}")
+
+# The same weights in GGUF (permuted Q/K) and HF (halves) form give the same logits.
+for name, m in by_name.items():
+    if name.endswith("-f32-hf") and name.replace("-f32-hf", "-f32.gguf") in by_name:
+        a = engine_logits(m, 1)
+        b = engine_logits(by_name[name.replace("-f32-hf", "-f32.gguf")], 1)
+        err = float(np.max(np.abs(a - b))) / float(np.max(np.abs(a)))
+        c.check(err <= TOL, f"{name} vs GGUF: same logits (rel {err:.2e})")
+
+# Greedy tokens identical on 1, 2 and 4 ranks.
+for name in ("tiny-llama-f32.gguf", "tiny-qwen2-f32.gguf", "tiny-qwen3-f32.gguf", "tiny-mqa-f32.gguf",
+             "tiny-llama-q4_0.gguf", "tiny-llama3-f32-hf"):
+    if name not in by_name:
+        continue
+    outs = [mpirun(n, ["generate", "--model", by_name[name], "--prompt", PROMPT, "-n", "48", "--temp", "0",
+                       "--ignore-eos"]).stdout for n in (1, 2, 4)]
+    c.check(outs[0] == outs[1] == outs[2], f"{name}: greedy text identical on 1, 2, 4 ranks")
+c.finish()
