@@ -1,8 +1,8 @@
 #include "shardlm/model/gguf-writer.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <set>
 
 namespace shardlm {
 

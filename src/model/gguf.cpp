@@ -232,9 +232,13 @@ Result<std::unique_ptr<GgufFile>> GgufFile::parse(const uint8_t* data, size_t si
     auto info = dtype_info(ti.type);
     if (!info || ti.type >= 1000) return fail(fmt::format("tensor '{}': unknown tensor type {}", ti.name, ti.type));
     DType dt = static_cast<DType>(ti.type);
-    uint64_t numel = 1;
-    for (auto d : ti.shape)
+    uint64_t numel = 1, nonzero = 1;
+    for (auto d : ti.shape) {
       if (!checked_mul(numel, static_cast<uint64_t>(d), numel)) return fail(fmt::format("tensor '{}': size overflows", ti.name));
+      // Zero-sized tensors must still have a product of dimensions that fits int64.
+      if (d != 0 && (!checked_mul(nonzero, static_cast<uint64_t>(d), nonzero) || nonzero > (1ull << 62)))
+        return fail(fmt::format("tensor '{}': size overflows", ti.name));
+    }
     int64_t inner = ti.shape.back();
     if (inner % info->block != 0)
       return fail(fmt::format("tensor '{}': row of {} elements is not a multiple of the {} block size {}", ti.name, inner, info->name, info->block));

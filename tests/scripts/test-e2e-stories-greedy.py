@@ -11,10 +11,10 @@ ckpt = need_shared("stories260K", "stories260K.bin")
 tok = need_shared("stories260K", "tok512.bin")
 
 c = Checks()
-# BOS + 4 prompt tokens + 251 generated = 256 positions, as run.c.
+# BOS + 4 prompt tokens + 252 generated (run.c prints the id predicted at each of 256 positions), as run.c.
 for model, extra in [(gguf, []), (ckpt, ["--tokenizer", tok])]:
     for n in (1, 2, 4):
-        r = mpirun(n, ["generate", "--model", model, "--prompt", "Once upon a time", "-n", "251", "--temp", "0"] + extra)
+        r = mpirun(n, ["generate", "--model", model, "--prompt", "Once upon a time", "-n", "252", "--temp", "0"] + extra)
         c.check(r.stdout == expected, f"{os.path.basename(model)} np={n}: text equals run.c's byte for byte")
         if r.stdout != expected:
             print("got:\n" + r.stdout)

@@ -23,7 +23,11 @@ struct RawTensor {
     for (auto d : shape) n *= d;
     return n;
   }
-  int64_t rows() const { return shape.size() >= 2 ? numel() / shape.back() : 1; }
+  int64_t rows() const {  // product of all dimensions but the last
+    int64_t n = 1;
+    for (size_t i = 0; i + 1 < shape.size(); ++i) n *= shape[i];
+    return n;
+  }
   int64_t cols() const { return shape.empty() ? 1 : shape.back(); }
 };
 

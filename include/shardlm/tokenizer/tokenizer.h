@@ -75,7 +75,7 @@ class Tokenizer {
   struct Fragment;
   Tokenizer() = default;
   void partition(std::string_view text, bool parse_special, std::vector<Fragment>& out) const;
-  void encode_fragment(std::string_view text, bool after_special, std::vector<int32_t>& out) const;
+  void encode_fragment(std::string_view text, bool at_start, std::vector<int32_t>& out) const;
   void encode_word(std::string_view word, std::vector<int32_t>& out) const;
   void spm_merge(std::string_view text, std::vector<int32_t>& out) const;
   void bpe_merge(std::string_view text, std::vector<int32_t>& out) const;
@@ -86,7 +86,8 @@ class Tokenizer {
 
   VocabKind kind_ = VocabKind::Spm;
   bool byte_level_ = false, escape_spaces_ = true, add_space_prefix_ = true, byte_fallback_ = true;
-  bool ignore_merges_ = false, add_bos_ = false, add_eos_ = false;
+  bool prefix_always_ = true, prefix_after_special_ = true;
+  bool ignore_merges_ = false, fuse_unk_ = false, add_bos_ = false, add_eos_ = false;
   std::string source_, chat_template_;
   std::vector<std::string> tokens_;   // [n_vocab] stored text
   std::vector<std::string> pieces_;   // [n_vocab] decoded bytes (control tokens: their text)
@@ -94,7 +95,7 @@ class Tokenizer {
   std::vector<TokenType> types_;      // [n_vocab]
   std::vector<uint8_t> strip_flags_;  // [n_vocab] bit 0 lstrip, bit 1 rstrip
   struct Index;
-  std::unique_ptr<Index> index_;      // text -> id, merge ranks
+  std::unique_ptr<Index> index_;      // text -> id, merge ranks, special-token trie
   std::vector<int32_t> specials_;     // partition order: control/user-defined/unknown, longest first
   std::vector<int32_t> byte_tokens_;  // [256] byte fallback / byte-level char token, -1 none
   std::unique_ptr<PreTokenizer> pre_;
@@ -121,7 +122,8 @@ class StreamDecoder {
 };
 
 // Load a tokenizer from a .gguf (vocab-only or full model), a Hugging Face directory
-// or tokenizer.json, or a llama2.c tokenizer .bin. Errors name the file.
+// or tokenizer.json, a SentencePiece tokenizer.model, or a llama2.c tokenizer .bin.
+// Errors name the file.
 Result<std::unique_ptr<Tokenizer>> load_tokenizer(const std::string& path);
 
 }  // namespace shardlm

@@ -36,9 +36,12 @@ struct VocabSpec {
   // Text handling.
   bool byte_level = false;        // GPT-2 bytes<->unicode mapping of every pre-token (gpt2 GGUFs)
   bool escape_spaces = true;      // ' ' <-> U+2581 "▁" (SentencePiece, HF Metaspace/Replace)
-  bool add_space_prefix = true;   // prepend a space to text at the start / after a special token
+  bool add_space_prefix = true;   // prepend a space to the text (SentencePiece's dummy prefix)
+  bool space_prefix_always = true;         // false: only when the text does not start with a space (HF Metaspace)
+  bool space_prefix_after_special = true;  // also to text that follows a special token (false: HF "first")
   bool byte_fallback = true;      // characters with no token become <0xXX> tokens
   bool ignore_merges = false;     // BPE: a pre-token that is itself a token is not merged
+  bool fuse_unk = false;          // BPE: a run of characters with no token becomes one UNK (HF)
   std::string pre = "default";    // pre-tokenizer name (tokenizer.ggml.pre) when pre_regexes is empty
   // Pre-tokenizer: regexes applied one after the other, each splitting every piece
   // into matches and the text between them (HF Split, behavior "Isolated").
@@ -66,6 +69,8 @@ Result<VocabSpec> vocab_from_gguf(const GgufFile& gguf);
 // Hugging Face: a directory holding tokenizer.json (+ tokenizer_config.json,
 // generation_config.json), or the path of a tokenizer.json.
 Result<VocabSpec> vocab_from_hf(const std::string& path);
+// SentencePiece tokenizer.model (protobuf); BPE models only.
+Result<VocabSpec> vocab_from_spm_model(const std::string& path);
 // llama2.c tokenizer.bin: i32 max_token_length, then per token f32 score, i32 len, bytes.
 Result<VocabSpec> vocab_from_llama2c(const std::string& path);
 

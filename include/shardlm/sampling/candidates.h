@@ -1,0 +1,72 @@
+// Distributed sampling, rank side. Each rank holds the logits of a contiguous vocab slice
+// [v0, v0 + n) of every sampled row; reduce_slice() turns the slice into a Candidates
+// record of fixed byte size (record_bytes(K)), the caller gathers the records to rank 0
+// (MPI_Gather with a fixed count) and rank 0 merges them (merge.h). Full logits never
+// cross the network. Pure computation: no MPI, no threads, no state.
+//
+// What a slice is reduced to, by SamplingParams::mode():
+//   greedy:   the slice's argmax (ties: lowest token id), k = 1.
+//   gumbel:   the slice's winner of argmax(logit/T + G(seed, seq, step, token)) with Gumbel
+//             noise G drawn per *global* token id, so the global winner (an exact sample of
+//             softmax(logits/T)) does not depend on how the vocab is split; plus the
+//             slice's argmax in `top` (k = 1) for logprobs.
+//   filtered: the slice's k = min(top_k, K) (top_k > 0) or K best logits. The union over
+//             ranks then holds the global top k exactly, whatever the split.
+// In every mode: max_logit and lse = log-sum-exp of logit/T over the slice (T = 1 for
+// greedy), so rank 0 gets exact global probabilities (log Z = logsumexp of the lses).
+// Only finite logits take part (NaN and +-inf are ignored); a slice with none, or n == 0,
+// gives an empty record (lse = max_logit = -inf, no top, no sample).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include "shardlm/core/status.h"
+#include "shardlm/sampling/sampling-params.h"
+
+namespace shardlm {
+
+// x = logit / T in double: the one formula every rank and rank 0 use for scaled logits.
+inline double scaled_logit(float logit, float temperature) {
+  return static_cast<double>(logit) / static_cast<double>(temperature);
+}
+
+struct Candidates {
+  static constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+  SamplingMode mode = SamplingMode::greedy;
+  int32_t k = 0;                // capacity this rank used (1, or min(top_k, K) / K); top.size() <= k
+  float temperature = 1.0f;     // T of lse and keys (1 for greedy)
+  float max_logit = kNegInf;    // largest finite logit of the slice
+  double lse = -std::numeric_limits<double>::infinity();  // log sum exp(logit / T) over the slice
+  // gumbel mode only: the slice's winner (global token id, its logit, logit/T + noise); -1 if none.
+  int32_t sample_token = -1;
+  float sample_logit = kNegInf;
+  double sample_key = -std::numeric_limits<double>::infinity();
+  // The slice's best finite logits as (global token id, logit), sorted by logit
+  // descending then token id ascending; at most k entries.
+  std::vector<std::pair<int32_t, float>> top;
+
+  // Bytes of one serialized record with room for K top entries (K >= 1): a 48-byte
+  // header plus 8 bytes per entry. Depends on K only.
+  static size_t record_bytes(int K);
+  // Appends exactly record_bytes(K) bytes (unused entries zeroed). top.size() must be <= K.
+  void serialize(std::vector<uint8_t>& out, int K) const;
+  // Reads one record from n bytes (n = record_bytes(K) of the writer); checks the magic,
+  // the counts against n, the order of `top` and the token ids.
+  static Result<Candidates> deserialize(const uint8_t* p, size_t n);
+
+  bool operator==(const Candidates&) const = default;
+};
+
+// logits: f32 [n], the row's logits for global token ids v0 .. v0+n-1.
+// seq_stream / step_counter: the RNG stream (sequence id) and counter (its step); they
+// must be the same on every rank for a given row. K >= 1: candidate capacity (the
+// caller's choice, e.g. 64..1024, the same on every rank; values < 1 count as 1).
+// p must be valid (validate()).
+Candidates reduce_slice(const float* logits, int32_t v0, int32_t n, const SamplingParams& p, uint64_t seq_stream,
+                        uint64_t step_counter, int K);
+
+}  // namespace shardlm
