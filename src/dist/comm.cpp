@@ -42,9 +42,16 @@ void wait_deadline(MPI_Request* req, double timeout_s, const char* what, const c
     if (done) break;
     ++iter;
     if (iter < 2000) continue;
-    if ((iter & 63) == 0 && Clock::now() > deadline)
-      Comm::fatal(timeout_cause, fmt::format("{} did not complete within {:.0f} s (a peer rank died, hung or lost its network)",
-                                             what, timeout_s));
+    if ((iter & 63) == 0 && Clock::now() > deadline) {
+      // what = "name|context": "eval_with_timeout TIMED OUT after 300 s (layer 3; ...)"
+      std::string w = what, ctx;
+      if (auto bar = w.find('|'); bar != std::string::npos) {
+        ctx = w.substr(bar + 1) + "; ";
+        w = w.substr(0, bar);
+      }
+      Comm::fatal(timeout_cause, fmt::format("{} TIMED OUT after {:.0f} s ({}a peer rank died, hung or lost its network)",
+                                             w, timeout_s, ctx));
+    }
     if (iter < 20000) {
       sched_yield();
     } else {
