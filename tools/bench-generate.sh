@@ -13,7 +13,11 @@ REPS=${REPS:-3}
 N=${N:-32}
 PRESET=${PRESET:-tinyllama-1.1b}
 VOCAB=${VOCAB:-$ROOT/../shared/models/llama2-tokenizer/tokenizer.bin}
-PROMPT=${PROMPT:-$(for i in $(seq 1 ${PROMPT_WORDS:-120}); do printf 'the quick brown fox jumps over the lazy dog '; done | head -c 600)}
+if [ -z "${PROMPT:-}" ]; then
+  PROMPT=""
+  for _ in $(seq 1 "${PROMPT_WORDS:-120}"); do PROMPT+="the quick brown fox jumps over the lazy dog "; done
+  PROMPT=${PROMPT:0:600}
+fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 mkdir -p "$DIR"
 echo "| model | ranks x threads | prompt tok | prefill tok/s (median) | decode tok/s (median) | load s | rss MiB per rank |"

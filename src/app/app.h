@@ -1,5 +1,6 @@
 // Subcommands of the shardlm binary, and what main() shares with them.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -30,5 +31,8 @@ void apply_env(RuntimeConfig& rt);
 // Installs signal handling: SIGTERM/SIGINT log the EXIT AUDIT and exit; SIGHUP is
 // ignored when running on more than one rank. Call before starting any thread.
 void install_signal_handlers(int world_size);
+// With a function set, the first SIGTERM/SIGINT calls it (on the signal thread) instead
+// of exiting; a second one exits at once.
+void set_graceful_stop(std::function<void(int)> fn);
 
 }  // namespace shardlm

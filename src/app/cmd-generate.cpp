@@ -64,9 +64,7 @@ int cmd_generate(const GenerateOptions& o) {
   auto loaded = load_rank_model(o.rt);
   if (!loaded) {
     const bool guard = loaded.message().find("MemoryGuardError") != std::string::npos;
-    LOG_ERROR("load failed: {}", loaded.message());
-    exit_audit(guard ? "memory_guard" : "load_error", loaded.message());
-    return 1;
+    return fail(guard ? "memory_guard" : "load_error", "load failed: " + loaded.message());
   }
   RankModel& M = *loaded.value();
   const int n_ctx = M.n_ctx();
@@ -116,7 +114,14 @@ int cmd_generate(const GenerateOptions& o) {
     StepMsg step;
     step.step_id = steps;
     if (first) {
-      step.new_seqs.push_back({seq_id, 0, chunk, blocks, last && o.n_predict > 0, o.sampling});
+      NewSeq ns;
+      ns.seq_id = seq_id;
+      ns.n_prompt = static_cast<uint32_t>(prompt.size());
+      ns.tokens = chunk;
+      ns.block_table = blocks;
+      ns.sample = last && o.n_predict > 0;
+      ns.sampling = o.sampling;
+      step.new_seqs.push_back(std::move(ns));
       first = false;
     } else {
       step.running.push_back({seq_id, chunk, std::vector<int32_t>(blocks.begin() + old_blocks, blocks.end()),
@@ -127,7 +132,7 @@ int cmd_generate(const GenerateOptions& o) {
     coll_s += M.last_collective_seconds();
     ++steps;
     done += n;
-    if (!cands.empty()) next = merge_and_sample(cands[0], o.sampling, seq_id, static_cast<uint64_t>(done));
+    if (!cands.empty()) next = merge_and_sample(cands[0], o.sampling, 0, static_cast<uint64_t>(done));
   }
   const double prefill_s = since(t_prefill);
 
@@ -157,7 +162,7 @@ int cmd_generate(const GenerateOptions& o) {
     coll_s += M.last_collective_seconds();
     ++steps;
     ++n_computed;
-    next = merge_and_sample(cands[0], o.sampling, seq_id, static_cast<uint64_t>(n_computed));
+    next = merge_and_sample(cands[0], o.sampling, 0, static_cast<uint64_t>(n_computed));
   }
   std::string tail = stream.flush();
   std::fwrite(tail.data(), 1, tail.size(), stdout);

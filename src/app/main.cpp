@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "app/app.h"
+#include "app/serve.h"
 #include "shardlm/core/log.h"
 #include "shardlm/dist/comm.h"
 #include "shardlm/dist/exit-audit.h"
@@ -14,14 +15,18 @@ using namespace shardlm;
 
 namespace {
 
-int env_rank() {
-  for (const char* k : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"})
+int env_int(std::initializer_list<const char*> keys, int def) {
+  for (const char* k : keys)
     if (const char* v = std::getenv(k)) return std::atoi(v);
-  return 0;
+  return def;
 }
+int env_rank() { return env_int({"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"}, 0); }
+// Known before MPI_Init: the signal mask must be set before MPI starts its threads.
+int env_world_size() { return env_int({"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"}, 1); }
 
-void add_runtime_flags(CLI::App* c, RuntimeConfig& rt) {
-  c->add_option("-m,--model", rt.model_path, "model: .gguf file, Hugging Face directory, or llama2.c .bin")->required();
+void add_runtime_flags(CLI::App* c, RuntimeConfig& rt, bool model_required = true) {
+  auto* m = c->add_option("-m,--model", rt.model_path, "model: .gguf file, Hugging Face directory, or llama2.c .bin");
+  if (model_required) m->required();
   c->add_option("--tokenizer", rt.tokenizer_path, "llama2.c tokenizer .bin (default: beside the model)");
   c->add_option("-t,--threads", rt.threads, "compute threads per rank (default: cores of the node / ranks on it)");
   c->add_option("-c,--ctx-size", rt.n_ctx, "context length (default: min(trained, 4096))");
@@ -55,6 +60,26 @@ int main(int argc, char** argv) {
   g->add_flag("!--no-echo", gen.echo, "do not print the prompt before the continuation");
   g->add_flag("!--no-bos", gen.add_bos, "do not prepend BOS");
   g->add_flag("--ignore-eos", gen.ignore_eos, "keep generating after EOS");
+
+  ServeOptions srv;
+  auto* sv = app.add_subcommand("serve", "OpenAI-compatible server on rank 0 over all ranks (run under mpirun)");
+  add_runtime_flags(sv, srv.engine.rt, false);
+  sv->add_option("--host", srv.http.host, "address to bind")->capture_default_str();
+  sv->add_option("--port", srv.http.port, "port to listen on (0 = any free port)")->capture_default_str();
+  sv->add_option("--http-threads", srv.http.threads, "HTTP io threads")->check(CLI::Range(1, 64));
+  sv->add_option("--api-key", srv.http.api_key, "require 'Authorization: Bearer KEY' on the API");
+  sv->add_option("--admin-key", srv.http.admin_key, "key for /admin/* (default: the API key)");
+  sv->add_option("--body-limit", srv.http.body_limit, "largest request body in bytes (413 past it)");
+  sv->add_option("--chat-template", srv.chat_template, "chat format: chatml, llama2, llama3, mistral, zephyr (default: from the model)");
+  sv->add_option("--max-num-seqs", srv.engine.max_num_seqs, "sequences in the running batch")->check(CLI::Range(1, 4096));
+  sv->add_option("--max-batch-tokens", srv.engine.max_batch_tokens, "token budget per step")->check(CLI::Range(1, 1 << 20));
+  sv->add_option("--max-queue", srv.engine.max_queue, "waiting requests before HTTP 429")->check(CLI::Range(0, 1 << 20));
+  sv->add_option("--request-timeout-s", srv.engine.request_timeout_s, "total deadline per request (0 = none)")->check(CLI::NonNegativeNumber);
+  sv->add_option("--first-token-timeout-s", srv.engine.first_token_timeout_s, "deadline for the first token (0 = none)")->check(CLI::NonNegativeNumber);
+  sv->add_option("--drain-timeout-s", srv.engine.drain_timeout_s, "on SIGTERM, how long running requests may finish")->check(CLI::NonNegativeNumber);
+  sv->add_flag("!--no-prefix-cache", srv.engine.prefix_cache, "do not share KV blocks of identical prompt prefixes");
+  sv->add_option("--pid-file", srv.pid_file, "rank 0 writes its pid here");
+  sv->add_option("--ping-interval-s", srv.engine.ping_interval_s, "heartbeat to the ranks while idle")->check(CLI::Range(0.1, 3600.0));
 
   std::string tk_model, tk_text, tk_ids;
   bool tk_no_bos = false, tk_special = false;
@@ -106,24 +131,26 @@ int main(int argc, char** argv) {
   }
 
   // Distributed commands.
-  gen.rt.log_level = log_level;
-  apply_env(gen.rt);
+  RuntimeConfig& rt = *sv ? srv.engine.rt : gen.rt;
+  rt.log_level = log_level;
+  apply_env(rt);
+  // Signals before MPI_Init, so that no window is left where SIGTERM kills silently.
+  install_signal_handlers(env_world_size());
   Status st = Comm::init(&argc, &argv);
   if (!st) {
     LOG_ERROR("{}", st.message());
     return 1;
   }
   audit_start(Comm::rank());
-  install_signal_handlers(Comm::size());
   Comm::set_fatal_handler([](const std::string& cause, const std::string& detail) { exit_audit(cause, detail); });
   int rc = 1;
   try {
-    rc = cmd_generate(gen);
+    rc = *sv ? cmd_serve(srv) : cmd_generate(gen);
   } catch (const std::exception& e) {
     exit_audit("exception", e.what());
     Comm::fatal("exception", e.what());
   }
-  if (!exit_audit_done()) exit_audit(rc == 0 ? "generate_done" : "error");
+  if (!exit_audit_done()) exit_audit(rc == 0 ? (*sv ? "server_shutdown" : "generate_done") : "error");
   Comm::finalize();
   return rc;
 }

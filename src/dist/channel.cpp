@@ -1,5 +1,7 @@
 #include "shardlm/dist/channel.h"
 
+#include <unistd.h>
+
 #include <cstring>
 
 #include "shardlm/core/log.h"
@@ -35,11 +37,24 @@ Message channel_recv(double timeout_s) {
   return m;
 }
 
-std::vector<double> shutdown_gather_rss(double timeout_s) {
-  double mine = static_cast<double>(rss_bytes());
-  std::vector<double> all(Comm::rank() == 0 ? Comm::size() : 0);
-  Comm::gather(&mine, sizeof mine, all.data(), 0, timeout_s, "gather resident memory at shutdown");
+std::vector<RankStats> gather_rank_stats(const RankModel* model, double timeout_s) {
+  RankStats mine;
+  mine.rss_bytes = static_cast<double>(rss_bytes());
+  mine.available_bytes = static_cast<double>(available_bytes());
+  if (model) {
+    mine.model_bytes = static_cast<double>(model->weight_bytes());
+    mine.kv_bytes = static_cast<double>(model->kv_bytes());
+  }
+  gethostname(mine.host, sizeof mine.host - 1);
+  std::vector<RankStats> all(Comm::rank() == 0 ? Comm::size() : 0);
+  Comm::gather(&mine, sizeof mine, all.data(), 0, timeout_s, "gather rank statistics");
   return all;
+}
+
+std::vector<double> shutdown_gather_rss(double timeout_s) {
+  std::vector<double> out;
+  for (const auto& s : gather_rank_stats(nullptr, timeout_s)) out.push_back(s.rss_bytes);
+  return out;
 }
 
 Status run_step_rank0(RankModel& model, const StepMsg& step, double timeout_s,

@@ -124,20 +124,25 @@ Status RankModel::execute(const StepMsg& msg, std::vector<uint8_t>& cand, std::v
   const int bs = kv_->config().block_size;
   const int n_blocks = kv_->config().n_blocks;
   ForwardBatch b;
-  std::vector<const SeqState*> sampled;
+  std::vector<const RankSeq*> sampled;
   auto check_blocks = [&](const std::vector<int32_t>& ids) -> Status {
     for (auto id : ids)
       if (id < 0 || id >= n_blocks) return Status::errorf("step {}: block id {} out of range", msg.step_id, id);
     return Status::ok();
   };
-  auto add_tokens = [&](SeqState& s, const std::vector<int32_t>& toks, bool sample, uint64_t id) -> Status {
+  auto add_tokens = [&](RankSeq& s, const std::vector<int32_t>& toks, bool sample, uint64_t id) -> Status {
     if (s.n_computed + static_cast<int64_t>(toks.size()) > static_cast<int64_t>(s.block_table.size()) * bs)
       return Status::errorf("step {}: sequence {} needs more KV blocks than it was given", msg.step_id, id);
     for (size_t i = 0; i < toks.size(); ++i) {
       if (toks[i] < 0 || toks[i] >= weights_->hp.n_vocab)
         return Status::errorf("step {}: token id {} out of range", msg.step_id, toks[i]);
       b.tokens.push_back(toks[i]);
-      b.pos.push_back(s.n_computed + static_cast<int32_t>(i));
+      const int32_t pos = s.n_computed + static_cast<int32_t>(i);
+      b.pos.push_back(pos);
+      if (s.penalties) {
+        if (pos < s.n_prompt) s.counts.add_prompt(toks[i]);
+        else s.counts.add(toks[i]);
+      }
       b.block_table.push_back(s.block_table.data());
     }
     s.n_computed += static_cast<int32_t>(toks.size());
@@ -153,10 +158,22 @@ Status RankModel::execute(const StepMsg& msg, std::vector<uint8_t>& cand, std::v
   for (const auto& ns : msg.new_seqs) {
     if (seqs_.count(ns.seq_id)) return Status::errorf("step {}: sequence {} already exists", msg.step_id, ns.seq_id);
     SHARDLM_TRY(check_blocks(ns.block_table));
-    SeqState& s = seqs_[ns.seq_id];
+    RankSeq& s = seqs_[ns.seq_id];
     s.block_table = ns.block_table;
     s.n_computed = static_cast<int32_t>(ns.start_pos);
+    s.n_prompt = static_cast<int32_t>(ns.n_prompt);
+    s.n_top = ns.n_top;
     s.sampling = ns.sampling;
+    s.penalties = penalties_active(ns.sampling);
+    if (s.penalties) {
+      if (ns.history.size() != ns.start_pos)
+        return Status::errorf("step {}: sequence {} uses penalties but sent {} history tokens for start {}", msg.step_id,
+                              ns.seq_id, ns.history.size(), ns.start_pos);
+      for (size_t i = 0; i < ns.history.size(); ++i) {
+        if (static_cast<int32_t>(i) < s.n_prompt) s.counts.add_prompt(ns.history[i]);
+        else s.counts.add(ns.history[i]);
+      }
+    }
   }
   // Block tables must not reallocate once pointers into them are taken: extend first.
   for (const auto& rs : msg.running) {
@@ -188,9 +205,11 @@ Status RankModel::execute(const StepMsg& msg, std::vector<uint8_t>& cand, std::v
     const size_t rec = candidate_record_bytes();
     cand.resize(rec * sampled.size());
     for (size_t r = 0; r < sampled.size(); ++r) {
-      const SeqState& s = *sampled[r];
-      Candidates c = reduce_slice(logits_.data() + r * nv, static_cast<int32_t>(p.vocab.begin), static_cast<int32_t>(nv),
-                                  s.sampling, sampled_ids[r], static_cast<uint64_t>(s.n_computed), cfg_.sample_candidates);
+      const RankSeq& s = *sampled[r];
+      float* row = logits_.data() + r * nv;
+      if (s.penalties) apply_penalties(row, static_cast<int32_t>(p.vocab.begin), static_cast<int32_t>(nv), s.counts, s.sampling);
+      Candidates c = reduce_slice(row, static_cast<int32_t>(p.vocab.begin), static_cast<int32_t>(nv), s.sampling, 0,
+                                  static_cast<uint64_t>(s.n_computed), cfg_.sample_candidates, s.n_top);
       std::vector<uint8_t> bytes;
       c.serialize(bytes, cfg_.sample_candidates);
       std::memcpy(cand.data() + r * rec, bytes.data(), std::min(rec, bytes.size()));

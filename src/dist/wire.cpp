@@ -108,9 +108,12 @@ std::vector<uint8_t> encode_step(const StepMsg& m) {
   for (const auto& s : m.new_seqs) {
     w.put<uint64_t>(s.seq_id);
     w.put<uint32_t>(s.start_pos);
+    w.put<uint32_t>(s.n_prompt);
     w.ints(s.tokens);
     w.ints(s.block_table);
+    w.ints(s.history);
     w.put<uint8_t>(s.sample ? 1 : 0);
+    w.put<uint8_t>(s.n_top);
     w.sampling(s.sampling);
   }
   w.put<uint32_t>(static_cast<uint32_t>(m.running.size()));
@@ -140,14 +143,17 @@ Result<StepMsg> decode_step(const uint8_t* data, size_t n) {
   Reader r(data, n);
   StepMsg m;
   m.step_id = r.get<uint64_t>();
-  uint32_t nn = r.count(8 + 4 + 4 + 4 + 1 + 36);
+  uint32_t nn = r.count(8 + 4 + 4 + 4 + 4 + 4 + 1 + 1 + 36);
   for (uint32_t i = 0; i < nn && r.ok; ++i) {
     NewSeq s;
     s.seq_id = r.get<uint64_t>();
     s.start_pos = r.get<uint32_t>();
+    s.n_prompt = r.get<uint32_t>();
     s.tokens = r.ints();
     s.block_table = r.ints();
+    s.history = r.ints();
     s.sample = r.get<uint8_t>() != 0;
+    s.n_top = r.get<uint8_t>();
     s.sampling = r.sampling();
     m.new_seqs.push_back(std::move(s));
   }

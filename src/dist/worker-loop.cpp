@@ -12,6 +12,9 @@ namespace shardlm {
 int worker_loop(const WorkerLoopConfig& cfg) {
   std::unique_ptr<RankModel> model;
   double step_timeout = cfg.idle_timeout_s;
+  // A failed load (memory guard, bad file) that all ranks agreed on leaves this worker
+  // unloaded and waiting; the cause is reported in the EXIT AUDIT at shutdown.
+  std::string load_error_cause, load_error;
   for (;;) {
     Message m = channel_recv(model ? std::max(step_timeout, cfg.idle_timeout_s) : cfg.idle_timeout_s);
     switch (m.kind) {
@@ -25,9 +28,12 @@ int worker_loop(const WorkerLoopConfig& cfg) {
         if (!r) {
           LOG_ERROR("load failed: {}", r.message());
           const bool guard = r.message().find("MemoryGuardError") != std::string::npos;
-          exit_audit(guard ? "memory_guard" : "load_error", r.message());
-          return 1;
+          load_error_cause = guard ? "memory_guard" : "load_error";
+          load_error = r.message();
+          trim_heap();
+          break;
         }
+        load_error_cause.clear();
         model = std::move(r.value());
         step_timeout = rc->collective_timeout_s;
         break;
@@ -45,10 +51,16 @@ int worker_loop(const WorkerLoopConfig& cfg) {
         break;
       }
       case MsgKind::PING:
+        (void)gather_rank_stats(model.get(), cfg.idle_timeout_s);
         break;
       case MsgKind::SHUTDOWN:
         model.reset();
+        trim_heap();
         (void)shutdown_gather_rss(cfg.idle_timeout_s);
+        if (!load_error_cause.empty()) {
+          exit_audit(load_error_cause, load_error);
+          return 1;
+        }
         exit_audit("worker_loop_exit");
         return 0;
     }

@@ -4,17 +4,24 @@
 
 namespace shardlm {
 
-BlockPool::BlockPool(int n_blocks) : refs_(n_blocks, 0) {
+BlockPool::BlockPool(int n_blocks) : refs_(n_blocks, 0), entries_(n_blocks) {
   for (int i = n_blocks - 1; i >= 0; --i) free_.push_back(i);
 }
 
 std::optional<std::vector<int32_t>> BlockPool::allocate(int n) {
-  if (n > n_free()) return std::nullopt;
+  if (n > n_available()) return std::nullopt;
   std::vector<int32_t> out;
   out.reserve(n);
   for (int i = 0; i < n; ++i) {
-    int32_t id = free_.back();
-    free_.pop_back();
+    int32_t id;
+    if (!free_.empty()) {
+      id = free_.back();
+      free_.pop_back();
+    } else {  // evict the least recently released cached block
+      id = lru_.front();
+      lru_.pop_front();
+      unregister(id);
+    }
     assert(refs_[id] == 0);
     refs_[id] = 1;
     out.push_back(id);
@@ -29,11 +36,75 @@ void BlockPool::incref(int32_t id) {
 
 void BlockPool::release(int32_t id) {
   assert(refs_[id] > 0);
-  if (--refs_[id] == 0) free_.push_back(id);
+  if (--refs_[id] > 0) return;
+  Entry& e = entries_[id];
+  if (e.registered) {
+    lru_.push_back(id);
+    e.lru_pos = std::prev(lru_.end());
+  } else {
+    free_.push_back(id);
+  }
 }
 
 void BlockPool::release(const std::vector<int32_t>& ids) {
   for (auto id : ids) release(id);
+}
+
+bool BlockPool::register_block(int32_t id, const BlockKey& key) {
+  assert(refs_[id] > 0);
+  if (entries_[id].registered) return false;
+  auto [b, e] = by_hash_.equal_range(key.hash);
+  for (auto it = b; it != e; ++it)
+    if (entries_[it->second].key == key) return false;
+  entries_[id].key = key;
+  entries_[id].registered = true;
+  by_hash_.emplace(key.hash, id);
+  return true;
+}
+
+std::vector<int32_t> BlockPool::match_prefix(const std::vector<BlockKey>& keys, int max_blocks) const {
+  std::vector<int32_t> out;
+  for (const auto& k : keys) {
+    if (static_cast<int>(out.size()) >= max_blocks) break;
+    int32_t found = -1;
+    auto [b, e] = by_hash_.equal_range(k.hash);
+    for (auto it = b; it != e; ++it)
+      if (entries_[it->second].key == k) found = it->second;
+    if (found < 0) break;
+    out.push_back(found);
+  }
+  return out;
+}
+
+void BlockPool::acquire(const std::vector<int32_t>& ids) {
+  for (auto id : ids) {
+    if (refs_[id] == 0) {
+      assert(entries_[id].registered);
+      lru_.erase(entries_[id].lru_pos);
+    }
+    ++refs_[id];
+  }
+}
+
+void BlockPool::unregister(int32_t id) {
+  Entry& e = entries_[id];
+  if (!e.registered) return;
+  auto [b, en] = by_hash_.equal_range(e.key.hash);
+  for (auto it = b; it != en; ++it)
+    if (it->second == id) {
+      by_hash_.erase(it);
+      break;
+    }
+  e = Entry{};
+}
+
+void BlockPool::clear_cache() {
+  for (auto id : lru_) {
+    unregister(id);
+    free_.push_back(id);
+  }
+  lru_.clear();
+  for (int32_t id = 0; id < capacity(); ++id) unregister(id);
 }
 
 }  // namespace shardlm

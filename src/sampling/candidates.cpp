@@ -96,12 +96,13 @@ Result<Candidates> Candidates::deserialize(const uint8_t* p, size_t n) {
 }
 
 Candidates reduce_slice(const float* logits, int32_t v0, int32_t n, const SamplingParams& p, uint64_t seq_stream,
-                        uint64_t step_counter, int K) {
+                        uint64_t step_counter, int K, int n_top) {
   K = std::max(K, 1);
   Candidates c;
   c.mode = p.mode();
   c.temperature = c.mode == SamplingMode::greedy ? 1.0f : p.temperature;
-  c.k = c.mode == SamplingMode::filtered ? (p.top_k > 0 ? std::min(p.top_k, K) : K) : 1;
+  c.k = c.mode == SamplingMode::filtered ? (p.top_k > 0 ? std::min(p.top_k, K) : K) : std::clamp(n_top, 1, K);
+  const bool keep_top = c.mode == SamplingMode::filtered || c.k > 1;
   const float T = c.temperature;
   const double inv_t = 1.0 / static_cast<double>(T);
 
@@ -118,6 +119,17 @@ Candidates reduce_slice(const float* logits, int32_t v0, int32_t n, const Sampli
       maxv = l;
       argmax = tok;
     }
+    if (keep_top) {
+      const std::pair<int32_t, float> e{tok, l};
+      if (heap.size() < static_cast<size_t>(c.k)) {
+        heap.push_back(e);
+        std::push_heap(heap.begin(), heap.end(), better);
+      } else if (better(e, heap.front())) {
+        std::pop_heap(heap.begin(), heap.end(), better);
+        heap.back() = e;
+        std::push_heap(heap.begin(), heap.end(), better);
+      }
+    }
     if (c.mode == SamplingMode::gumbel) {
       const uint64_t h = rng::hash(p.seed, seq_stream, step_counter, static_cast<uint64_t>(tok));
       if (c.sample_token >= 0) {
@@ -132,22 +144,12 @@ Candidates reduce_slice(const float* logits, int32_t v0, int32_t n, const Sampli
         c.sample_token = tok;
         c.sample_logit = l;
       }
-    } else if (c.mode == SamplingMode::filtered) {
-      const std::pair<int32_t, float> e{tok, l};
-      if (heap.size() < static_cast<size_t>(c.k)) {
-        heap.push_back(e);
-        std::push_heap(heap.begin(), heap.end(), better);
-      } else if (better(e, heap.front())) {
-        std::pop_heap(heap.begin(), heap.end(), better);
-        heap.back() = e;
-        std::push_heap(heap.begin(), heap.end(), better);
-      }
     }
   }
   if (argmax < 0) return c;  // no finite logit in the slice
   c.max_logit = maxv;
   c.sample_key = c.sample_token >= 0 ? best_key : c.sample_key;
-  if (c.mode == SamplingMode::filtered) {
+  if (keep_top) {
     std::sort(heap.begin(), heap.end(), better);
     c.top = std::move(heap);
   } else {

@@ -20,13 +20,23 @@ void channel_send(MsgKind kind, const std::vector<uint8_t>& payload, double time
 // would no longer agree on what runs next).
 Message channel_recv(double timeout_s);
 
-// After SHUTDOWN every rank takes part in one gather of its resident memory;
-// rank 0 gets one value per rank (bytes), the others an empty vector.
+// What each rank reports about itself after PING and SHUTDOWN (one fixed-size gather).
+struct RankStats {
+  double rss_bytes = 0;        // resident memory of the process
+  double available_bytes = 0;  // memory the node has available (cgroup-capped)
+  double model_bytes = 0;      // weights held by this rank (0 when unloaded)
+  double kv_bytes = 0;         // KV cache held by this rank
+  char host[64] = {};          // hostname, NUL-terminated
+};
+class RankModel;
+// Every rank calls it (model: this rank's model, or null); rank 0 gets one entry per
+// rank, the others an empty vector.
+std::vector<RankStats> gather_rank_stats(const RankModel* model, double timeout_s);
+// After SHUTDOWN: the resident memory of every rank (bytes) on rank 0.
 std::vector<double> shutdown_gather_rss(double timeout_s);
 
 // Runs a STEP on every rank's slice (rank 0 included) and returns, on rank 0, the
 // candidates of every rank for each sampled sequence: out[row][rank].
-class RankModel;
 struct Candidates;
 Status run_step_rank0(RankModel& model, const StepMsg& step, double timeout_s,
                       std::vector<std::vector<Candidates>>& out, std::vector<uint64_t>& sampled_ids);

@@ -14,14 +14,19 @@
 #include "shardlm/model/forward.h"
 #include "shardlm/model/model-source.h"
 #include "shardlm/model/weights.h"
+#include "shardlm/sampling/penalties.h"
 
 namespace shardlm {
 
 // Per-sequence state every rank keeps between steps.
-struct SeqState {
+struct RankSeq {
   std::vector<int32_t> block_table;
   int32_t n_computed = 0;
+  int32_t n_prompt = 0;     // positions >= n_prompt are generated tokens
+  int n_top = 0;            // top alternatives kept for logprobs
   SamplingParams sampling;
+  bool penalties = false;   // counts are kept only when a penalty is active
+  TokenCounts counts;       // tokens seen so far (prompt vs generated), for the penalties
 };
 
 class RankModel {
@@ -57,7 +62,7 @@ class RankModel {
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<AllReduce> ar_;
   std::unique_ptr<Forward> fwd_;
-  std::map<uint64_t, SeqState> seqs_;
+  std::map<uint64_t, RankSeq> seqs_;
   std::vector<float> logits_;  // f32 [sampled rows, n_vocab_local]
   bool dumped_ = false;
 };

@@ -1,6 +1,6 @@
 // The step protocol: rank 0 → all ranks, one message per engine iteration.
 //
-// Wire format, version 1 (little-endian; every rank runs the same binary):
+// Wire format, version 2 (little-endian; every rank runs the same binary):
 //
 //   Message   := Header Payload
 //   Header    := u32 magic "SLMW"  u16 version(=1)  u16 kind  u64 payload_bytes
@@ -14,8 +14,12 @@
 //     u32 n_finished × u64 seq_id sequences whose state every rank frees (after this step)
 //     u32 n_kv_ops  × KvOp        block copies/offloads/restores (later KV tiers)
 //     u32 n_draft   × Draft       draft tokens for speculative decoding (later)
-//   NewSeq     := u64 seq_id  u32 start_pos  Ints tokens  Ints block_table  u8 sample  Sampling
-//                 (start_pos > 0 when a cached prefix already holds KV for positions < start_pos)
+//   NewSeq     := u64 seq_id  u32 start_pos  u32 n_prompt  Ints tokens  Ints block_table  Ints history
+//                 u8 sample  u8 n_top  Sampling
+//                 (start_pos > 0 when a cached prefix already holds KV for positions < start_pos;
+//                 history = the tokens at positions < start_pos, sent only when penalties need
+//                 them; n_prompt = prompt length, positions >= n_prompt are generated tokens;
+//                 n_top = top alternatives each rank keeps for logprobs, 0..20)
 //   RunningSeq := u64 seq_id  Ints tokens  Ints new_blocks  u8 sample
 //   Sampling   := f32 temperature  i32 top_k  f32 top_p  f32 min_p  u64 seed
 //                 f32 repetition_penalty  f32 presence_penalty  f32 frequency_penalty
@@ -30,7 +34,7 @@
 //   LOAD payload := string model_path  string config_json ; UNLOAD, PING, SHUTDOWN: empty.
 //   After LOAD every rank loads in lockstep (agreement collectives per layer); after
 //   a STEP with sampled rows, a fixed-size gather of candidate records to rank 0;
-//   after SHUTDOWN, one gather of each rank's resident bytes (f64) to rank 0.
+//   after PING and after SHUTDOWN, one gather of each rank's RankStats (channel.h) to rank 0.
 //   string := u32 length + bytes
 //
 // Decoding checks every length against the payload; a malformed message is an error.
@@ -40,12 +44,12 @@
 #include <vector>
 
 #include "shardlm/core/status.h"
-#include "shardlm/sampling/sampling-params.h"
+#include "shardlm/sched/step-plan.h"
 
 namespace shardlm {
 
 constexpr uint32_t kWireMagic = 0x574D4C53;  // "SLMW"
-constexpr uint16_t kWireVersion = 1;
+constexpr uint16_t kWireVersion = 2;
 
 enum class MsgKind : uint16_t { STEP = 1, LOAD = 2, UNLOAD = 3, PING = 4, SHUTDOWN = 5 };
 
@@ -56,41 +60,6 @@ struct MsgHeader {
   uint64_t payload_bytes = 0;
 };
 static_assert(sizeof(MsgHeader) == 16);
-
-struct NewSeq {
-  uint64_t seq_id = 0;
-  uint32_t start_pos = 0;
-  std::vector<int32_t> tokens;
-  std::vector<int32_t> block_table;
-  bool sample = false;
-  SamplingParams sampling;
-};
-
-struct RunningSeq {
-  uint64_t seq_id = 0;
-  std::vector<int32_t> tokens;
-  std::vector<int32_t> new_blocks;
-  bool sample = false;
-};
-
-struct KvOp {
-  uint8_t op = 0;
-  int32_t src = 0, dst = 0;
-};
-
-struct DraftTokens {
-  uint64_t seq_id = 0;
-  std::vector<int32_t> tokens;
-};
-
-struct StepMsg {
-  uint64_t step_id = 0;
-  std::vector<NewSeq> new_seqs;
-  std::vector<RunningSeq> running;
-  std::vector<uint64_t> finished;
-  std::vector<KvOp> kv_ops;
-  std::vector<DraftTokens> drafts;
-};
 
 struct LoadMsg {
   std::string model_path;

@@ -66,7 +66,10 @@ struct Candidates {
 // must be the same on every rank for a given row. K >= 1: candidate capacity (the
 // caller's choice, e.g. 64..1024, the same on every rank; values < 1 count as 1).
 // p must be valid (validate()).
+// n_top: greedy and gumbel records keep the slice's min(n_top, K) best logits in `top`
+// (k = that count, at least 1) so rank 0 can report top logprobs; filtered records keep
+// their own k.
 Candidates reduce_slice(const float* logits, int32_t v0, int32_t n, const SamplingParams& p, uint64_t seq_stream,
-                        uint64_t step_counter, int K);
+                        uint64_t step_counter, int K, int n_top = 0);
 
 }  // namespace shardlm

@@ -30,9 +30,10 @@ struct SamplingParams {
   float top_p = 1.0f;        // in [0, 1]; 1 = off; 0 keeps only the most likely token
   float min_p = 0.0f;        // in [0, 1]; 0 = off
   uint64_t seed = 0;         // any value; same seed, sequence stream and step => same token
-  // Penalties on tokens already in the sequence, for a later issue: they are not applied
-  // by this module yet. They adjust logits token by token, so each rank can apply them to
-  // its own slice before reduce_slice(). Neutral defaults:
+  // Penalties on tokens already in the sequence, applied by apply_penalties() (penalties.h)
+  // to each rank's own slice before reduce_slice(), i.e. before temperature; see there for
+  // which tokens count (repetition: prompt and output; presence/frequency: output only).
+  // Neutral defaults:
   float repetition_penalty = 1.0f;  // > 0; 1 = off (llama.cpp / CTRL: divide positive logits, multiply negative)
   float presence_penalty = 0.0f;    // in [-2, 2]; 0 = off (OpenAI: subtract once per present token)
   float frequency_penalty = 0.0f;   // in [-2, 2]; 0 = off (OpenAI: subtract per occurrence)

@@ -1,0 +1,97 @@
+// Continuous batching at iteration level (ARCHITECTURE §6). Owned by the engine thread;
+// no model, no MPI: it turns sequences into step plans (step-plan.h) and is told what
+// was sampled. Each step spends a token budget closing each sequence's gap between
+// tokens computed and tokens known; chunked prefill and prefix hits fall out of that.
+//
+// Per step (schedule()):
+//   1. running sequences, those with a gap of 1 (decoding) first, then the others in
+//      admission order, take min(gap, budget left) tokens. When KV blocks run out, the
+//      newest running sequence is preempted (blocks freed, recomputed later from the
+//      front of the waiting queue).
+//   2. waiting sequences are admitted in order while max_num_seqs, the budget and the
+//      blocks allow; full blocks of their known tokens found in the prefix cache are
+//      shared (always leaving at least one token to compute, so there are logits).
+// After the forward (commit()), newly full blocks are registered in the prefix cache.
+#pragma once
+#include <deque>
+#include <memory>
+#include <vector>
+
+#include "shardlm/kv/block-pool.h"
+#include "shardlm/sched/sequence.h"
+#include "shardlm/sched/step-plan.h"
+
+namespace shardlm {
+
+struct SchedulerConfig {
+  int n_blocks = 0;             // KV blocks per rank (required)
+  int block_size = 16;          // tokens per block
+  int n_ctx = 4096;             // positions per sequence
+  int max_num_seqs = 16;        // sequences holding KV at once
+  int max_batch_tokens = 512;   // tokens per step (the token budget)
+  int max_queue = 256;          // waiting sequences; add() refuses past it
+  bool prefix_cache = true;     // share full blocks of identical prefixes
+  uint64_t cache_seed = 0;      // chains the block hashes (a new model gets a new seed)
+};
+
+// One scheduled sequence in a step, in the order of the step message (new, then running).
+struct ScheduledSeq {
+  Sequence* seq = nullptr;
+  int n_tokens = 0;   // tokens computed in this step
+  bool sample = false;
+};
+
+struct StepPlan {
+  StepMsg msg;
+  std::vector<ScheduledSeq> seqs;
+  int n_tokens = 0;
+  bool empty() const { return msg.new_seqs.empty() && msg.running.empty() && msg.finished.empty(); }
+};
+
+struct SchedulerStats {
+  uint64_t prefix_queries_tokens = 0;  // prompt tokens looked up in the prefix cache
+  uint64_t prefix_hit_tokens = 0;      // of which found
+  uint64_t preemptions = 0;
+};
+
+class Scheduler {
+ public:
+  explicit Scheduler(const SchedulerConfig& cfg);
+  const SchedulerConfig& config() const { return cfg_; }
+
+  // Queues a sequence (state waiting, tokens = prompt). false: the queue is full.
+  bool add(std::shared_ptr<Sequence> s);
+  // Plans the next step. Sequences whose state became finished since the last step are
+  // dropped and their wire ids appear in msg.finished.
+  StepPlan schedule();
+  // The step ran on every rank: advance n_computed, register full blocks.
+  void commit(const StepPlan& p);
+  // Ends a sequence (any state): frees its blocks; the ranks free it with the next step.
+  void finish(Sequence& s, FinishReason why);
+
+  int n_waiting() const { return static_cast<int>(waiting_.size()); }
+  int n_running() const { return static_cast<int>(running_.size()); }
+  bool idle() const { return waiting_.empty() && running_.empty() && pending_finished_.empty(); }
+  const BlockPool& blocks() const { return pool_; }
+  const SchedulerStats& stats() const { return stats_; }
+  // Every live sequence (running, then waiting), e.g. to check deadlines.
+  std::vector<std::shared_ptr<Sequence>> live() const;
+
+ private:
+  bool grow(Sequence& s, int n_tokens);  // blocks for n_tokens total; false if none left
+  void preempt(Sequence& s);
+  bool admit(Sequence& s, int budget, StepPlan& p);
+  void emit(Sequence& s, int n, StepPlan& p);
+  void release_blocks(Sequence& s);
+
+  SchedulerConfig cfg_;
+  BlockPool pool_;
+  std::deque<std::shared_ptr<Sequence>> waiting_;
+  std::vector<std::shared_ptr<Sequence>> running_;  // admission order
+  std::vector<uint64_t> pending_finished_;          // wire ids the ranks must free
+  uint64_t next_wire_id_ = 1;
+  uint64_t step_id_ = 0;
+  SchedulerStats stats_;
+};
+
+}  // namespace shardlm

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Start the OpenAI-compatible server (baseline configuration) in the background and
+# wait until it is ready. Stop it with launch/stop_server.sh.
+# Environment (all optional):
+#   MODEL      model path (default: ../shared/models/stories260K/stories260K.gguf)
+#   RANKS      number of ranks (default 2)
+#   HOSTFILE   MPI hostfile (default hostfiles/localhost)
+#   HOST, PORT where to listen (default 127.0.0.1:8080)
+#   RUN_DIR    where the log and pid files go (default run/)
+#   THREADS    compute threads per rank (default: cores / ranks on the node)
+#   WAIT_S     how long to wait for /health (default 600)
+#   FOREGROUND=1  run in the foreground (Ctrl-C stops every rank)
+#   MPI_ARGS   extra mpirun arguments (e.g. "--mca btl_tcp_if_include eth0")
+# Extra command-line arguments are passed to `shardlm serve` (e.g. --api-key KEY).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+MODEL=${MODEL:-$ROOT/../shared/models/stories260K/stories260K.gguf}
+RANKS=${RANKS:-2}
+HOSTFILE=${HOSTFILE:-$ROOT/hostfiles/localhost}
+HOST=${HOST:-127.0.0.1}
+PORT=${PORT:-8080}
+RUN_DIR=${RUN_DIR:-$ROOT/run}
+WAIT_S=${WAIT_S:-600}
+BIN=${SHARDLM_BIN:-$ROOT/build/shardlm}
+if [ ! -x "$BIN" ]; then echo "launch: $BIN not built (run tools/setup.sh)" >&2; exit 1; fi
+if [ ! -e "$MODEL" ]; then echo "launch: model $MODEL not found (set MODEL=...)" >&2; exit 1; fi
+mkdir -p "$RUN_DIR"
+if [ -f "$RUN_DIR/mpirun.pid" ] && kill -0 "$(cat "$RUN_DIR/mpirun.pid")" 2>/dev/null; then
+  echo "launch: a server from $RUN_DIR is already running (pid $(cat "$RUN_DIR/mpirun.pid")); run launch/stop_server.sh" >&2
+  exit 1
+fi
+extra=()
+if [ -n "${THREADS:-}" ]; then extra+=(--threads "$THREADS"); fi
+if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+# shellcheck disable=SC2086
+cmd=(mpirun -n "$RANKS" --hostfile "$HOSTFILE" --bind-to none ${MPI_ARGS:-}
+  "$BIN" serve --model "$MODEL" --host "$HOST" --port "$PORT" --pid-file "$RUN_DIR/rank0.pid" "${extra[@]}" "$@")
+echo "launch: ${cmd[*]}" >&2
+if [ "${FOREGROUND:-0}" = 1 ]; then exec "${cmd[@]}"; fi
+
+setsid "${cmd[@]}" > "$RUN_DIR/server.log" 2>&1 < /dev/null &
+echo $! > "$RUN_DIR/mpirun.pid"
+echo "launch: mpirun pid $(cat "$RUN_DIR/mpirun.pid"), log $RUN_DIR/server.log" >&2
+url="http://$HOST:$PORT/health"
+[ "$HOST" = 0.0.0.0 ] && url="http://127.0.0.1:$PORT/health"
+for _ in $(seq 1 $((WAIT_S * 4))); do
+  if ! kill -0 "$(cat "$RUN_DIR/mpirun.pid")" 2>/dev/null; then
+    echo "launch: the server exited; last lines of the log:" >&2
+    tail -n 20 "$RUN_DIR/server.log" >&2
+    exit 1
+  fi
+  if [ "$(curl -s -o /dev/null -w '%{http_code}' "$url" 2>/dev/null)" = 200 ]; then
+    echo "launch: ready at http://$HOST:$PORT (OpenAI API under /v1)" >&2
+    exit 0
+  fi
+  sleep 0.25
+done
+echo "launch: not ready after $WAIT_S s; see $RUN_DIR/server.log (stop it with launch/stop_server.sh)" >&2
+exit 1

@@ -1,0 +1,79 @@
+// `shardlm serve`: the OpenAI-compatible server (rank 0) over all ranks.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "app/app.h"
+#include "app/serve.h"
+#include "shardlm/core/log.h"
+#include "shardlm/dist/channel.h"
+#include "shardlm/dist/comm.h"
+#include "shardlm/dist/exit-audit.h"
+#include "shardlm/dist/worker-loop.h"
+#include "shardlm/tokenizer/chat-template.h"
+
+namespace shardlm {
+
+int cmd_serve(ServeOptions o) {
+  const RuntimeConfig& rt = o.engine.rt;
+  if (Comm::rank() != 0) {
+    // A worker stops when rank 0 says SHUTDOWN. On a signal of its own (mpirun forwards
+    // SIGTERM to every rank) it gives rank 0 time to drain and send SHUTDOWN first.
+    const double grace = o.engine.drain_timeout_s + 10;
+    set_graceful_stop([grace](int sig) {
+      std::thread([grace, sig] {
+        std::this_thread::sleep_for(std::chrono::duration<double>(grace));
+        exit_audit(sig == SIGINT ? "signal_SIGINT" : "signal_SIGTERM", "rank 0 did not shut down in time");
+        _exit(128 + sig);
+      }).detach();
+    });
+    WorkerLoopConfig wc;
+    wc.idle_timeout_s = std::max({rt.collective_timeout_s, rt.eval_timeout_s, o.engine.ping_interval_s * 4});
+    return worker_loop(wc);
+  }
+  auto fail = [&](const std::string& msg) {
+    LOG_ERROR("{}", msg);
+    if (Comm::size() > 1) {
+      channel_send(MsgKind::SHUTDOWN, {}, 30);
+      (void)shutdown_gather_rss(30);
+    }
+    exit_audit("error", msg);
+    return 1;
+  };
+  if (!o.chat_template.empty()) {
+    auto f = chat_format_from_name(o.chat_template);
+    if (!f) return fail("--chat-template: " + f.message());
+  }
+  metrics::Registry registry;
+  ShardlmMetrics metrics(registry);
+  Engine engine(o.engine, &metrics);
+  ServeContext ctx;
+  ctx.engine = &engine;
+  ctx.metrics = &metrics;
+  ctx.registry = &registry;
+  ctx.chat_template = o.chat_template;
+  ctx.idle_timeout_s = o.idle_timeout_s;
+  http::HttpServer server;
+  add_ops_routes(server, ctx);
+  Status st = server.start(o.http);
+  if (!st) return fail("HTTP server: " + st.message());
+  LOG_INFO("listening on http://{}:{} ({} ranks)", o.http.host, server.bound_port(), Comm::size());
+  if (!o.pid_file.empty()) {
+    if (FILE* f = std::fopen(o.pid_file.c_str(), "w")) {
+      std::fprintf(f, "%d\n", static_cast<int>(getpid()));
+      std::fclose(f);
+    } else {
+      LOG_WARN("cannot write --pid-file {}", o.pid_file);
+    }
+  }
+  set_graceful_stop([&engine](int) { engine.stop(); });
+  const int rc = engine.run();
+  server.stop();
+  if (!o.pid_file.empty()) std::filesystem::remove(o.pid_file);
+  return rc;
+}
+
+}  // namespace shardlm

@@ -1,0 +1,115 @@
+// Operations routes (ARCHITECTURE §7, §9): health, admin status/load/unload, metrics,
+// model list. Handlers run on HTTP threads and read the engine's snapshot.
+#include <nlohmann/json.hpp>
+
+#include "app/serve.h"
+#include "shardlm/core/memory.h"
+#include "shardlm/http/openai-response.h"
+
+namespace shardlm {
+
+using namespace shardlm::http;
+using nlohmann::json;
+
+namespace {
+
+json status_json(const ServeContext& ctx) {
+  EngineSnapshot s = ctx.engine->snapshot();
+  const double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  json ranks = json::array();
+  json memory = json::array();
+  for (size_t r = 0; r < s.ranks.size(); ++r) {
+    const RankStats& k = s.ranks[r];
+    ranks.push_back({{"rank", r}, {"host", std::string(k.host)}});
+    memory.push_back({{"rank", r},
+                      {"host", std::string(k.host)},
+                      {"resident_bytes", k.rss_bytes},
+                      {"available_bytes", k.available_bytes},
+                      {"model_bytes", k.model_bytes},
+                      {"kv_bytes", k.kv_bytes},
+                      {"model_loaded", k.model_bytes > 0}});
+  }
+  return {{"status", model_state_name(s.state)},
+          {"model", s.model_path.empty() ? json(nullptr) : json(s.model_path)},
+          {"model_loaded", s.state == ModelState::ready},
+          {"last_error", s.last_error.empty() ? json(nullptr) : json(s.last_error)},
+          {"n_ctx", s.n_ctx},
+          {"memory", memory},
+          {"requests",
+           {{"total", s.requests_total},
+            {"active", s.running},
+            {"waiting", s.waiting},
+            {"uptime_seconds", now - s.started_unix},
+            {"last_activity", s.last_activity_unix > 0 ? json(s.last_activity_unix) : json(nullptr)}}},
+          {"kv_cache",
+           {{"blocks_total", s.kv_blocks},
+            {"blocks_used", s.kv_blocks_used},
+            {"block_size", s.block_size},
+            {"prefix_query_tokens", s.prefix_query_tokens},
+            {"prefix_hit_tokens", s.prefix_hit_tokens},
+            {"preemptions", s.preemptions}}},
+          {"steps", {{"total", s.steps}, {"collective_seconds_per_step", s.steps ? s.collective_s_total / s.steps : 0.0},
+                     {"seconds_per_step", s.steps ? s.step_s_total / s.steps : 0.0}}},
+          {"idle_timeout_seconds", ctx.idle_timeout_s},
+          {"ranks", ranks}};
+}
+
+}  // namespace
+
+void add_ops_routes(HttpServer& server, ServeContext& ctx) {
+  ServeContext* c = &ctx;
+  server.route("GET", "/health", [c](const HttpRequest&, std::shared_ptr<ResponseSink> sink) {
+    EngineSnapshot s = c->engine->snapshot();
+    const bool ok = s.state == ModelState::ready;
+    sink->send_json(ok ? 200 : 503, json{{"status", ok ? "ok" : model_state_name(s.state)}}.dump(),
+                    ok ? HttpHeaders{} : HttpHeaders{{"Retry-After", "1"}});
+  });
+  server.route("GET", "/admin/health", [c](const HttpRequest&, std::shared_ptr<ResponseSink> sink) {
+    EngineSnapshot s = c->engine->snapshot();
+    sink->send_json(200, json{{"status", model_state_name(s.state)},
+                              {"model_loaded", s.state == ModelState::ready},
+                              {"ranks", s.ranks.size()},
+                              {"running", s.running},
+                              {"waiting", s.waiting}}
+                             .dump());
+  }, true);
+  server.route("GET", "/admin/status", [c](const HttpRequest&, std::shared_ptr<ResponseSink> sink) {
+    sink->send_json(200, status_json(*c).dump());
+  }, true);
+  server.route("POST", "/admin/load", [c](const HttpRequest& req, std::shared_ptr<ResponseSink> sink) {
+    std::string path = c->engine->snapshot().model_path;
+    if (!req.body.empty()) {
+      json j = json::parse(req.body, nullptr, false);
+      if (j.is_discarded() || !j.is_object()) return (void)sink->send_error(bad_request("the body must be a JSON object"));
+      if (j.contains("model")) {
+        if (!j["model"].is_string()) return (void)sink->send_error(bad_request("model must be a string (a path)", "model"));
+        path = j["model"].get<std::string>();
+      }
+    }
+    if (path.empty()) return (void)sink->send_error(bad_request("no model path given and none loaded before", "model"));
+    c->engine->load(path, [sink](bool ok, std::string msg) {
+      if (ok) sink->send_json(200, json{{"status", "ready"}, {"message", msg}}.dump());
+      else sink->send_error(internal_error("load failed: " + msg));
+    });
+  }, true);
+  server.route("POST", "/admin/unload", [c](const HttpRequest&, std::shared_ptr<ResponseSink> sink) {
+    c->engine->unload([sink](bool, std::string) { sink->send_json(200, json{{"status", "unloaded"}}.dump()); });
+  }, true);
+  server.route("GET", "/metrics", [c](const HttpRequest&, std::shared_ptr<ResponseSink> sink) {
+    sink->send(200, metrics::kContentType, c->registry->render());
+  });
+  server.route("GET", "/v1/models", [c](const HttpRequest&, std::shared_ptr<ResponseSink> sink) {
+    EngineSnapshot s = c->engine->snapshot();
+    std::vector<ModelInfo> models;
+    if (s.state == ModelState::ready) models.push_back({s.model_name, static_cast<int64_t>(s.started_unix), "shardlm", s.n_ctx});
+    sink->send_json(200, models_json(models));
+  });
+  auto gen = [c](ApiKind k) {
+    return [c, k](const HttpRequest& req, std::shared_ptr<ResponseSink> sink) { handle_generate(*c, k, req, sink); };
+  };
+  server.route("POST", "/v1/completions", gen(ApiKind::completion));
+  server.route("POST", "/v1/chat/completions", gen(ApiKind::chat));
+}
+
+}  // namespace shardlm

@@ -1,0 +1,209 @@
+// The OpenAI routes: HTTP request → native request (parse, chat template, tokenize) →
+// engine; engine events → JSON response or SSE chunks. Handlers run on HTTP threads;
+// the event callbacks run on the engine thread and only queue writes on the sink.
+#include <random>
+
+#include "app/serve.h"
+#include "shardlm/core/log.h"
+#include "shardlm/http/openai-request.h"
+#include "shardlm/http/openai-response.h"
+#include "shardlm/tokenizer/chat-template.h"
+
+namespace shardlm {
+
+using namespace shardlm::http;
+
+namespace {
+
+uint64_t random_u64() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  return rng();
+}
+
+int64_t unix_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Per-request response state; touched only by the engine thread after submit().
+struct Reply {
+  std::shared_ptr<ResponseSink> sink;
+  std::shared_ptr<const Tokenizer> tok;
+  ShardlmMetrics* metrics = nullptr;
+  ApiKind kind = ApiKind::completion;
+  ResponseMeta meta;
+  bool stream = false, include_usage = false, logprobs = false;
+  bool started = false;
+  std::string prefix;  // echo: the prompt text, sent first
+  ChoiceResult all;    // non-streaming: accumulated
+  size_t offset = 0;   // text offset for completion logprobs
+
+  std::vector<TokenLogprob> convert(const std::vector<TokenOut>& toks) const {
+    std::vector<TokenLogprob> out;
+    for (const auto& t : toks) {
+      TokenLogprob l;
+      l.token = tok->token_piece(t.id);
+      l.logprob = t.logprob;
+      for (const auto& [id, lp] : t.top) l.top.emplace_back(tok->token_piece(id), lp);
+      out.push_back(std::move(l));
+    }
+    return out;
+  }
+
+  void fail(int status, const std::string& msg) {
+    ApiError e = status == 429 ? too_many_requests(1, msg)
+                 : status == 400 ? bad_request(msg)
+                 : status == 503 ? service_unavailable(msg, 1)
+                                 : internal_error(msg);
+    e.status = status;
+    if (metrics) metrics->http_responses(status).inc();
+    sink->send_error(e);
+  }
+
+  std::string chunk(const ChoiceResult& c, bool first) const {
+    return kind == ApiKind::chat ? chat_chunk_json(meta, c, first, include_usage)
+                                 : completion_chunk_json(meta, c, include_usage);
+  }
+
+  void on_event(EngineEvent&& e) {
+    if (e.error_status && !started) {
+      fail(e.error_status, e.error);
+      return;
+    }
+    if (!stream) {
+      all.text += e.text;
+      if (logprobs) {
+        auto l = convert(e.tokens);
+        all.logprobs.insert(all.logprobs.end(), l.begin(), l.end());
+      }
+      if (!e.done) return;
+      if (e.error_status) return fail(e.error_status, e.error);
+      all.text = prefix + all.text;
+      all.finish_reason = e.finish == FinishReason::length ? "length" : "stop";
+      all.has_logprobs = logprobs;
+      Usage u{e.prompt_tokens, e.completion_tokens, e.cached_tokens};
+      std::vector<ChoiceResult> choices{all};
+      if (metrics) metrics->http_responses(200).inc();
+      sink->send_json(200, kind == ApiKind::chat ? chat_response_json(meta, choices, u) : completion_response_json(meta, choices, u));
+      return;
+    }
+    bool first = false;
+    if (!started) {
+      started = true;
+      first = true;
+      if (metrics) metrics->http_responses(200).inc();
+      sink->start_stream(200, "text/event-stream", {{"Cache-Control", "no-cache"}});
+    }
+    if (first || !e.text.empty() || !e.tokens.empty()) {
+      ChoiceResult c;
+      c.text = first ? prefix + e.text : e.text;
+      c.has_logprobs = logprobs;
+      if (logprobs) c.logprobs = convert(e.tokens);
+      c.text_offset = offset;
+      offset += c.text.size();
+      if (!c.text.empty() || first || !c.logprobs.empty()) sink->write(sse_event(chunk(c, first)));
+    }
+    if (!e.done) return;
+    if (e.error_status) {
+      ApiError err = e.error_status == 503 ? service_unavailable(e.error) : internal_error(e.error);
+      err.status = e.error_status;
+      sink->write(sse_event(std::string("{\"error\":") + nlohmann_error_body(err) + "}"));
+    } else {
+      ChoiceResult c;
+      c.finish_reason = e.finish == FinishReason::length ? "length" : "stop";
+      c.has_logprobs = false;
+      sink->write(sse_event(chunk(c, false)));
+      if (include_usage) sink->write(sse_event(usage_chunk_json(kind, meta, Usage{e.prompt_tokens, e.completion_tokens, e.cached_tokens})));
+    }
+    sink->write(sse_done());
+    sink->end();
+  }
+
+  // The "error" member of an ApiError's JSON.
+  static std::string nlohmann_error_body(const ApiError& e) {
+    std::string j = e.to_json();  // {"error":{...}}
+    auto a = j.find('{', 1);
+    return a == std::string::npos ? j : j.substr(a, j.size() - a - 1);
+  }
+};
+
+}  // namespace
+
+void handle_generate(ServeContext& ctx, ApiKind kind, const HttpRequest& hreq, std::shared_ptr<ResponseSink> sink) {
+  auto error = [&](const ApiError& e) {
+    if (ctx.metrics) ctx.metrics->http_responses(e.status).inc();
+    sink->send_error(e);
+  };
+  if (ctx.metrics) ctx.metrics->requests(kind == ApiKind::chat ? "chat_completions" : "completions").inc();
+  ParseResult parsed = kind == ApiKind::chat ? parse_chat_request(hreq.body) : parse_completion_request(hreq.body);
+  if (auto* e = std::get_if<ApiError>(&parsed)) return error(*e);
+  ApiRequest& req = std::get<ApiRequest>(parsed);
+  if (req.prompts.size() > 1) return error(bad_request("only one prompt per request is supported", "prompt"));
+  auto tok = ctx.engine->tokenizer();
+  EngineSnapshot snap = ctx.engine->snapshot();
+  if (!tok || snap.state != ModelState::ready)
+    return error(service_unavailable(std::string("no model is ready (state: ") + model_state_name(snap.state) + ")", 1));
+
+  std::vector<int32_t> prompt;
+  std::string prompt_text;
+  if (kind == ApiKind::chat) {
+    auto fmt = select_chat_format(ctx.chat_template, tok->chat_template());
+    if (!fmt) return error(internal_error("chat template: " + fmt.message()));
+    std::vector<ChatMessage> msgs;
+    for (const auto& m : req.messages) msgs.push_back({m.role == "developer" ? "system" : m.role, m.content});
+    ChatRenderOptions ro;
+    if (tok->bos_id() >= 0) ro.bos_text = tok->token_text(tok->bos_id());
+    auto eos = tok->eos_ids();
+    if (!eos.empty()) ro.eos_text = tok->token_text(eos.front());
+    ro.default_system = chat_template_default_system(tok->chat_template());
+    auto text = render_chat(*fmt, msgs, ro);
+    if (!text) return error(bad_request(text.message(), "messages"));
+    prompt = tok->encode(*text, false, true);
+  } else {
+    const PromptInput& in = req.prompts.front();
+    if (in.is_tokens) {
+      for (auto t : in.tokens)
+        if (t < 0 || t >= tok->n_vocab())
+          return error(bad_request("token id " + std::to_string(t) + " is outside the vocabulary of " +
+                                       std::to_string(tok->n_vocab()), "prompt"));
+      prompt = in.tokens;
+      if (req.echo) prompt_text = tok->decode(prompt);
+    } else {
+      prompt = tok->encode(in.text, tok->add_bos_default(), false);
+      if (req.echo) prompt_text = in.text;
+    }
+  }
+  if (prompt.empty()) return error(bad_request("the prompt is empty", kind == ApiKind::chat ? "messages" : "prompt"));
+  auto mt = resolve_max_tokens(req, prompt.size(), static_cast<size_t>(snap.n_ctx));
+  if (auto* e = std::get_if<ApiError>(&mt)) return error(*e);
+
+  auto reply = std::make_shared<Reply>();
+  reply->sink = sink;
+  reply->tok = tok;
+  reply->metrics = ctx.metrics;
+  reply->kind = kind;
+  reply->meta = ResponseMeta{make_response_id(kind, random_u64()), unix_seconds(), req.model.empty() ? snap.model_name : req.model};
+  reply->stream = req.stream;
+  reply->include_usage = req.include_usage;
+  reply->logprobs = req.logprobs >= 0;
+  reply->prefix = prompt_text;
+
+  EngineRequest er;
+  er.prompt = std::move(prompt);
+  er.max_tokens = std::get<int32_t>(mt);
+  er.sampling = req.sampling;
+  er.sampling.seed = req.seed ? *req.seed : random_u64();
+  er.stop = req.stop;
+  er.stop_token_ids = req.stop_token_ids;
+  er.ignore_eos = req.ignore_eos;
+  er.logprobs = req.logprobs >= 0;
+  er.n_top = std::max(0, req.logprobs);
+  er.on_event = [reply](EngineEvent&& e) { reply->on_event(std::move(e)); };
+  int status = 0;
+  std::string why;
+  const uint64_t id = ctx.engine->submit(std::move(er), &status, &why);
+  if (id == 0) return error(status == 503 ? service_unavailable(why, 1) : internal_error(why));
+  Engine* eng = ctx.engine;
+  sink->on_close([eng, id] { eng->cancel(id); });
+}
+
+}  // namespace shardlm
