@@ -6,11 +6,17 @@
 #   RANKS      number of ranks (default 2)
 #   HOSTFILE   MPI hostfile (default hostfiles/localhost)
 #   HOST, PORT where to listen (default 127.0.0.1:8080)
-#   RUN_DIR    where the log and pid files go (default run/)
+#   RUN_DIR    where the log and pid files go (default run/): server.log (everything
+#              mpirun forwards) and rank<R>.log (each rank's own log, complete even when
+#              mpirun aborts the job)
 #   THREADS    compute threads per rank (default: cores / ranks on the node)
 #   WAIT_S     how long to wait for /health (default 600)
+#   LOG_LEVEL  trace, debug, info (default), warn, error
 #   FOREGROUND=1  run in the foreground (Ctrl-C stops every rank)
 #   MPI_ARGS   extra mpirun arguments (e.g. "--mca btl_tcp_if_include eth0")
+#   SIGKILL_TIMEOUT_S  when mpirun aborts the job (a rank died), how long the other ranks
+#              get after SIGTERM to log their EXIT AUDIT before SIGKILL (default 30; should
+#              exceed the server's --heartbeat-timeout-s)
 # Extra command-line arguments are passed to `shardlm serve` (e.g. --api-key KEY).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,12 +35,14 @@ if [ -f "$RUN_DIR/mpirun.pid" ] && kill -0 "$(cat "$RUN_DIR/mpirun.pid")" 2>/dev
   echo "launch: a server from $RUN_DIR is already running (pid $(cat "$RUN_DIR/mpirun.pid")); run launch/stop_server.sh" >&2
   exit 1
 fi
+rm -f "$RUN_DIR"/rank*.log
 extra=()
 if [ -n "${THREADS:-}" ]; then extra+=(--threads "$THREADS"); fi
 if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+export OMPI_MCA_odls_base_sigkill_timeout=${SIGKILL_TIMEOUT_S:-30}
 # shellcheck disable=SC2086
 cmd=(mpirun -n "$RANKS" --hostfile "$HOSTFILE" --bind-to none ${MPI_ARGS:-}
-  "$BIN" serve --model "$MODEL" --host "$HOST" --port "$PORT" --pid-file "$RUN_DIR/rank0.pid" "${extra[@]}" "$@")
+  "$BIN" --log-level "${LOG_LEVEL:-info}" --log-file "$RUN_DIR/rank{rank}.log" serve --model "$MODEL" --host "$HOST" --port "$PORT" --pid-file "$RUN_DIR/rank0.pid" "${extra[@]}" "$@")
 echo "launch: ${cmd[*]}" >&2
 if [ "${FOREGROUND:-0}" = 1 ]; then exec "${cmd[@]}"; fi
 

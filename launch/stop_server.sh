@@ -33,5 +33,5 @@ if alive; then
   kill -KILL -- "-$mpid" 2>/dev/null || kill -KILL "$mpid" 2>/dev/null
 fi
 rm -f "$RUN_DIR/mpirun.pid" "$RUN_DIR/rank0.pid"
-grep -h "EXIT AUDIT" "$RUN_DIR/server.log" 2>/dev/null || echo "stop: no EXIT AUDIT lines in $RUN_DIR/server.log" >&2
+grep -h "EXIT AUDIT" "$RUN_DIR"/rank*.log 2>/dev/null || echo "stop: no EXIT AUDIT lines in $RUN_DIR/rank*.log" >&2
 exit 0

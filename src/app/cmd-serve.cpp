@@ -18,7 +18,6 @@
 namespace shardlm {
 
 int cmd_serve(ServeOptions o) {
-  const RuntimeConfig& rt = o.engine.rt;
   if (Comm::rank() != 0) {
     // A worker stops when rank 0 says SHUTDOWN. On a signal of its own (mpirun forwards
     // SIGTERM to every rank) it gives rank 0 time to drain and send SHUTDOWN first.
@@ -31,7 +30,8 @@ int cmd_serve(ServeOptions o) {
       }).detach();
     });
     WorkerLoopConfig wc;
-    wc.idle_timeout_s = std::max({rt.collective_timeout_s, rt.eval_timeout_s, o.engine.ping_interval_s * 4});
+    wc.idle_timeout_s = o.engine.heartbeat_timeout_s;  // rank 0 pings every --ping-interval-s
+    wc.silence_cause = "peer_lost";
     return worker_loop(wc);
   }
   auto fail = [&](const std::string& msg) {
@@ -55,7 +55,7 @@ int cmd_serve(ServeOptions o) {
   ctx.metrics = &metrics;
   ctx.registry = &registry;
   ctx.chat_template = o.chat_template;
-  ctx.idle_timeout_s = o.idle_timeout_s;
+  ctx.idle_timeout_s = o.engine.idle_timeout_s;
   http::HttpServer server;
   add_ops_routes(server, ctx);
   Status st = server.start(o.http);
@@ -70,6 +70,12 @@ int cmd_serve(ServeOptions o) {
     }
   }
   set_graceful_stop([&engine](int) { engine.stop(); });
+  // A lost rank or a missed deadline (on the engine thread): answer every request with
+  // an error first, then the EXIT AUDIT and MPI_Abort.
+  Comm::set_fatal_handler([&engine](const std::string& cause, const std::string& detail) {
+    engine.fail_now("the server lost a rank or timed out (" + cause + "): " + detail);
+    exit_audit(cause, detail);
+  });
   const int rc = engine.run();
   server.stop();
   if (!o.pid_file.empty()) std::filesystem::remove(o.pid_file);

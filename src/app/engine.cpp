@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <thread>
 
 #include "shardlm/core/log.h"
 #include "shardlm/core/memory.h"
@@ -56,6 +57,9 @@ struct Engine::Command {
 
 Engine::Engine(EngineConfig cfg, ShardlmMetrics* metrics) : cfg_(std::move(cfg)), metrics_(metrics) {
   snap_.started_unix = unix_now();
+  snap_.model_path = cfg_.rt.model_path;
+  snap_.model_name = std::filesystem::path(cfg_.rt.model_path).filename().string();
+  snap_.loads_on_demand = reload_on_demand() && !cfg_.rt.model_path.empty();
 }
 Engine::~Engine() = default;
 
@@ -74,7 +78,8 @@ uint64_t Engine::submit(EngineRequest r, int* http_status, std::string* error) {
     *error = "the server is shutting down";
     return 0;
   }
-  if (st != ModelState::ready) {
+  const bool on_demand = snapshot().loads_on_demand && st != ModelState::unloading;
+  if (st != ModelState::ready && !on_demand) {
     *http_status = 503;
     *error = std::string("no model is ready (state: ") + model_state_name(st) + ")";
     return 0;
@@ -110,7 +115,12 @@ void Engine::unload(std::function<void(bool, std::string)> done) {
   post(std::move(c));
 }
 
+bool Engine::stopping() const { return stopping_.load(); }
+
 void Engine::stop() {
+  // Draining may take drain_timeout_s; past that plus the heartbeat timeout, a wait on a
+  // peer can only mean the peer is gone.
+  Comm::cap_deadlines(cfg_.drain_timeout_s + cfg_.heartbeat_timeout_s);
   stopping_ = true;
   cv_.notify_one();
 }
@@ -146,6 +156,13 @@ void Engine::publish() {
   snap_.last_error = last_error_;
   if (!ranks_.empty()) snap_.ranks = ranks_;
   if (metrics_) {
+    // Counters from the scheduler's totals (deltas since the last publish).
+    if (snap_.prefix_query_tokens >= published_queries_ && snap_.prefix_hit_tokens >= published_hits_) {
+      metrics_->prefix_cache_queries_total.inc(static_cast<double>(snap_.prefix_query_tokens - published_queries_));
+      metrics_->prefix_cache_hits_total.inc(static_cast<double>(snap_.prefix_hit_tokens - published_hits_));
+    }
+    published_queries_ = snap_.prefix_query_tokens;
+    published_hits_ = snap_.prefix_hit_tokens;
     metrics_->requests_running.set(snap_.running);
     metrics_->requests_waiting.set(snap_.waiting);
     metrics_->set_kv_blocks(snap_.kv_blocks_used, snap_.kv_blocks);
@@ -155,9 +172,69 @@ void Engine::publish() {
 }
 
 void Engine::ping() {
-  if (Comm::size() > 1) channel_send(MsgKind::PING, {}, cfg_.rt.collective_timeout_s);
-  ranks_ = gather_rank_stats(model_.get(), cfg_.rt.collective_timeout_s);
+  if (Comm::size() > 1) channel_send(MsgKind::PING, {}, cfg_.heartbeat_timeout_s, "peer_lost");
+  ranks_ = gather_rank_stats(model_.get(), cfg_.heartbeat_timeout_s, "peer_lost");
   last_msg_ = Clock::now();
+}
+
+void Engine::fail_now(const std::string& why) {
+  stopping_ = true;
+  state_ = ModelState::unloaded;
+  for (auto& r : reqs_) {
+    if (r->seq->state == SeqState::finished || r->cancelled) continue;
+    EngineEvent e;
+    e.done = true;
+    e.finish = FinishReason::error;
+    e.error_status = 503;
+    e.error = why;
+    r->in.on_event(std::move(e));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the HTTP threads write the errors
+}
+
+void Engine::prewarm() {
+  // One short sequence through the whole path (plan, broadcast, forward, sampling).
+  auto s = std::make_shared<Sequence>();
+  s->id = 0;
+  s->tokens = {tok_->bos_id() >= 0 ? tok_->bos_id() : 0};
+  s->n_prompt = 1;
+  s->max_tokens = 1;
+  s->sampling.temperature = 0;
+  const auto t0 = Clock::now();
+  sched_->add(s);
+  while (s->state != SeqState::finished) {
+    StepPlan p = sched_->schedule();
+    std::vector<std::vector<Candidates>> cands;
+    std::vector<uint64_t> ids;
+    Status st = run_step_rank0(*model_, p.msg, cfg_.rt.collective_timeout_s, cands, ids);
+    if (!st) Comm::fatal("error", "prewarm step failed: " + st.message());
+    sched_->commit(p);
+    if (!ids.empty()) sched_->finish(*s, FinishReason::length);
+  }
+  StepPlan p = sched_->schedule();  // frees it on the ranks
+  std::vector<std::vector<Candidates>> cands;
+  std::vector<uint64_t> ids;
+  (void)run_step_rank0(*model_, p.msg, cfg_.rt.collective_timeout_s, cands, ids);
+  LOG_INFO("prewarm forward done in {:.3f} s", secs(Clock::now() - t0));
+}
+
+Result<std::shared_ptr<const Tokenizer>> Engine::load_model_tokenizer(const RuntimeConfig& rt) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (tok_ && tok_model_ == rt.model_path) return tok_;
+  }
+  std::string tok_path = rt.tokenizer_path;
+  if (tok_path.empty()) {
+    auto src = ModelSource::open(rt.model_path, rt.tokenizer_path);
+    if (!src) return src.status();
+    tok_path = src.value()->tokenizer_path();
+  }
+  auto tok = load_tokenizer(tok_path);
+  if (!tok) return tok.status();
+  std::shared_ptr<const Tokenizer> t(std::move(tok.value()));
+  std::lock_guard<std::mutex> lk(mu_);
+  tok_model_ = rt.model_path;
+  return t;
 }
 
 Status Engine::do_load(const std::string& path) {
@@ -171,13 +248,7 @@ Status Engine::do_load(const std::string& path) {
   }
   publish();
   // Tokenizer first (rank 0 only): a bad tokenizer fails before any rank loads.
-  std::string tok_path = rt.tokenizer_path;
-  if (tok_path.empty()) {
-    auto src = ModelSource::open(rt.model_path, rt.tokenizer_path);
-    if (!src) return src.status();
-    tok_path = src.value()->tokenizer_path();
-  }
-  auto tok = load_tokenizer(tok_path);
+  auto tok = load_model_tokenizer(rt);
   if (!tok) return tok.status();
   rt.max_seqs = std::max(rt.max_seqs, cfg_.max_num_seqs);
   channel_send(MsgKind::LOAD, encode_load(LoadMsg{rt.model_path, rt.to_json()}), rt.eval_timeout_s);
@@ -196,13 +267,16 @@ Status Engine::do_load(const std::string& path) {
   eos_ = tok.value()->eos_ids();
   {
     std::lock_guard<std::mutex> lk(mu_);
-    tok_ = std::shared_ptr<const Tokenizer>(std::move(tok.value()));
+    tok_ = tok.value();
     snap_.n_ctx = model_->n_ctx();
     snap_.n_vocab = model_->hparams().n_vocab;
     snap_.block_size = rt.block_size;
   }
   cfg_.rt = rt;
+  model_path_ = path;
+  if (cfg_.prewarm) prewarm();
   ping();
+  last_request_ = Clock::now();
   state_ = ModelState::ready;
   publish();
   LOG_INFO("model ready: {} (n_ctx {}, {} KV blocks of {} tokens)", path, model_->n_ctx(), sc.n_blocks, sc.block_size);
@@ -225,7 +299,7 @@ void Engine::do_unload() {
   channel_send(MsgKind::UNLOAD, {}, cfg_.rt.collective_timeout_s);
   sched_.reset();
   model_.reset();
-  {
+  if (!reload_on_demand()) {  // on demand: keep the tokenizer, requests tokenize before the reload
     std::lock_guard<std::mutex> lk(mu_);
     tok_.reset();
   }
@@ -244,6 +318,19 @@ void Engine::handle(Command& c) {
       r->arrived = c.at;
       ++requests_total_;
       last_activity_unix_ = unix_now();
+      last_request_ = Clock::now();
+      if (!sched_ && reload_on_demand() && !model_path_.empty()) {
+        LOG_INFO("loading {} on demand", model_path_);
+        Status st = do_load(model_path_);
+        if (!st) {
+          LOG_ERROR("load failed: {}", st.message());
+          last_error_ = st.message();
+          model_.reset();
+          sched_.reset();
+          state_ = ModelState::unloaded;
+          publish();
+        }
+      }
       if (!sched_ || state_ != ModelState::ready) {
         EngineEvent e;
         e.done = true;
@@ -357,9 +444,10 @@ void Engine::on_token(Req& r, int32_t tok, float logprob, std::vector<std::pair<
   r.last_token = now;
   EngineEvent e;
   if (r.in.logprobs) e.tokens.push_back({tok, logprob, std::move(top)});
-  const bool is_eos = std::binary_search(eos_.begin(), eos_.end(), tok) ||
+  // ignore_eos skips only the vocabulary's end-of-generation ids; stop_token_ids always stop.
+  const bool is_eos = (!r.in.ignore_eos && std::binary_search(eos_.begin(), eos_.end(), tok)) ||
                       std::find(r.in.stop_token_ids.begin(), r.in.stop_token_ids.end(), tok) != r.in.stop_token_ids.end();
-  if (is_eos && !r.in.ignore_eos) {
+  if (is_eos) {
     s.tokens.push_back(tok);  // counted as generated (as OpenAI and vLLM do), not shown
     e.text = r.text->flush();
     if (!e.text.empty() || !e.tokens.empty()) r.in.on_event(std::move(e));
@@ -425,7 +513,24 @@ void Engine::step() {
 
 int Engine::run() {
   last_msg_ = Clock::now();
-  if (!cfg_.rt.model_path.empty()) {
+  model_path_ = cfg_.rt.model_path;
+  if (!cfg_.rt.model_path.empty() && cfg_.lazy_load) {
+    auto tok = load_model_tokenizer(cfg_.rt);
+    if (!tok) {
+      LOG_ERROR("tokenizer: {}", tok.message());
+      last_error_ = tok.message();
+    } else {
+      std::lock_guard<std::mutex> lk(mu_);
+      tok_ = tok.value();
+    }
+    // The context length is known before the load (requests are checked against it).
+    if (auto src = ModelSource::open(cfg_.rt.model_path, cfg_.rt.tokenizer_path)) {
+      std::lock_guard<std::mutex> lk(mu_);
+      snap_.n_ctx = RuntimeConfig::resolve_n_ctx(cfg_.rt.n_ctx, src.value()->hparams().n_ctx_train);
+    }
+    ping();
+    publish();
+  } else if (!cfg_.rt.model_path.empty()) {
     Status st = do_load(cfg_.rt.model_path);
     if (!st) {
       LOG_ERROR("load failed: {}", st.message());
@@ -474,6 +579,11 @@ int Engine::run() {
                   reqs_.end());
       if (!sched_->idle()) step();
     }
+    if (cfg_.idle_timeout_s > 0 && state_ == ModelState::ready && reqs_.empty() && sched_ && sched_->idle() &&
+        secs(Clock::now() - last_request_) >= cfg_.idle_timeout_s) {
+      LOG_INFO("idle for {} s: unloading (the next request loads the model again)", cfg_.idle_timeout_s);
+      do_unload();
+    }
     if (secs(Clock::now() - last_msg_) >= cfg_.ping_interval_s) ping();
     publish();
   }
@@ -489,8 +599,8 @@ int Engine::run() {
   model_.reset();
   sched_.reset();
   state_ = ModelState::unloaded;
-  if (Comm::size() > 1) channel_send(MsgKind::SHUTDOWN, {}, cfg_.rt.collective_timeout_s);
-  std::vector<double> rss = shutdown_gather_rss(cfg_.rt.collective_timeout_s);
+  if (Comm::size() > 1) channel_send(MsgKind::SHUTDOWN, {}, cfg_.heartbeat_timeout_s, "peer_lost");
+  std::vector<double> rss = shutdown_gather_rss(cfg_.heartbeat_timeout_s);
   std::string rss_s;
   for (size_t r = 0; r < rss.size(); ++r) rss_s += fmt::format("{}{:.1f}", r ? "," : "", rss[r] / 1048576.0);
   LOG_INFO("all ranks stopped; resident MiB per rank at shutdown: [{}]", rss_s);

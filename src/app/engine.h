@@ -35,8 +35,13 @@ struct EngineConfig {
   bool prefix_cache = true;          // --no-prefix-cache turns it off
   double request_timeout_s = 600;    // --request-timeout-s: total deadline per request (0 = none)
   double first_token_timeout_s = 0;  // --first-token-timeout-s: deadline for the first token (0 = none)
-  double ping_interval_s = 5;        // heartbeat and rank statistics while idle
-  double drain_timeout_s = 30;       // on stop(): how long running requests may finish
+  double ping_interval_s = 5;        // --ping-interval-s: heartbeat and rank statistics while idle
+  double heartbeat_timeout_s = 60;   // --heartbeat-timeout-s: a rank silent this long is lost (peer_lost)
+  double drain_timeout_s = 30;       // --drain-timeout-s: on stop(), how long running requests may finish
+  bool lazy_load = false;            // --lazy-load: load on the first request instead of at start
+  double idle_timeout_s = 0;         // --idle-timeout-s: unload after this long without requests (0 = never);
+                                     //   the next request loads the model again
+  bool prewarm = false;              // --prewarm: run one forward after each load
 };
 
 enum class ModelState { unloaded, loading, ready, unloading };
@@ -77,6 +82,7 @@ struct EngineRequest {
 struct EngineSnapshot {
   ModelState state = ModelState::unloaded;
   std::string model_path, model_name, last_error;
+  bool loads_on_demand = false;  // --lazy-load / --idle-timeout-s: a request loads the model
   int n_ctx = 0, n_vocab = 0, kv_blocks = 0, kv_blocks_used = 0, block_size = 0;
   int running = 0, waiting = 0;
   uint64_t requests_total = 0, steps = 0, preemptions = 0;
@@ -103,6 +109,10 @@ class Engine {
   void load(const std::string& model_path, std::function<void(bool, std::string)> done);
   void unload(std::function<void(bool, std::string)> done);
   void stop();  // drain, then shut down (SIGTERM)
+  bool stopping() const;
+  // Engine thread, from the fatal handler (a lost rank): every live request gets an
+  // error now and new ones are refused; the caller then exits.
+  void fail_now(const std::string& why);
 
   EngineSnapshot snapshot() const;
   // The tokenizer of the loaded model (null when unloaded); shared with HTTP threads.
@@ -114,6 +124,7 @@ class Engine {
   void post(Command c);
   void handle(Command& c);
   Status do_load(const std::string& path);
+  Result<std::shared_ptr<const Tokenizer>> load_model_tokenizer(const RuntimeConfig& rt);
   void do_unload();
   void step();
   void check_deadlines();
@@ -122,6 +133,8 @@ class Engine {
   void abort_all(int status, const std::string& why);
   void ping();
   void publish();
+  void prewarm();
+  bool reload_on_demand() const { return cfg_.lazy_load || cfg_.idle_timeout_s > 0; }
 
   EngineConfig cfg_;
   ShardlmMetrics* metrics_;
@@ -130,6 +143,7 @@ class Engine {
   std::deque<Command> inbox_;
   EngineSnapshot snap_;
   std::shared_ptr<const Tokenizer> tok_;
+  std::string tok_model_;  // the model path tok_ belongs to
   std::atomic<ModelState> state_{ModelState::unloaded};
   std::atomic<uint64_t> next_id_{1};
   std::atomic<bool> stopping_{false};
@@ -145,6 +159,9 @@ class Engine {
   std::chrono::steady_clock::time_point last_msg_;
   double last_activity_unix_ = 0;
   std::string last_error_;
+  std::string model_path_;  // the model to (re)load on demand
+  uint64_t published_queries_ = 0, published_hits_ = 0;  // prefix cache totals already in the metrics
+  std::chrono::steady_clock::time_point last_request_;
 };
 
 }  // namespace shardlm

@@ -45,6 +45,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off");
+  std::string log_file;
+  app.add_option("--log-file", log_file, "also write each rank's log here ({rank} becomes the rank number)");
 
   GenerateOptions gen;
   auto* g = app.add_subcommand("generate", "generate text from a prompt (run under mpirun for tensor parallelism)");
@@ -70,16 +72,20 @@ int main(int argc, char** argv) {
   sv->add_option("--api-key", srv.http.api_key, "require 'Authorization: Bearer KEY' on the API");
   sv->add_option("--admin-key", srv.http.admin_key, "key for /admin/* (default: the API key)");
   sv->add_option("--body-limit", srv.http.body_limit, "largest request body in bytes (413 past it)");
-  sv->add_option("--chat-template", srv.chat_template, "chat format: chatml, llama2, llama3, mistral, zephyr (default: from the model)");
+  sv->add_option("--chat-template", srv.chat_template, "chat format: chatml, llama2, llama3, mistral, zephyr, phi3 (default: from the model)");
   sv->add_option("--max-num-seqs", srv.engine.max_num_seqs, "sequences in the running batch")->check(CLI::Range(1, 4096));
   sv->add_option("--max-batch-tokens", srv.engine.max_batch_tokens, "token budget per step")->check(CLI::Range(1, 1 << 20));
-  sv->add_option("--max-queue", srv.engine.max_queue, "waiting requests before HTTP 429")->check(CLI::Range(0, 1 << 20));
+  sv->add_option("--max-queue", srv.engine.max_queue, "waiting requests before HTTP 429")->check(CLI::Range(1, 1 << 20));
   sv->add_option("--request-timeout-s", srv.engine.request_timeout_s, "total deadline per request (0 = none)")->check(CLI::NonNegativeNumber);
   sv->add_option("--first-token-timeout-s", srv.engine.first_token_timeout_s, "deadline for the first token (0 = none)")->check(CLI::NonNegativeNumber);
   sv->add_option("--drain-timeout-s", srv.engine.drain_timeout_s, "on SIGTERM, how long running requests may finish")->check(CLI::NonNegativeNumber);
   sv->add_flag("!--no-prefix-cache", srv.engine.prefix_cache, "do not share KV blocks of identical prompt prefixes");
   sv->add_option("--pid-file", srv.pid_file, "rank 0 writes its pid here");
   sv->add_option("--ping-interval-s", srv.engine.ping_interval_s, "heartbeat to the ranks while idle")->check(CLI::Range(0.1, 3600.0));
+  sv->add_option("--heartbeat-timeout-s", srv.engine.heartbeat_timeout_s, "a rank silent this long counts as lost")->check(CLI::Range(1.0, 86400.0));
+  sv->add_flag("--lazy-load", srv.engine.lazy_load, "load the model on the first request");
+  sv->add_option("--idle-timeout-s", srv.engine.idle_timeout_s, "unload after this long without requests; reload on demand (0 = never)")->check(CLI::NonNegativeNumber);
+  sv->add_flag("--prewarm", srv.engine.prewarm, "run one forward after loading");
 
   std::string tk_model, tk_text, tk_ids;
   bool tk_no_bos = false, tk_special = false;
@@ -109,7 +115,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   const int rank0 = env_rank();
-  log_init(rank0, log_level);
+  log_init(rank0, log_level, log_file);
   kernels_init();
 
   if (*tz) return cmd_tokenize(tk_model, tk_text, !tk_no_bos, tk_special);

@@ -25,6 +25,7 @@ json status_json(const ServeContext& ctx) {
     memory.push_back({{"rank", r},
                       {"host", std::string(k.host)},
                       {"resident_bytes", k.rss_bytes},
+                      {"resident_anon_bytes", k.anon_bytes},
                       {"available_bytes", k.available_bytes},
                       {"model_bytes", k.model_bytes},
                       {"kv_bytes", k.kv_bytes},
@@ -52,6 +53,7 @@ json status_json(const ServeContext& ctx) {
           {"steps", {{"total", s.steps}, {"collective_seconds_per_step", s.steps ? s.collective_s_total / s.steps : 0.0},
                      {"seconds_per_step", s.steps ? s.step_s_total / s.steps : 0.0}}},
           {"idle_timeout_seconds", ctx.idle_timeout_s},
+          {"loads_on_demand", s.loads_on_demand},
           {"ranks", ranks}};
 }
 
@@ -61,8 +63,14 @@ void add_ops_routes(HttpServer& server, ServeContext& ctx) {
   ServeContext* c = &ctx;
   server.route("GET", "/health", [c](const HttpRequest&, std::shared_ptr<ResponseSink> sink) {
     EngineSnapshot s = c->engine->snapshot();
-    const bool ok = s.state == ModelState::ready;
-    sink->send_json(ok ? 200 : 503, json{{"status", ok ? "ok" : model_state_name(s.state)}}.dump(),
+    // Unloaded but loading on demand (--lazy-load, --idle-timeout-s) still serves.
+    const bool idle = s.state == ModelState::unloaded && s.loads_on_demand;
+    const bool stopping = c->engine->stopping();
+    const bool ok = (s.state == ModelState::ready || idle) && !stopping;
+    sink->send_json(ok ? 200 : 503,
+                    json{{"status", stopping ? "stopping" : s.state == ModelState::ready ? "ok" : idle ? "idle" : model_state_name(s.state)},
+                         {"model_loaded", s.state == ModelState::ready}}
+                        .dump(),
                     ok ? HttpHeaders{} : HttpHeaders{{"Retry-After", "1"}});
   });
   server.route("GET", "/admin/health", [c](const HttpRequest&, std::shared_ptr<ResponseSink> sink) {

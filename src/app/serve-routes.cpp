@@ -140,22 +140,34 @@ void handle_generate(ServeContext& ctx, ApiKind kind, const HttpRequest& hreq, s
   if (req.prompts.size() > 1) return error(bad_request("only one prompt per request is supported", "prompt"));
   auto tok = ctx.engine->tokenizer();
   EngineSnapshot snap = ctx.engine->snapshot();
-  if (!tok || snap.state != ModelState::ready)
+  if (!tok || (snap.state != ModelState::ready && !snap.loads_on_demand))
     return error(service_unavailable(std::string("no model is ready (state: ") + model_state_name(snap.state) + ")", 1));
 
   std::vector<int32_t> prompt;
   std::string prompt_text;
   if (kind == ApiKind::chat) {
-    auto fmt = select_chat_format(ctx.chat_template, tok->chat_template());
-    if (!fmt) return error(internal_error("chat template: " + fmt.message()));
+    ChatFormat fmt;
+    std::string default_system;
+    {
+      std::lock_guard<std::mutex> lk(ctx.chat_mu);
+      if (ctx.chat_tok != tok) {
+        auto f = select_chat_format(ctx.chat_template, tok->chat_template());
+        if (!f) return error(internal_error("chat template: " + f.message()));
+        ctx.chat_tok = tok;
+        ctx.chat_format = *f;
+        ctx.chat_default_system = chat_template_default_system(tok->chat_template());
+      }
+      fmt = ctx.chat_format;
+      default_system = ctx.chat_default_system;
+    }
     std::vector<ChatMessage> msgs;
     for (const auto& m : req.messages) msgs.push_back({m.role == "developer" ? "system" : m.role, m.content});
     ChatRenderOptions ro;
     if (tok->bos_id() >= 0) ro.bos_text = tok->token_text(tok->bos_id());
     auto eos = tok->eos_ids();
     if (!eos.empty()) ro.eos_text = tok->token_text(eos.front());
-    ro.default_system = chat_template_default_system(tok->chat_template());
-    auto text = render_chat(*fmt, msgs, ro);
+    ro.default_system = default_system;
+    auto text = render_chat(fmt, msgs, ro);
     if (!text) return error(bad_request(text.message(), "messages"));
     prompt = tok->encode(*text, false, true);
   } else {

@@ -2,21 +2,22 @@
 // the other ranks run the worker loop. What the route handlers share.
 #pragma once
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "app/engine.h"
 #include "shardlm/http/metrics.h"
 #include "shardlm/http/openai-request.h"
 #include "shardlm/http/server.h"
+#include "shardlm/tokenizer/chat-template.h"
 
 namespace shardlm {
 
 struct ServeOptions {
   EngineConfig engine;
   http::HttpServerConfig http;   // --host (127.0.0.1), --port (8080), --api-key, --admin-key, --http-threads
-  std::string chat_template;     // --chat-template: chatml|llama2|llama3|mistral|zephyr; "" = from the model
+  std::string chat_template;     // --chat-template: chatml|llama2|llama3|mistral|zephyr|phi3; "" = from the model
   std::string pid_file;          // --pid-file: rank 0 writes its pid here (stop_server.sh signals it)
-  double idle_timeout_s = 0;     // reported in /admin/status (idle unload is not implemented yet: 0)
 };
 
 // Shared by the HTTP handlers (read-only after start, except through Engine's API).
@@ -26,6 +27,11 @@ struct ServeContext {
   metrics::Registry* registry = nullptr;
   std::string chat_template;
   double idle_timeout_s = 0;
+  // The chat format chosen for the loaded tokenizer, decided once per tokenizer.
+  std::mutex chat_mu;
+  std::shared_ptr<const Tokenizer> chat_tok;
+  ChatFormat chat_format = ChatFormat::chatml;
+  std::string chat_default_system;
 };
 
 void handle_generate(ServeContext& ctx, http::ApiKind kind, const http::HttpRequest& req,

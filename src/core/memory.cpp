@@ -27,6 +27,7 @@ static uint64_t read_kb_field(const char* path, const char* key) {
 }
 
 uint64_t rss_bytes() { return read_kb_field("/proc/self/status", "VmRSS:"); }
+uint64_t anon_rss_bytes() { return read_kb_field("/proc/self/status", "RssAnon:"); }
 
 static uint64_t read_u64_file(const char* path) {
   std::ifstream f(path);

@@ -12,21 +12,21 @@
 
 namespace shardlm {
 
-void channel_send(MsgKind kind, const std::vector<uint8_t>& payload, double timeout_s) {
+void channel_send(MsgKind kind, const std::vector<uint8_t>& payload, double timeout_s, const char* timeout_cause) {
   if (Comm::size() == 1) return;
   MsgHeader h;
   h.kind = static_cast<uint16_t>(kind);
   h.payload_bytes = payload.size();
-  Comm::bcast(&h, sizeof h, 0, timeout_s, "broadcast message header");
+  Comm::bcast(&h, sizeof h, 0, timeout_s, "broadcast message header", timeout_cause);
   if (!payload.empty())
     Comm::bcast(const_cast<uint8_t*>(payload.data()), static_cast<int64_t>(payload.size()), 0, timeout_s,
                 "broadcast message payload");
 }
 
-Message channel_recv(double timeout_s) {
+Message channel_recv(double timeout_s, const char* timeout_cause) {
   MsgHeader h;
   h.magic = 0;
-  Comm::bcast(&h, sizeof h, 0, timeout_s, "wait for the next message from rank 0");
+  Comm::bcast(&h, sizeof h, 0, timeout_s, "wait for the next message from rank 0", timeout_cause);
   Status st = check_header(h);
   if (!st) Comm::fatal("error", "protocol error: " + st.message());
   Message m;
@@ -37,9 +37,10 @@ Message channel_recv(double timeout_s) {
   return m;
 }
 
-std::vector<RankStats> gather_rank_stats(const RankModel* model, double timeout_s) {
+std::vector<RankStats> gather_rank_stats(const RankModel* model, double timeout_s, const char* timeout_cause) {
   RankStats mine;
   mine.rss_bytes = static_cast<double>(rss_bytes());
+  mine.anon_bytes = static_cast<double>(anon_rss_bytes());
   mine.available_bytes = static_cast<double>(available_bytes());
   if (model) {
     mine.model_bytes = static_cast<double>(model->weight_bytes());
@@ -47,7 +48,7 @@ std::vector<RankStats> gather_rank_stats(const RankModel* model, double timeout_
   }
   gethostname(mine.host, sizeof mine.host - 1);
   std::vector<RankStats> all(Comm::rank() == 0 ? Comm::size() : 0);
-  Comm::gather(&mine, sizeof mine, all.data(), 0, timeout_s, "gather rank statistics");
+  Comm::gather(&mine, sizeof mine, all.data(), 0, timeout_s, "gather rank statistics", timeout_cause);
   return all;
 }
 

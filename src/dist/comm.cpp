@@ -5,10 +5,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 #include "shardlm/core/log.h"
 
@@ -21,6 +23,8 @@ int g_rank = 0, g_size = 1;
 bool g_init = false;
 
 using Clock = std::chrono::steady_clock;
+// Comm::cap_deadlines(): no wait may last past this point (nanoseconds of Clock; 0 = none).
+std::atomic<int64_t> g_cap_ns{0};
 
 // Polls req until it completes or the deadline passes. Spins briefly (a small
 // collective completes in microseconds), then yields, then sleeps in short steps
@@ -42,6 +46,11 @@ void wait_deadline(MPI_Request* req, double timeout_s, const char* what, const c
     if (done) break;
     ++iter;
     if (iter < 2000) continue;
+    if ((iter & 63) == 0) {
+      const int64_t cap = g_cap_ns.load(std::memory_order_relaxed);
+      if (cap != 0 && Clock::now().time_since_epoch().count() > cap)
+        Comm::fatal("peer_lost", fmt::format("{} did not complete after the stop request (a peer rank is gone)", what));
+    }
     if ((iter & 63) == 0 && Clock::now() > deadline) {
       // what = "name|context": "eval_with_timeout TIMED OUT after 300 s (layer 3; ...)"
       std::string w = what, ctx;
@@ -91,22 +100,33 @@ std::string Comm::host() {
 
 void Comm::set_fatal_handler(FatalHandler h) { g_fatal = std::move(h); }
 
+void Comm::cap_deadlines(double seconds_from_now) {
+  const auto t = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds_from_now));
+  g_cap_ns.store(t.time_since_epoch().count(), std::memory_order_relaxed);
+}
+
 void Comm::fatal(const std::string& cause, const std::string& detail) {
   LOG_ERROR("{}: {}", cause, detail);
   if (g_fatal) g_fatal(cause, detail);
   spdlog::default_logger()->flush();
   std::fflush(nullptr);
+  // MPI_Abort can block when the job is already being torn down (a peer died and
+  // mpirun is aborting): give it two seconds, then leave anyway.
+  std::thread([] {
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    _exit(3);
+  }).detach();
   if (g_init) MPI_Abort(MPI_COMM_WORLD, 3);
   _exit(3);
 }
 
-void Comm::bcast(void* buf, int64_t bytes, int root, double timeout_s, const char* what) {
+void Comm::bcast(void* buf, int64_t bytes, int root, double timeout_s, const char* what, const char* timeout_cause) {
   if (g_size == 1) return;
   if (bytes > INT_MAX) fatal("error", fmt::format("{}: message of {} bytes too large", what, bytes));
   MPI_Request req;
   if (MPI_Ibcast(buf, static_cast<int>(bytes), MPI_BYTE, root, MPI_COMM_WORLD, &req) != MPI_SUCCESS)
     fatal("peer_lost", fmt::format("{}: MPI_Ibcast failed", what));
-  wait_deadline(&req, timeout_s, what, "collective_timeout");
+  wait_deadline(&req, timeout_s, what, timeout_cause);
 }
 
 void Comm::allreduce_sum(float* buf, int64_t n, double timeout_s, const char* what) {
@@ -135,7 +155,8 @@ void Comm::allreduce_max_f64(double* v, int n, double timeout_s, const char* wha
   wait_deadline(&req, timeout_s, what, "collective_timeout");
 }
 
-void Comm::gather(const void* send, int64_t bytes, void* recv, int root, double timeout_s, const char* what) {
+void Comm::gather(const void* send, int64_t bytes, void* recv, int root, double timeout_s, const char* what,
+                  const char* timeout_cause) {
   if (g_size == 1) {
     if (bytes > 0) std::memcpy(recv, send, bytes);
     return;
@@ -144,7 +165,7 @@ void Comm::gather(const void* send, int64_t bytes, void* recv, int root, double 
   if (MPI_Igather(send, static_cast<int>(bytes), MPI_BYTE, recv, static_cast<int>(bytes), MPI_BYTE, root,
                   MPI_COMM_WORLD, &req) != MPI_SUCCESS)
     fatal("peer_lost", fmt::format("{}: MPI_Igather failed", what));
-  wait_deadline(&req, timeout_s, what, "collective_timeout");
+  wait_deadline(&req, timeout_s, what, timeout_cause);
 }
 
 double Comm::collective_seconds() { return g_coll_s; }

@@ -31,7 +31,12 @@ bool exit_audit(const std::string& cause, const std::string& detail) {
                                  g_rank, cause, up, rss_bytes() / 1048576.0, available_bytes() / 1048576.0,
                                  g_requests.load());
   if (!detail.empty()) line += ", detail=" + detail;
+  // Logged whatever --log-level says: this line must appear on every exit path.
+  auto logger = spdlog::default_logger();
+  const auto level = logger->level();
+  if (level > spdlog::level::info) logger->set_level(spdlog::level::info);
   LOG_INFO("{}", line);
+  logger->set_level(level);
   spdlog::default_logger()->flush();
   std::fflush(stdout);
   std::fflush(stderr);

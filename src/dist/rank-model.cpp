@@ -66,20 +66,22 @@ Result<std::unique_ptr<RankModel>> load_rank_model(const RuntimeConfig& cfg) {
   const double guard = cfg.memory_guard_gb * 1073741824.0;
   bool agreed_failure = false;  // a hook's agreement already told every rank
   LoadHooks hooks;
-  hooks.before_layer = [&](int layer, uint64_t need) -> Status {
+  // what: "layer 3" or "KV cache"; need: bytes about to be allocated.
+  auto memory_check = [&](const std::string& what, uint64_t need) -> Status {
     Status st;
     const uint64_t avail = available_bytes();
     if (guard > 0 && static_cast<double>(avail) - static_cast<double>(need) < guard) {
       st = Status::errorf(
-          "MemoryGuardError: rank {} layer {}: available {:.2f} GiB, needed {:.3f} GiB, guard {:.2f} GiB "
+          "MemoryGuardError: rank {} {}: available {:.2f} GiB, needed {:.3f} GiB, guard {:.2f} GiB "
           "(SHARDLM_MEMORY_GUARD_GB)",
-          rank, layer, avail / 1073741824.0, need / 1073741824.0, cfg.memory_guard_gb);
+          rank, what, avail / 1073741824.0, need / 1073741824.0, cfg.memory_guard_gb);
       LOG_ERROR("{}", st.message());
     }
-    Status a = agree(st, cfg.eval_timeout_s, fmt::format("memory check before layer {}", layer));
+    Status a = agree(st, cfg.eval_timeout_s, fmt::format("memory check before {}", what));
     agreed_failure = !a.is_ok();
     return a;
   };
+  hooks.before_layer = [&](int layer, uint64_t need) -> Status { return memory_check(fmt::format("layer {}", layer), need); };
   hooks.after_layer = [&](int layer) -> Status {
     if (cfg.load_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(cfg.load_delay_ms));
     if (layer >= 0 && (rank == 0 || h.n_layer <= 64))
@@ -97,13 +99,16 @@ Result<std::unique_ptr<RankModel>> load_rank_model(const RuntimeConfig& cfg) {
   }
   m->weights_ = std::move(w.value());
 
-  m->n_ctx_ = cfg.n_ctx > 0 ? cfg.n_ctx : std::min(h.n_ctx_train, 4096);
+  m->n_ctx_ = RuntimeConfig::resolve_n_ctx(cfg.n_ctx, h.n_ctx_train);
   KvConfig kc;
   kc.n_layer = h.n_layer;
   kc.block_size = cfg.block_size;
   kc.n_blocks = cfg.kv_blocks > 0 ? cfg.kv_blocks : blocks_for(m->n_ctx_, cfg.block_size) * cfg.max_seqs;
   kc.n_kv_local = static_cast<int>(plan->kv_heads.size());
   kc.head_dim = h.head_dim;
+  // K and V, f32: 2 × layers × blocks × block size × local KV heads × head dim × 4 bytes.
+  const uint64_t kv_need = 2ull * kc.n_layer * kc.n_blocks * kc.block_size * kc.n_kv_local * kc.head_dim * 4ull;
+  SHARDLM_TRY(memory_check("KV cache", kv_need));
   m->kv_ = std::make_unique<KvStorage>(kc);
   const int threads = cfg.threads > 0 ? cfg.threads : default_threads();
   m->pool_ = std::make_unique<ThreadPool>(threads);

@@ -16,7 +16,7 @@ int worker_loop(const WorkerLoopConfig& cfg) {
   // unloaded and waiting; the cause is reported in the EXIT AUDIT at shutdown.
   std::string load_error_cause, load_error;
   for (;;) {
-    Message m = channel_recv(model ? std::max(step_timeout, cfg.idle_timeout_s) : cfg.idle_timeout_s);
+    Message m = channel_recv(cfg.idle_timeout_s, cfg.silence_cause);
     switch (m.kind) {
       case MsgKind::LOAD: {
         auto lm = decode_load(m.payload.data(), m.payload.size());
@@ -51,7 +51,7 @@ int worker_loop(const WorkerLoopConfig& cfg) {
         break;
       }
       case MsgKind::PING:
-        (void)gather_rank_stats(model.get(), cfg.idle_timeout_s);
+        (void)gather_rank_stats(model.get(), cfg.idle_timeout_s, cfg.silence_cause);
         break;
       case MsgKind::SHUTDOWN:
         model.reset();

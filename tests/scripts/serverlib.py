@@ -34,10 +34,14 @@ class Server:
             raise SystemExit("FAIL: the server did not start")
 
     def log(self):
-        try:
-            return open(os.path.join(self.run_dir, "server.log"), errors="replace").read()
-        except OSError:
-            return ""
+        """server.log (what mpirun forwarded) plus each rank's own log file."""
+        out = ""
+        for name in ["server.log"] + sorted(f for f in os.listdir(self.run_dir) if f.startswith("rank") and f.endswith(".log")):
+            try:
+                out += open(os.path.join(self.run_dir, name), errors="replace").read()
+            except OSError:
+                pass
+        return out
 
     def stop(self, timeout=90):
         r = subprocess.run(["bash", os.path.join(SOURCE, "launch", "stop_server.sh")], env=self.env,

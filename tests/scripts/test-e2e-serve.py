@@ -69,13 +69,16 @@ try:
         alone[p] = b["choices"][0]["text"] if st == 200 else None
 
     def one(p):
-        st, _, b = srv.request("POST", "/v1/completions", {"prompt": p, "max_tokens": 40, "temperature": 0})
-        return p, (b["choices"][0]["text"] if st == 200 else f"HTTP {st} {b}")
+        st, chunks, done = srv.stream("/v1/completions", {"prompt": p, "max_tokens": 40, "temperature": 0})
+        if st != 200 or not done:
+            return p, f"HTTP {st} done={done} {chunks[:1]}"
+        return p, "".join(ch["choices"][0]["text"] for ch in chunks if ch.get("choices"))
 
-    with cf.ThreadPoolExecutor(16) as ex:
-        results = list(ex.map(one, prompts * 2))
+    with cf.ThreadPoolExecutor(32) as ex:
+        results = list(ex.map(one, prompts * 4))
     bad = [(p, t) for p, t in results if t != alone[p]]
-    c.check(not bad and None not in alone.values(), f"16 concurrent requests equal the sequential ones ({bad[:2]})")
+    c.check(len(results) == 32 and not bad and None not in alone.values(),
+            f"32 concurrent streams equal the sequential JSON answers ({bad[:2]})")
 
     # --- seeded sampling is reproducible; different seeds differ somewhere ---
     sreq = {"prompt": PROMPT, "max_tokens": 30, "temperature": 0.9, "top_p": 0.95, "seed": 42}
@@ -144,7 +147,10 @@ try:
         if active == 0:
             break
         time.sleep(0.2)
-    c.check(active == 0 and "cancelled" in srv.log(), "disconnect cancels the request")
+    aborted = [l for l in srv.request("GET", "/metrics")[2].splitlines()
+               if l.startswith('shardlm_requests_finished_total{reason="abort"}')]
+    c.check(active == 0 and "cancelled" in srv.log() and aborted and float(aborted[0].split()[-1]) >= 1,
+            f"disconnect cancels the request (metrics: {aborted})")
 
     # --- unload / load ---
     st, _, _ = srv.request("POST", "/admin/unload")

@@ -6,7 +6,8 @@ namespace shardlm {
 
 // Call once per process, after the rank is known (before MPI: rank from the
 // OMPI_COMM_WORLD_RANK environment, or 0). level: "trace".."off".
-void log_init(int rank, const std::string& level = "info");
+// file_pattern: also append to this file ("{rank}" becomes the rank); "" = stderr only.
+void log_init(int rank, const std::string& level = "info", const std::string& file_pattern = "");
 int log_rank();
 
 }  // namespace shardlm

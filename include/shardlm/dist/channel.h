@@ -15,14 +15,18 @@ struct Message {
 };
 
 // Rank 0: broadcast one message to every rank (no-op with one rank).
-void channel_send(MsgKind kind, const std::vector<uint8_t>& payload, double timeout_s);
+void channel_send(MsgKind kind, const std::vector<uint8_t>& payload, double timeout_s,
+                  const char* timeout_cause = "collective_timeout");
 // Other ranks: wait for the next message. A malformed header is fatal (the ranks
 // would no longer agree on what runs next).
-Message channel_recv(double timeout_s);
+// timeout_cause: the EXIT AUDIT cause when nothing comes in time ("peer_lost" when the
+// wait is for a heartbeat).
+Message channel_recv(double timeout_s, const char* timeout_cause = "collective_timeout");
 
 // What each rank reports about itself after PING and SHUTDOWN (one fixed-size gather).
 struct RankStats {
   double rss_bytes = 0;        // resident memory of the process
+  double anon_bytes = 0;       // of which private anonymous memory (heap, KV, weights copies)
   double available_bytes = 0;  // memory the node has available (cgroup-capped)
   double model_bytes = 0;      // weights held by this rank (0 when unloaded)
   double kv_bytes = 0;         // KV cache held by this rank
@@ -31,7 +35,9 @@ struct RankStats {
 class RankModel;
 // Every rank calls it (model: this rank's model, or null); rank 0 gets one entry per
 // rank, the others an empty vector.
-std::vector<RankStats> gather_rank_stats(const RankModel* model, double timeout_s);
+// A missed deadline is fatal with timeout_cause (the heartbeat passes "peer_lost").
+std::vector<RankStats> gather_rank_stats(const RankModel* model, double timeout_s,
+                                         const char* timeout_cause = "collective_timeout");
 // After SHUTDOWN: the resident memory of every rank (bytes) on rank 0.
 std::vector<double> shutdown_gather_rss(double timeout_s);
 

@@ -26,16 +26,22 @@ class Comm {
   // cause: "collective_timeout", "eval_timeout", "peer_lost". Must not return.
   using FatalHandler = std::function<void(const std::string& cause, const std::string& detail)>;
   static void set_fatal_handler(FatalHandler h);
+  // Any thread: from now on, every wait ends (fatal, cause "peer_lost") at most this many
+  // seconds from now. A stopping server uses it so that a collective stuck on a peer that
+  // is gone cannot hold up the shutdown past the heartbeat timeout.
+  static void cap_deadlines(double seconds_from_now);
   [[noreturn]] static void fatal(const std::string& cause, const std::string& detail);
 
   // Collectives with a deadline in seconds. `what` names the operation in messages.
-  static void bcast(void* buf, int64_t bytes, int root, double timeout_s, const char* what);
+  static void bcast(void* buf, int64_t bytes, int root, double timeout_s, const char* what,
+                    const char* timeout_cause = "collective_timeout");
   static void allreduce_sum(float* buf, int64_t n, double timeout_s, const char* what);
   // Returns the minimum of v over all ranks (used to agree on ok/failed).
   static int allreduce_min(int v, double timeout_s, const char* what, const char* timeout_cause = "collective_timeout");
   static void allreduce_max_f64(double* v, int n, double timeout_s, const char* what);
   // Fixed-size gather to root: recv (root only) holds size() * bytes.
-  static void gather(const void* send, int64_t bytes, void* recv, int root, double timeout_s, const char* what);
+  static void gather(const void* send, int64_t bytes, void* recv, int root, double timeout_s, const char* what,
+                     const char* timeout_cause = "collective_timeout");
 
   // Seconds spent waiting in collectives since the last reset (this rank).
   static double collective_seconds();

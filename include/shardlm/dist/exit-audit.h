@@ -1,7 +1,7 @@
 // EXIT AUDIT: one line per rank on every exit path (ARCHITECTURE §8):
 //   EXIT AUDIT: rank=R, cause=C, uptime_s=..., rss_mb=..., available_mb=..., requests_served=N[, detail=...]
 // Causes used: generate_done, server_shutdown, worker_loop_exit, signal_SIGTERM,
-// signal_SIGINT, eval_timeout, collective_timeout, peer_lost, memory_guard,
+// signal_SIGINT, signal_SIGHUP (one rank only), eval_timeout, collective_timeout, peer_lost, memory_guard,
 // load_error, error, exception.
 #pragma once
 #include <atomic>

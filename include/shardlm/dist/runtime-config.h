@@ -2,6 +2,7 @@
 // default. Environment variables are read only in main(); rank 0 resolves the
 // config once and broadcasts it (as JSON inside the LOAD message).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -26,6 +27,9 @@ struct RuntimeConfig {
   // PREFIX.rankR.bin (i32 vocab_begin, i32 n, f32[n]); empty = off.
   std::string dump_logits_prefix;
   int load_delay_ms = 0;            // test aid: pause after each layer (to test faults during load)
+
+  // The context length a model runs with: n_ctx when set, else min(trained, 4096).
+  static int resolve_n_ctx(int n_ctx, int n_ctx_train) { return n_ctx > 0 ? n_ctx : std::min(n_ctx_train, 4096); }
 
   std::string to_json() const;
   static Result<RuntimeConfig> from_json(const std::string& s);

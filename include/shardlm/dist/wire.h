@@ -3,7 +3,7 @@
 // Wire format, version 2 (little-endian; every rank runs the same binary):
 //
 //   Message   := Header Payload
-//   Header    := u32 magic "SLMW"  u16 version(=1)  u16 kind  u64 payload_bytes
+//   Header    := u32 magic "SLMW"  u16 version(=2)  u16 kind  u64 payload_bytes
 //   kind      := 1 STEP | 2 LOAD | 3 UNLOAD | 4 PING | 5 SHUTDOWN
 //   The header (16 bytes) is broadcast first, then the payload, each with a deadline.
 //
