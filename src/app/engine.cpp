@@ -139,6 +139,18 @@ std::shared_ptr<const Tokenizer> Engine::tokenizer() const {
 
 // ---- engine thread ----
 
+namespace {
+// The request ends before it started: one final event with the error.
+void reject(const EventFn& fn, int status, std::string why) {
+  EngineEvent e;
+  e.done = true;
+  e.finish = FinishReason::error;
+  e.error_status = status;
+  e.error = std::move(why);
+  fn(std::move(e));
+}
+}  // namespace
+
 void Engine::publish() {
   std::lock_guard<std::mutex> lk(mu_);
   snap_.running = sched_ ? sched_->n_running() : 0;
@@ -182,12 +194,7 @@ void Engine::fail_now(const std::string& why) {
   state_ = ModelState::unloaded;
   for (auto& r : reqs_) {
     if (r->seq->state == SeqState::finished || r->cancelled) continue;
-    EngineEvent e;
-    e.done = true;
-    e.finish = FinishReason::error;
-    e.error_status = 503;
-    e.error = why;
-    r->in.on_event(std::move(e));
+    reject(r->in.on_event, 503, why);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the HTTP threads write the errors
 }
@@ -283,6 +290,21 @@ Status Engine::do_load(const std::string& path) {
   return Status::ok();
 }
 
+Status Engine::load_or_reset(const std::string& path) {
+  Status st = do_load(path);
+  if (!st) {
+    LOG_ERROR("load failed: {}", st.message());
+    last_error_ = st.message();
+    model_.reset();
+    sched_.reset();
+    state_ = ModelState::unloaded;
+    publish();
+  } else {
+    last_error_.clear();
+  }
+  return st;
+}
+
 void Engine::do_unload() {
   if (!model_ && state_ == ModelState::unloaded) return;
   state_ = ModelState::unloading;
@@ -321,23 +343,10 @@ void Engine::handle(Command& c) {
       last_request_ = Clock::now();
       if (!sched_ && reload_on_demand() && !model_path_.empty()) {
         LOG_INFO("loading {} on demand", model_path_);
-        Status st = do_load(model_path_);
-        if (!st) {
-          LOG_ERROR("load failed: {}", st.message());
-          last_error_ = st.message();
-          model_.reset();
-          sched_.reset();
-          state_ = ModelState::unloaded;
-          publish();
-        }
+        (void)load_or_reset(model_path_);
       }
       if (!sched_ || state_ != ModelState::ready) {
-        EngineEvent e;
-        e.done = true;
-        e.finish = FinishReason::error;
-        e.error_status = 503;
-        e.error = "no model is ready";
-        r->in.on_event(std::move(e));
+        reject(r->in.on_event, 503, "no model is ready");
         return;
       }
       auto s = std::make_shared<Sequence>();
@@ -350,22 +359,12 @@ void Engine::handle(Command& c) {
       s->need_history = penalties_active(s->sampling);
       const int64_t cap = static_cast<int64_t>(sched_->blocks().capacity()) * sched_->config().block_size;
       if (static_cast<int64_t>(s->n_prompt) + s->max_tokens > std::min<int64_t>(cap, sched_->config().n_ctx)) {
-        EngineEvent e;
-        e.done = true;
-        e.finish = FinishReason::error;
-        e.error_status = 400;
-        e.error = fmt::format("prompt ({} tokens) plus max_tokens ({}) exceeds the context of {} tokens",
-                              s->n_prompt, s->max_tokens, std::min<int64_t>(cap, sched_->config().n_ctx));
-        r->in.on_event(std::move(e));
+        reject(r->in.on_event, 400, fmt::format("prompt ({} tokens) plus max_tokens ({}) exceeds the context of {} tokens",
+                              s->n_prompt, s->max_tokens, std::min<int64_t>(cap, sched_->config().n_ctx)));
         return;
       }
       if (!sched_->add(s)) {
-        EngineEvent e;
-        e.done = true;
-        e.finish = FinishReason::error;
-        e.error_status = 429;
-        e.error = fmt::format("the server is busy: {} requests are waiting (--max-queue)", sched_->n_waiting());
-        r->in.on_event(std::move(e));
+        reject(r->in.on_event, 429, fmt::format("the server is busy: {} requests are waiting (--max-queue)", sched_->n_waiting()));
         if (metrics_) metrics_->requests_finished("error").inc();
         return;
       }
@@ -385,15 +384,7 @@ void Engine::handle(Command& c) {
       break;
     case Command::load: {
       if (state_ == ModelState::ready) do_unload();
-      Status st = do_load(c.path);
-      if (!st) {
-        LOG_ERROR("load failed: {}", st.message());
-        last_error_ = st.message();
-        model_.reset();
-        sched_.reset();
-        state_ = ModelState::unloaded;
-        publish();
-      }
+      Status st = load_or_reset(c.path);
       if (c.done) c.done(st.is_ok(), st.is_ok() ? "loaded" : st.message());
       break;
     }
@@ -531,15 +522,7 @@ int Engine::run() {
     ping();
     publish();
   } else if (!cfg_.rt.model_path.empty()) {
-    Status st = do_load(cfg_.rt.model_path);
-    if (!st) {
-      LOG_ERROR("load failed: {}", st.message());
-      last_error_ = st.message();
-      model_.reset();
-      sched_.reset();
-      state_ = ModelState::unloaded;
-      publish();
-    }
+    (void)load_or_reset(cfg_.rt.model_path);
   } else {
     ping();
     publish();
@@ -556,12 +539,7 @@ int Engine::run() {
     }
     for (auto& c : cmds) {
       if (stopping_ && c.kind == Command::submit) {
-        EngineEvent e;
-        e.done = true;
-        e.finish = FinishReason::error;
-        e.error_status = 503;
-        e.error = "the server is shutting down";
-        c.req->on_event(std::move(e));
+        reject(c.req->on_event, 503, "the server is shutting down");
         continue;
       }
       handle(c);

@@ -124,6 +124,7 @@ class Engine {
   void post(Command c);
   void handle(Command& c);
   Status do_load(const std::string& path);
+  Status load_or_reset(const std::string& path);  // do_load; on failure back to unloaded with last_error
   Result<std::shared_ptr<const Tokenizer>> load_model_tokenizer(const RuntimeConfig& rt);
   void do_unload();
   void step();

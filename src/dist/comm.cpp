@@ -19,7 +19,7 @@ namespace shardlm {
 namespace {
 Comm::FatalHandler g_fatal;
 double g_coll_s = 0;
-int g_rank = 0, g_size = 1;
+int g_rank = 0, g_size = 1, g_local_size = 1;
 bool g_init = false;
 
 using Clock = std::chrono::steady_clock;
@@ -79,6 +79,12 @@ Status Comm::init(int* argc, char*** argv) {
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
   MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+  // Ranks on this node (they share its cores).
+  MPI_Comm node;
+  if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_rank, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+    MPI_Comm_size(node, &g_local_size);
+    MPI_Comm_free(&node);
+  }
   g_init = true;
   return Status::ok();
 }
@@ -90,6 +96,7 @@ void Comm::finalize() {
 
 bool Comm::initialized() { return g_init; }
 int Comm::rank() { return g_rank; }
+int Comm::local_size() { return g_local_size; }
 int Comm::size() { return g_size; }
 
 std::string Comm::host() {

@@ -36,9 +36,7 @@ Status agree(const Status& local, double timeout_s, const std::string& phase) {
 int default_threads() {
   unsigned hc = std::thread::hardware_concurrency();
   // Ranks sharing a node split its cores.
-  const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
-  int per_node = local ? std::max(1, std::atoi(local)) : 1;
-  return std::max(1, static_cast<int>(hc) / per_node);
+  return std::max(1, static_cast<int>(hc) / std::max(1, Comm::local_size()));
 }
 
 }  // namespace

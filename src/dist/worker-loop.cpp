@@ -54,9 +54,9 @@ int worker_loop(const WorkerLoopConfig& cfg) {
         (void)gather_rank_stats(model.get(), cfg.idle_timeout_s, cfg.silence_cause);
         break;
       case MsgKind::SHUTDOWN:
+        (void)shutdown_gather_rss(cfg.idle_timeout_s);  // as loaded, like rank 0's figure
         model.reset();
         trim_heap();
-        (void)shutdown_gather_rss(cfg.idle_timeout_s);
         if (!load_error_cause.empty()) {
           exit_audit(load_error_cause, load_error);
           return 1;

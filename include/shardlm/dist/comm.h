@@ -21,6 +21,7 @@ class Comm {
 
   static int rank();
   static int size();
+  static int local_size();  // ranks on this node (MPI_COMM_TYPE_SHARED), 1 before init
   static std::string host();
 
   // cause: "collective_timeout", "eval_timeout", "peer_lost". Must not return.
