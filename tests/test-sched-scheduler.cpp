@@ -117,7 +117,7 @@ TEST(Scheduler, ChunkedPrefillThenOneTokenPerStep) {
   EXPECT_EQ(p.msg.running[0].tokens, std::vector<int32_t>{7});
   EXPECT_TRUE(p.msg.running[0].new_blocks.empty());
   p = sim.step();  // third token sampled → finished
-  EXPECT_EQ(s->state, RankSeq::finished);
+  EXPECT_EQ(s->state, SeqState::finished);
   EXPECT_EQ(s->n_generated(), 3);
   p = sim.step();
   EXPECT_EQ(p.msg.finished, std::vector<uint64_t>{s->wire_id}) << "ranks free it in the next step";
@@ -197,7 +197,7 @@ TEST(Scheduler, PreemptsNewestWhenBlocksRunOutAndRecomputes) {
     StepPlan p = sim.step();
     if (b->n_preempted > 0 && !preempted) {
       preempted = true;
-      EXPECT_EQ(a->state, RankSeq::running) << "the older sequence keeps running";
+      EXPECT_EQ(a->state, SeqState::running) << "the older sequence keeps running";
       EXPECT_NE(std::find(p.msg.finished.begin(), p.msg.finished.end(), b_wire), p.msg.finished.end());
     }
   }
@@ -216,7 +216,7 @@ TEST(Scheduler, FinishWhileWaitingOrRunningFreesEverything) {
   sim.sch.add(a);
   sim.sch.add(b);
   sim.step();  // a takes the whole budget; b waits
-  EXPECT_EQ(b->state, RankSeq::waiting);
+  EXPECT_EQ(b->state, SeqState::waiting);
   sim.sch.finish(*b, FinishReason::abort);
   sim.sch.finish(*a, FinishReason::abort);
   StepPlan p = sim.step();
