@@ -3,7 +3,7 @@
 # A real client: the official `openai` npm package (tests/npm, version pinned in its
 # package-lock.json) against `shardlm serve` on 2 ranks with --api-key test-key, started
 # and stopped by the launch scripts. Runs tests/npm/openai-client.test.mjs under node:test.
-# Installs into ${SHARDLM_TEST_MODELS:-/tmp}/npm-openai (never into the source tree), with
+# Installs into the build tree (beside $SHARDLM_TEST_MODELS; never into the source tree), with
 # the npm cache beside it so later runs work offline.
 # Exit 77 (skip) when node/npm are absent or too old, the model is absent, or npm cannot
 # reach its registry; any failing test or a shardlm serve process left behind fails.
@@ -13,7 +13,7 @@ SHARED=${SHARDLM_SHARED:-$SOURCE/../shared}
 BIN=${SHARDLM_BIN:-$SOURCE/build/shardlm}
 MODEL=$SHARED/models/stories260K/stories260K.gguf
 EXPECTED=$SHARED/models/stories260K/expected-greedy-once-upon-a-time.txt
-WORK=${SHARDLM_TEST_MODELS:-/tmp}/npm-openai
+WORK=$(dirname "${SHARDLM_TEST_MODELS:-/tmp/x}")/npm-openai
 KEY=test-key
 
 skip() { echo "SKIP: $*"; exit 77; }
