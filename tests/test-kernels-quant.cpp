@@ -166,10 +166,11 @@ TEST(Dequant, RejectsBadInput) {
   EXPECT_FALSE(dequantize_row(DType::I32, buf, y, 4));
   EXPECT_FALSE(can_dequantize(DType::U8));
   EXPECT_TRUE(can_dequantize(DType::Q6_K));
-  EXPECT_FALSE(quantize_row(DType::Q4_K, y, buf, 256));
+  EXPECT_FALSE(quantize_row(DType::Q3_K, y, buf, 256));  // no encoder for Q2_K / Q3_K
+  EXPECT_FALSE(quantize_row(DType::Q4_K, y, buf, 32));
   EXPECT_FALSE(quantize_row(DType::Q8_0, y, buf, 33));
   EXPECT_TRUE(can_quantize(DType::Q4_0));
-  EXPECT_FALSE(can_quantize(DType::Q5_0));
+  EXPECT_FALSE(can_quantize(DType::Q2_K));
 }
 
 // ---- round trips ------------------------------------------------------------------

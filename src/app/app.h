@@ -25,6 +25,8 @@ int cmd_generate(const GenerateOptions& o);
 int cmd_tokenize(const std::string& model, const std::string& text, bool add_bos, bool parse_special);
 int cmd_detokenize(const std::string& model, const std::string& ids_json);
 int cmd_inspect(const std::string& model);
+struct QuantizeConfig;  // shardlm/model/model-quantize.h
+int cmd_quantize(const QuantizeConfig& cfg);
 
 // Reads SHARDLM_* environment variables into the config (main() only: house rule 6).
 void apply_env(RuntimeConfig& rt);

@@ -5,11 +5,13 @@
 
 #include "app/app.h"
 #include "app/serve.h"
+#include "shardlm/core/cpu-features.h"
 #include "shardlm/core/log.h"
 #include "shardlm/dist/comm.h"
 #include "shardlm/dist/exit-audit.h"
 #include "shardlm/kernels/matmul.h"
 #include "shardlm/model/model-maker.h"
+#include "shardlm/model/model-quantize.h"
 
 using namespace shardlm;
 
@@ -32,6 +34,9 @@ void add_runtime_flags(CLI::App* c, RuntimeConfig& rt, bool model_required = tru
   c->add_option("-c,--ctx-size", rt.n_ctx, "context length (default: min(trained, 4096))");
   c->add_option("--kv-blocks", rt.kv_blocks, "KV blocks per rank (default: enough for the context)");
   c->add_option("--block-size", rt.block_size, "tokens per KV block")->check(CLI::Range(1, 1024));
+  c->add_option("--kv-cache-dtype", rt.kv_cache_dtype, "KV cache element type: f32, f16 (default), bf16")
+      ->check(CLI::IsMember({"f32", "f16", "bf16"}));
+  c->add_option("--weight-dtype", rt.weight_dtype, "quantize F32/F16/BF16 weights at load: q8_0, q4_0, q4_k, q6_k, ...");
   c->add_option("--sample-candidates", rt.sample_candidates, "per-rank candidates for filtered sampling")
       ->check(CLI::Range(1, 4096));
   c->add_option("--dump-logits", rt.dump_logits_prefix, "test aid: write the first sampled row's logits per rank");
@@ -112,15 +117,36 @@ int main(int argc, char** argv) {
   mm->add_option("--vocab-from", mk.vocab_from, "tokenizer to copy: GGUF, HF tokenizer.json/dir, llama2.c tokenizer .bin");
   mm->add_option("--seed", mk.seed, "weights seed");
 
+  QuantizeConfig qz;
+  auto* qc = app.add_subcommand("quantize", "re-encode a model's weights into a GGUF file that llama.cpp reads too");
+  qc->add_option("in", qz.in, "input: .gguf, Hugging Face directory (MLX quantized too), llama2.c .bin")->required();
+  qc->add_option("out", qz.out, "output .gguf")->required();
+  qc->add_option("--type", qz.type, "F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K")->required();
+  qc->add_option("--tokenizer", qz.tokenizer, "llama2.c tokenizer .bin (default: beside the model)");
+  qc->add_option("-t,--threads", qz.threads, "conversion threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  qc->add_flag("--pure", qz.pure, "every 2-D weight in the base type (no _S/_M mixture)");
+
   CLI11_PARSE(app, argc, argv);
 
   const int rank0 = env_rank();
   log_init(rank0, log_level, log_file);
   kernels_init();
+  // SHARDLM_CPU=scalar|avx2|avx512|avx512vnni: use at most these vector paths (tests,
+  // and comparing paths on one machine).
+  if (const char* cpu = std::getenv("SHARDLM_CPU")) {
+    auto f = mask_features(cpu_features(), cpu);
+    if (!f) {
+      LOG_ERROR("SHARDLM_CPU: {}", f.message());
+      return 2;
+    }
+    set_cpu_features(f.value());
+  }
+  LOG_DEBUG("CPU: {}", describe(cpu_features()));
 
   if (*tz) return cmd_tokenize(tk_model, tk_text, !tk_no_bos, tk_special);
   if (*dz) return cmd_detokenize(tk_model, tk_ids);
   if (*ins) return cmd_inspect(insp_model);
+  if (*qc) return cmd_quantize(qz);
   if (*mm) {
     auto dt = dtype_from_name(mk_dtype);
     if (!dt) {

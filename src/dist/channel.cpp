@@ -45,6 +45,7 @@ std::vector<RankStats> gather_rank_stats(const RankModel* model, double timeout_
   if (model) {
     mine.model_bytes = static_cast<double>(model->weight_bytes());
     mine.kv_bytes = static_cast<double>(model->kv_bytes());
+    mine.bytes_per_token = static_cast<double>(model->bytes_per_token());
   }
   gethostname(mine.host, sizeof mine.host - 1);
   std::vector<RankStats> all(Comm::rank() == 0 ? Comm::size() : 0);

@@ -8,6 +8,7 @@
 #include "shardlm/core/log.h"
 #include "shardlm/core/memory.h"
 #include "shardlm/dist/comm.h"
+#include "shardlm/kernels/quant.h"
 #include "shardlm/kv/block-pool.h"
 #include "shardlm/sampling/candidates.h"
 
@@ -57,7 +58,13 @@ Result<std::unique_ptr<RankModel>> load_rank_model(const RuntimeConfig& cfg) {
   const HParams& h = m->src_->hparams();
   if (rank == 0) LOG_INFO("model {} ({}): {}", cfg.model_path, m->src_->format(), h.summary());
 
-  auto plan = make_shard_plan(h, rank, world, ff_split_unit(*m->src_));
+  std::optional<DType> weight_dtype;
+  if (!cfg.weight_dtype.empty()) {
+    weight_dtype = dtype_from_name(cfg.weight_dtype);
+    if (!weight_dtype || !can_quantize(*weight_dtype))
+      return Status::errorf("--weight-dtype '{}' is not a type this build can quantize to", cfg.weight_dtype);
+  }
+  auto plan = make_shard_plan(h, rank, world, ff_split_unit(*m->src_, weight_dtype));
   SHARDLM_TRY(agree(plan.status(), cfg.eval_timeout_s, "shard plan"));
   LOG_INFO("shard plan {}", plan->describe());
 
@@ -88,7 +95,9 @@ Result<std::unique_ptr<RankModel>> load_rank_model(const RuntimeConfig& cfg) {
     agreed_failure = !a.is_ok();
     return a;
   };
-  auto w = load_weights(*m->src_, plan.value(), hooks);
+  LoadOptions lopt;
+  lopt.weight_dtype = weight_dtype;
+  auto w = load_weights(*m->src_, plan.value(), hooks, lopt);
   if (!w) {
     // A rank that failed on its own still meets the others at the agreement they
     // wait in (the same collective: every rank passed the same hooks so far).
@@ -104,8 +113,10 @@ Result<std::unique_ptr<RankModel>> load_rank_model(const RuntimeConfig& cfg) {
   kc.n_blocks = cfg.kv_blocks > 0 ? cfg.kv_blocks : blocks_for(m->n_ctx_, cfg.block_size) * cfg.max_seqs;
   kc.n_kv_local = static_cast<int>(plan->kv_heads.size());
   kc.head_dim = h.head_dim;
-  // K and V, f32: 2 × layers × blocks × block size × local KV heads × head dim × 4 bytes.
-  const uint64_t kv_need = 2ull * kc.n_layer * kc.n_blocks * kc.block_size * kc.n_kv_local * kc.head_dim * 4ull;
+  kc.dtype = cfg.kv_cache_dtype == "f32" ? DType::F32 : cfg.kv_cache_dtype == "bf16" ? DType::BF16 : DType::F16;
+  // K and V: 2 × layers × blocks × block size × local KV heads × head dim × element bytes.
+  const uint64_t kv_need =
+      2ull * kc.n_layer * kc.n_blocks * kc.block_size * kc.n_kv_local * kc.head_dim * kv_elem_bytes(kc.dtype);
   SHARDLM_TRY(memory_check("KV cache", kv_need));
   m->kv_ = std::make_unique<KvStorage>(kc);
   const int threads = cfg.threads > 0 ? cfg.threads : default_threads();
@@ -116,8 +127,8 @@ Result<std::unique_ptr<RankModel>> load_rank_model(const RuntimeConfig& cfg) {
     m->ar_ = std::make_unique<NoAllReduce>();
   m->fwd_ = std::make_unique<Forward>(*m->weights_, *m->kv_, *m->pool_, *m->ar_);
   m->load_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  LOG_INFO("loaded in {:.2f} s: weights {:.1f} MiB, KV {} blocks ({:.1f} MiB), {} threads, rss {:.1f} MiB", m->load_s_,
-           m->weights_->bytes() / 1048576.0, kc.n_blocks, m->kv_->bytes() / 1048576.0, threads,
+  LOG_INFO("loaded in {:.2f} s: weights {:.1f} MiB, KV {} blocks ({:.1f} MiB, {}), {} threads, rss {:.1f} MiB", m->load_s_,
+           m->weights_->bytes() / 1048576.0, kc.n_blocks, m->kv_->bytes() / 1048576.0, cfg.kv_cache_dtype, threads,
            rss_bytes() / 1048576.0);
   m->src_.reset();  // weights are copied out; drop the mapping
   return m;

@@ -12,6 +12,8 @@ std::string RuntimeConfig::to_json() const {
                       {"kv_blocks", kv_blocks},
                       {"max_seqs", max_seqs},
                       {"block_size", block_size},
+                      {"kv_cache_dtype", kv_cache_dtype},
+                      {"weight_dtype", weight_dtype},
                       {"sample_candidates", sample_candidates},
                       {"eval_timeout_s", eval_timeout_s},
                       {"collective_timeout_s", collective_timeout_s},
@@ -34,6 +36,8 @@ Result<RuntimeConfig> RuntimeConfig::from_json(const std::string& s) {
     c.kv_blocks = j.value("kv_blocks", c.kv_blocks);
     c.max_seqs = j.value("max_seqs", c.max_seqs);
     c.block_size = j.value("block_size", c.block_size);
+    c.kv_cache_dtype = j.value("kv_cache_dtype", c.kv_cache_dtype);
+    c.weight_dtype = j.value("weight_dtype", c.weight_dtype);
     c.sample_candidates = j.value("sample_candidates", c.sample_candidates);
     c.eval_timeout_s = j.value("eval_timeout_s", c.eval_timeout_s);
     c.collective_timeout_s = j.value("collective_timeout_s", c.collective_timeout_s);
@@ -45,6 +49,8 @@ Result<RuntimeConfig> RuntimeConfig::from_json(const std::string& s) {
     return Status::errorf("runtime config: {}", e.what());
   }
   if (c.block_size < 1 || c.block_size > 1024) return Status::error("runtime config: block_size out of range");
+  if (c.kv_cache_dtype != "f32" && c.kv_cache_dtype != "f16" && c.kv_cache_dtype != "bf16")
+    return Status::errorf("runtime config: kv_cache_dtype '{}' is not f32, f16 or bf16", c.kv_cache_dtype);
   if (c.max_seqs < 1) return Status::error("runtime config: max_seqs must be >= 1");
   return c;
 }

@@ -32,6 +32,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/quant-k.h"
+
 namespace shardlm {
 
 namespace {
@@ -271,7 +273,7 @@ void dq_q8_k(const uint8_t* b, float* y, int64_t nb) {
   }
 }
 
-// ---- quantization (GGML's reference rounding) -------------------------------------
+// ---- quantization (GGML's reference rounding; the K-quants are in quant-k.cpp) -----
 
 // Q8_0: d = amax / 127, q = round(x * (1/d)) (half away from zero).
 void q_q8_0(const float* x, uint8_t* b, int64_t nb) {
@@ -306,6 +308,79 @@ void q_q4_0(const float* x, uint8_t* b, int64_t nb) {
       const int xi1 = std::min(15, static_cast<int>(static_cast<int8_t>(x[j + 16] * id + 8.5f)));
       qs[j] = static_cast<uint8_t>(xi0 | (xi1 << 4));
     }
+  }
+}
+
+// Q4_1: d = (max - min) / 15, m = min, q = min(15, trunc((x - min) * (1/d) + 0.5)).
+void q_q4_1(const float* x, uint8_t* b, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, x += QK, b += 20) {
+    float lo = x[0], hi = x[0];
+    for (int j = 1; j < 32; ++j) {
+      lo = std::min(lo, x[j]);
+      hi = std::max(hi, x[j]);
+    }
+    const float d = (hi - lo) / 15.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    store_f16(b, d);
+    store_f16(b + 2, lo);
+    uint8_t* qs = b + 4;
+    for (int j = 0; j < 16; ++j) {
+      const int xi0 = std::min(15, static_cast<int>(static_cast<int8_t>((x[j] - lo) * id + 0.5f)));
+      const int xi1 = std::min(15, static_cast<int>(static_cast<int8_t>((x[j + 16] - lo) * id + 0.5f)));
+      qs[j] = static_cast<uint8_t>(xi0 | (xi1 << 4));
+    }
+  }
+}
+
+// Q5_0: as Q4_0 with 32 levels: d = max / -16, q = min(31, trunc(x * (1/d) + 16.5));
+// bit 4 of element e's code goes to bit e of qh.
+void q_q5_0(const float* x, uint8_t* b, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, x += QK, b += 22) {
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < 32; ++j) {
+      if (amax < std::fabs(x[j])) {
+        amax = std::fabs(x[j]);
+        max = x[j];
+      }
+    }
+    const float d = max / -16.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    store_f16(b, d);
+    uint32_t qh = 0;
+    uint8_t* qs = b + 6;
+    for (int j = 0; j < 16; ++j) {
+      const int xi0 = std::min(31, static_cast<int>(static_cast<int8_t>(x[j] * id + 16.5f)));
+      const int xi1 = std::min(31, static_cast<int>(static_cast<int8_t>(x[j + 16] * id + 16.5f)));
+      qs[j] = static_cast<uint8_t>((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
+      qh |= static_cast<uint32_t>((xi0 >> 4) & 1) << j;
+      qh |= static_cast<uint32_t>((xi1 >> 4) & 1) << (j + 16);
+    }
+    std::memcpy(b + 2, &qh, 4);
+  }
+}
+
+// Q5_1: d = (max - min) / 31, m = min, q = min(31, trunc((x - min) * (1/d) + 0.5)).
+void q_q5_1(const float* x, uint8_t* b, int64_t nb) {
+  for (int64_t i = 0; i < nb; ++i, x += QK, b += 24) {
+    float lo = x[0], hi = x[0];
+    for (int j = 1; j < 32; ++j) {
+      lo = std::min(lo, x[j]);
+      hi = std::max(hi, x[j]);
+    }
+    const float d = (hi - lo) / 31.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    store_f16(b, d);
+    store_f16(b + 2, lo);
+    uint32_t qh = 0;
+    uint8_t* qs = b + 8;
+    for (int j = 0; j < 16; ++j) {
+      const int xi0 = std::min(31, static_cast<int>(static_cast<int8_t>((x[j] - lo) * id + 0.5f)));
+      const int xi1 = std::min(31, static_cast<int>(static_cast<int8_t>((x[j + 16] - lo) * id + 0.5f)));
+      qs[j] = static_cast<uint8_t>((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
+      qh |= static_cast<uint32_t>((xi0 >> 4) & 1) << j;
+      qh |= static_cast<uint32_t>((xi1 >> 4) & 1) << (j + 16);
+    }
+    std::memcpy(b + 4, &qh, 4);
   }
 }
 
@@ -424,7 +499,14 @@ bool dequantize_row(DType t, const void* src, float* dst, int64_t n) {
 }
 
 bool can_quantize(DType t) {
-  return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::Q8_0 || t == DType::Q4_0;
+  switch (t) {
+    case DType::F32: case DType::F16: case DType::BF16:
+    case DType::Q4_0: case DType::Q4_1: case DType::Q5_0: case DType::Q5_1: case DType::Q8_0:
+    case DType::Q4_K: case DType::Q5_K: case DType::Q6_K:
+      return true;
+    default:
+      return false;
+  }
 }
 
 bool quantize_row(DType t, const float* src, void* dst, int64_t n) {
@@ -443,17 +525,24 @@ bool quantize_row(DType t, const float* src, void* dst, int64_t n) {
         std::memcpy(b + 2 * i, &h, 2);
       }
       return true;
-    case DType::Q8_0:
-      if (n % QK != 0) return false;
-      q_q8_0(src, b, n / QK);
-      return true;
-    case DType::Q4_0:
-      if (n % QK != 0) return false;
-      q_q4_0(src, b, n / QK);
-      return true;
     default:
-      return false;
+      break;
   }
+  const int64_t block = (t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K) ? QK_K : QK;
+  if (n % block != 0) return false;
+  const int64_t nb = n / block;
+  switch (t) {
+    case DType::Q8_0: q_q8_0(src, b, nb); break;
+    case DType::Q4_0: q_q4_0(src, b, nb); break;
+    case DType::Q4_1: q_q4_1(src, b, nb); break;
+    case DType::Q5_0: q_q5_0(src, b, nb); break;
+    case DType::Q5_1: q_q5_1(src, b, nb); break;
+    case DType::Q4_K: quantize_q4_k_blocks(src, b, nb); break;
+    case DType::Q5_K: quantize_q5_k_blocks(src, b, nb); break;
+    case DType::Q6_K: quantize_q6_k_blocks(src, b, nb); break;
+    default: return false;
+  }
+  return true;
 }
 
 }  // namespace shardlm

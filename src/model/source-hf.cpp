@@ -1,15 +1,22 @@
 #include "model/source-hf.h"
 
+#include <map>
+
 #include <nlohmann/json.hpp>
 
 #include "shardlm/core/log.h"
 #include "shardlm/model/hf-checkpoint.h"
+#include "shardlm/model/mlx-quant.h"
 #include "shardlm/model/model-arch.h"
 
 namespace shardlm {
 
 namespace {
 
+// MLX quantized checkpoints: every quantized module (`<m>.scales` present) is
+// dequantized to F32 when the source is opened and served from memory under
+// `<m>.weight` in place of the packed U32 tensor (faster paths later). The buffers
+// live as long as the source; tensor() is const and thread-safe after open.
 class HfSource : public ModelSource {
  public:
   explicit HfSource(std::unique_ptr<HfCheckpoint> c) : ck_(std::move(c)) {}
@@ -17,23 +24,75 @@ class HfSource : public ModelSource {
   const RawTensor* tensor(const std::string& canonical) const override {
     std::string n = hf_tensor_name(canonical);
     if (n.empty()) return nullptr;
-    const RawTensor* t = ck_->tensor(n);
+    const RawTensor* t = find(n);
     // Tied models may store only one of embed_tokens / lm_head.
-    if (!t && canonical == "token_embd.weight") t = ck_->tensor("lm_head.weight");
+    if (!t && canonical == "token_embd.weight") t = find("lm_head.weight");
     return t;
   }
-  uint64_t total_bytes() const override {
+  uint64_t total_bytes() const override {  // as loaded: MLX modules count as F32
     uint64_t n = 0;
-    for (const auto& name : ck_->names())
-      if (auto t = ck_->tensor(name)) n += t->nbytes;
+    for (const auto& name : ck_->names()) {
+      const auto dot = name.rfind('.');
+      const std::string suffix = dot == std::string::npos ? "" : name.substr(dot);
+      if ((suffix == ".scales" || suffix == ".biases") && dq_.count(name.substr(0, dot) + ".weight")) continue;
+      if (auto t = find(name)) n += t->nbytes;
+    }
     return n;
   }
-  void release(const RawTensor&) const override {}
+  // Drops the pages of a file-backed tensor from RSS (dequantized ones stay).
+  void release(const RawTensor& t) const override {
+    if (!dq_.count(t.name)) ck_->release(t);
+  }
   Status init(const std::string& dir);
 
  private:
+  struct Dequantized {
+    RawTensor t;
+    std::vector<float> data;
+  };
+  const RawTensor* find(const std::string& hf_name) const {
+    auto it = dq_.find(hf_name);
+    if (it != dq_.end()) return &it->second.t;
+    return ck_->tensor(hf_name);
+  }
+  Status dequantize_mlx(const MlxQuantization& q);
+
   std::unique_ptr<HfCheckpoint> ck_;
+  std::map<std::string, Dequantized> dq_;  // by HF weight name
 };
+
+Status HfSource::dequantize_mlx(const MlxQuantization& q) {
+  const std::string suffix = ".scales";
+  uint64_t packed = 0, expanded = 0;
+  for (const auto& name : ck_->names()) {
+    if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
+    const std::string module = name.substr(0, name.size() - suffix.size());
+    const RawTensor* w = ck_->tensor(module + ".weight");
+    const RawTensor* b = ck_->tensor(module + ".biases");
+    const RawTensor* s = ck_->tensor(name);
+    if (!w) return Status::errorf("{}: '{}' has no '{}.weight'", s->file, name, module);
+    if (!b) return Status::errorf("{}: '{}.biases' is missing (affine MLX quantization)", s->file, module);
+    auto spec = q.spec_of(module);
+    if (!spec)
+      return Status::errorf("{}: '{}' has scales but config.json says it is not quantized", s->file, module);
+    auto v = mlx_dequantize(module, *w, *s, *b, *spec);
+    if (!v) return v.status();
+    Dequantized& d = dq_[module + ".weight"];
+    d.data = std::move(v.value());
+    d.t.name = module + ".weight";
+    d.t.type = DType::F32;
+    d.t.shape = {w->shape[0], static_cast<int64_t>(d.data.size()) / w->shape[0]};
+    d.t.data = reinterpret_cast<const uint8_t*>(d.data.data());
+    d.t.nbytes = d.data.size() * sizeof(float);
+    d.t.file = w->file;
+    packed += w->nbytes + s->nbytes + b->nbytes;
+    expanded += d.t.nbytes;
+  }
+  LOG_INFO("{}: MLX affine quantization ({} bits, group size {}{}): {} modules dequantized to F32 ({:.1f} MiB -> {:.1f} MiB)",
+           ck_->dir(), q.global.bits, q.global.group_size, q.modules.empty() ? "" : ", per-module overrides",
+           dq_.size(), packed / 1048576.0, expanded / 1048576.0);
+  return Status::ok();
+}
 
 Status HfSource::init(const std::string& dir) {
   path_ = dir;
@@ -41,8 +100,9 @@ Status HfSource::init(const std::string& dir) {
   const nlohmann::json& c = ck_->config();
   auto bad = [&](const std::string& w) { return Status::errorf("{}/config.json: {}", dir, w); };
   if (!c.is_object()) return bad("not a JSON object");
-  if (c.contains("quantization") || c.contains("quantization_config"))
-    return bad("quantized Hugging Face checkpoints (MLX, GPTQ, AWQ) are not supported yet");
+  auto mq = parse_mlx_quantization(c);
+  if (!mq) return bad(mq.status().message());
+  if (*mq) SHARDLM_TRY(dequantize_mlx(**mq));
   const ArchInfo* ai = nullptr;
   if (c.contains("architectures") && c["architectures"].is_array())
     for (const auto& a : c["architectures"])
@@ -120,8 +180,8 @@ Status HfSource::init(const std::string& dir) {
     LOG_WARN("{}: sliding-window attention is not implemented; sequences longer than the window differ", dir);
   h.qkv_bias = ai->qkv_bias || ck_->tensor("model.layers.0.self_attn.q_proj.bias") != nullptr;
   h.qk_norm = ai->qk_norm;
-  const RawTensor* emb = ck_->tensor("model.embed_tokens.weight");
-  const RawTensor* head = ck_->tensor("lm_head.weight");
+  const RawTensor* emb = find("model.embed_tokens.weight");
+  const RawTensor* head = find("lm_head.weight");
   if (!emb && !head) return Status::errorf("{}: missing tensor 'model.embed_tokens.weight'", dir);
   h.n_vocab = static_cast<int>((emb ? emb : head)->shape[0]);
   bool tie = c.contains("tie_word_embeddings") && c["tie_word_embeddings"].is_boolean() && c["tie_word_embeddings"].get<bool>();

@@ -1,4 +1,6 @@
+#include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "shardlm/core/log.h"
 #include "shardlm/kernels/quant.h"
@@ -63,10 +65,35 @@ Result<std::vector<float>> vec(const RawTensor& t, Range r) {
   return std::vector<float>(all.begin() + r.begin, all.begin() + r.end);
 }
 
+// --weight-dtype: an F32/F16/BF16 matrix re-encoded in a quantized type at load, when
+// its width is a whole number of the type's blocks (else it keeps its type).
+void requantize(WeightMatrix& m, std::optional<DType> to, const std::string& name) {
+  if (!to || *to == m.type) return;
+  if (m.type != DType::F32 && m.type != DType::F16 && m.type != DType::BF16) return;
+  auto info = dtype_info(*to);
+  if (!info || !can_quantize(*to) || m.cols % static_cast<int64_t>(info->block) != 0) {
+    LOG_WARN("{}: width {} does not fit {} blocks: kept as {}", name, m.cols, dtype_name(*to), dtype_name(m.type));
+    return;
+  }
+  WeightMatrix q;
+  q.type = *to;
+  q.rows = m.rows;
+  q.cols = m.cols;
+  q.row_bytes = dtype_row_bytes(*to, m.cols);
+  q.data = Buffer(q.row_bytes * q.rows);
+  std::vector<float> row(m.cols);
+  for (int64_t r = 0; r < m.rows; ++r) {
+    dequantize_row(m.type, m.data.data() + r * m.row_bytes, row.data(), m.cols);
+    quantize_row(*to, row.data(), q.data.data() + r * q.row_bytes, m.cols);
+  }
+  m = std::move(q);
+}
+
 struct Loader {
   const ModelSource& src;
   const ShardPlan& plan;
   const HParams& h;
+  std::optional<DType> weight_dtype;
 
   Result<const RawTensor*> get(const std::string& name) {
     const RawTensor* t = src.tensor(name);
@@ -79,6 +106,7 @@ struct Loader {
     auto m = slice_rows(**t, r);
     if (!m) return m.status();
     out = std::move(m.value());
+    requantize(out, weight_dtype, name);
     return Status::ok();
   }
   Status cols(const std::string& name, Range c, WeightMatrix& out) {
@@ -87,6 +115,7 @@ struct Loader {
     auto m = slice_cols(**t, c);
     if (!m) return m.status();
     out = std::move(m.value());
+    requantize(out, weight_dtype, name);
     return Status::ok();
   }
   Status vector(const std::string& name, Range r, std::vector<float>& out) {
@@ -117,11 +146,16 @@ uint64_t ModelWeights::bytes() const {
   return n;
 }
 
-int ff_split_unit(const ModelSource& src) {
+int ff_split_unit(const ModelSource& src, std::optional<DType> weight_dtype) {
   const RawTensor* t = src.tensor(tensor_name("ffn_down", 0));
   if (!t) return 1;
   auto i = dtype_info(t->type);
-  return i ? static_cast<int>(i->block) : 1;
+  int unit = i ? static_cast<int>(i->block) : 1;
+  // Splits on the target's blocks when the width allows (else those slices stay as stored).
+  if (weight_dtype)
+    if (auto q = dtype_info(*weight_dtype); q && src.hparams().n_ff % static_cast<int64_t>(q->block) == 0)
+      unit = std::max(unit, static_cast<int>(q->block));
+  return unit;
 }
 
 uint64_t layer_slice_bytes(const ModelSource& src, const ShardPlan& plan, int layer) {
@@ -141,12 +175,12 @@ uint64_t layer_slice_bytes(const ModelSource& src, const ShardPlan& plan, int la
 }
 
 Result<std::unique_ptr<ModelWeights>> load_weights(const ModelSource& src, const ShardPlan& plan,
-                                                   const LoadHooks& hooks) {
+                                                   const LoadHooks& hooks, const LoadOptions& opt) {
   auto w = std::make_unique<ModelWeights>();
   w->hp = src.hparams();
   w->plan = plan;
   const HParams& h = w->hp;
-  Loader L{src, plan, h};
+  Loader L{src, plan, h, opt.weight_dtype};
   const int64_t hd = h.head_dim;
 
   if (hooks.before_layer) SHARDLM_TRY(hooks.before_layer(-1, layer_slice_bytes(src, plan, -1)));

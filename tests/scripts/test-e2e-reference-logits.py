@@ -20,20 +20,29 @@ if not models_dir or not glob.glob(os.path.join(models_dir, "*")):
     skip("no generated test models (SHARDLM_TEST_MODELS): ../shared absent?")
 REF = os.path.join(SOURCE, "tests", "reference", "ref.py")
 
-# Relative tolerance max|Δ| / max|ref|: the engine dequantizes weights to float32
-# and multiplies in float32 exactly like the reference, so every type stays at
-# float32 rounding noise. (Fast kernels that quantize activations will need more.)
+# Relative tolerance max|Δ| / max|ref|. F32/F16/BF16 weights multiply float32
+# activations as the reference does: float32 rounding noise (1e-4). Q8_0/Q4_0 weights
+# run through the integer kernels, which quantize the activations on the fly to 8-bit
+# blocks of 32 (as llama.cpp's CPU backend does): measured 1.3-2.0e-2 on these random
+# tiny models, so 3e-2. A wrong kernel gives errors of order 1.
 TOL = 1e-4
+TOL_Q8_ACT = 3e-2
+
+
+def tol_for(model):
+    name = os.path.basename(model)
+    return TOL_Q8_ACT if ("q8_0" in name or "q4_0" in name) else TOL
 PROMPT = "Once upon a time, in a quiet town"
 
 c = Checks()
 tmp = tempfile.mkdtemp()
 
 
-def engine_logits(model, n):
-    prefix = os.path.join(tmp, f"{os.path.basename(model)}.np{n}")
+def engine_logits(model, n, kv="f32"):
+    # KV cache in f32 for the exact comparison (the runtime default f16 is checked below).
+    prefix = os.path.join(tmp, f"{os.path.basename(model)}.np{n}.{kv}")
     mpirun(n, ["generate", "--model", model, "--prompt", PROMPT, "-n", "1", "--temp", "0", "--no-echo",
-               "--dump-logits", prefix])
+               "--dump-logits", prefix, "--kv-cache-dtype", kv])
     parts = []
     for f in sorted(glob.glob(prefix + ".rank*.bin")):
         raw = open(f, "rb").read()
@@ -67,7 +76,17 @@ for m in models:
     for n in (1, 2, 4):
         got = engine_logits(m, n)
         err = float(np.max(np.abs(got - ref))) / scale
-        c.check(got.shape == ref.shape and err <= TOL, f"{os.path.basename(m)} np={n}: rel err {err:.2e} <= {TOL}")
+        c.check(got.shape == ref.shape and err <= tol_for(m), f"{os.path.basename(m)} np={n}: rel err {err:.2e} <= {tol_for(m)}")
+
+# The default KV cache (f16) rounds K and V to half precision: logits stay close.
+TOL_KV16 = 1e-2
+for name in ("tiny-llama-f32.gguf", "tiny-qwen2-f32.gguf"):
+    if name in by_name:
+        a = engine_logits(by_name[name], 2, "f32")
+        for kv in ("f16", "bf16"):
+            b = engine_logits(by_name[name], 2, kv)
+            err = float(np.max(np.abs(a - b))) / float(np.max(np.abs(a)))
+            c.check(0 < err <= TOL_KV16, f"{name}: KV cache {kv} within {TOL_KV16} of f32 (rel {err:.2e})")
 
 # The same weights in GGUF (permuted Q/K) and HF (halves) form give the same logits.
 for name, m in by_name.items():
@@ -77,9 +96,12 @@ for name, m in by_name.items():
         err = float(np.max(np.abs(a - b))) / float(np.max(np.abs(a)))
         c.check(err <= TOL, f"{name} vs GGUF: same logits (rel {err:.2e})")
 
-# Greedy tokens identical on 1, 2 and 4 ranks.
+# Greedy tokens identical on 1, 2 and 4 ranks. (Q8_0/Q4_0 are left out: on these tiny
+# shapes 4 ranks split some matrices inside 32-wide blocks, those slices fall back to
+# F32 with unquantized activations, and the logits move by the Q8 activation noise
+# checked above; random tiny models have near-ties that this flips.)
 for name in ("tiny-llama-f32.gguf", "tiny-qwen2-f32.gguf", "tiny-qwen3-f32.gguf", "tiny-mqa-f32.gguf",
-             "tiny-llama-q4_0.gguf", "tiny-llama3-f32-hf"):
+             "tiny-llama-f16.gguf", "tiny-llama3-f32-hf"):
     if name not in by_name:
         continue
     outs = [mpirun(n, ["generate", "--model", by_name[name], "--prompt", PROMPT, "-n", "48", "--temp", "0",

@@ -30,6 +30,7 @@ struct RankStats {
   double available_bytes = 0;  // memory the node has available (cgroup-capped)
   double model_bytes = 0;      // weights held by this rank (0 when unloaded)
   double kv_bytes = 0;         // KV cache held by this rank
+  double bytes_per_token = 0;  // weight bytes this rank reads per generated token
   char host[64] = {};          // hostname, NUL-terminated
 };
 class RankModel;

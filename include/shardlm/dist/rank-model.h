@@ -39,6 +39,8 @@ class RankModel {
   int kv_blocks() const { return kv_->config().n_blocks; }
   uint64_t weight_bytes() const { return weights_->bytes(); }
   uint64_t kv_bytes() const { return kv_->bytes(); }
+  // Weight bytes read per generated token: everything but the embedding table (one row).
+  uint64_t bytes_per_token() const { return weights_->bytes() - weights_->tok_embd.bytes(); }
   double load_seconds() const { return load_s_; }
 
   // Applies the diff, runs the forward, and reduces each sampled row's vocab slice

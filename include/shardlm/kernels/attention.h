@@ -1,19 +1,23 @@
 // Causal attention over a paged KV cache.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
+#include "shardlm/core/dtype.h"
 #include "shardlm/core/thread-pool.h"
 
 namespace shardlm {
 
-// One layer of one rank's KV pool: k and v are f32 [n_blocks, block_size, n_kv, head_dim].
+// One layer of one rank's KV pool: k and v are dtype [n_blocks, block_size, n_kv, head_dim]
+// (dtype F32, F16 or BF16; values are rounded to it when written, read back as f32).
 struct KvLayerView {
-  float* k = nullptr;
-  float* v = nullptr;
+  void* k = nullptr;
+  void* v = nullptr;
   int n_blocks = 0;
   int block_size = 16;
   int n_kv = 0;
   int head_dim = 0;
+  DType dtype = DType::F32;
 };
 
 // Per-token addressing into the paged cache.
@@ -22,6 +26,9 @@ struct AttnTokens {
   const int32_t* pos = nullptr;                 // [n] position of the token in its sequence
   const int32_t* const* block_table = nullptr;  // [n] block table of the token's sequence
 };
+
+// Bytes of one cache element of this dtype (4 for F32, 2 for F16/BF16).
+size_t kv_elem_bytes(DType t);
 
 // Writes k_new/v_new [n, n_kv, head_dim] into their slots (block_table[pos/bs], pos%bs).
 void kv_write(const KvLayerView& kv, const AttnTokens& t, const float* k_new, const float* v_new);

@@ -20,9 +20,14 @@ struct WeightView {
 // Set BLAS to one thread: the pool owns parallelism (no oversubscription).
 void kernels_init();
 
-// y[n, w.rows] = x[n, w.cols] · wᵀ. Rows of w are split over the pool; F32 weights go
-// straight to BLAS sgemm, other types are dequantized a chunk at a time into
-// per-thread scratch and multiplied with sgemm.
+// y[n, w.rows] = x[n, w.cols] · wᵀ. Rows of w are split over the pool.
+//   - Quantized weights (any step) and F16/BF16 weights (steps of up to 16 tokens): the
+//     activations are converted once to the kernel's format (8-bit blocks, or f32 for
+//     F16/BF16) and each block of 16 weight rows is read once and applied to every
+//     token, by the best vec-dot kernel for this CPU (vec-dot.h): decode is
+//     memory-bound, so bytes of weights per token are what counts.
+//   - F32 weights, larger F16/BF16 steps, or types with no kernel: BLAS sgemm/sgemv
+//     (weights dequantized a sub-chunk at a time into per-thread scratch).
 void matmul(const WeightView& w, const float* x, int64_t n, float* y, ThreadPool& pool);
 
 // Plain reference (double accumulation), for tests.

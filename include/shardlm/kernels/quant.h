@@ -25,8 +25,17 @@ uint16_t fp32_to_bf16(float f);   // round to nearest even (NaN kept quiet)
 bool dequantize_row(DType t, const void* src, float* dst, int64_t n);
 bool can_dequantize(DType t);
 
-// Quantize n floats (multiple of the block size) into dst (dtype_row_bytes(t, n) bytes).
-// Supported: F32, F16, BF16, Q8_0, Q4_0 (more types arrive with the fast-kernel work).
+// Quantize n finite floats (multiple of the block size) into dst
+// (dtype_row_bytes(t, n) bytes). Supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0,
+// Q5_1 (GGML's reference rounding: codes from the block's min/max or signed absmax),
+// Q4_K, Q5_K, Q6_K (a per-sub-block scale search, src/kernels/quant-k.cpp; no
+// importance matrix). Guarantees, checked by tests/test-kernels-quant*.cpp:
+//   - K-quants: every code is the nearest point of its sub-block's stored grid, so an
+//     element inside the grid's range is within half a step (the search may leave a
+//     few extreme values outside for a finer step: they are clamped to the end).
+//   - relative RMS error on N(0, 1) rows: Q8_0 < 0.01, Q6_K < 0.025, Q5_K < 0.045,
+//     Q5_0/Q5_1 < 0.06, Q4_K < 0.09, Q4_0/Q4_1 < 0.12.
+// Pure functions: callable from any thread.
 bool quantize_row(DType t, const float* src, void* dst, int64_t n);
 bool can_quantize(DType t);
 

@@ -15,6 +15,7 @@ struct KvConfig {
   int block_size = 16;   // tokens per block
   int n_kv_local = 0;    // KV heads held by this rank
   int head_dim = 0;
+  DType dtype = DType::F32;  // F32, F16 or BF16 (the runtime default is F16: --kv-cache-dtype)
 };
 
 class KvStorage {
@@ -27,7 +28,7 @@ class KvStorage {
  private:
   KvConfig c_;
   size_t per_layer_bytes_ = 0;
-  std::vector<Buffer> k_, v_;  // per layer: f32 [n_blocks, block_size, n_kv_local, head_dim]
+  std::vector<Buffer> k_, v_;  // per layer: dtype [n_blocks, block_size, n_kv_local, head_dim]
 };
 
 }  // namespace shardlm

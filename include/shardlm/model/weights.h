@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "shardlm/core/mmap.h"
@@ -60,10 +61,17 @@ struct LoadHooks {
 // Bytes this rank's slice of a layer needs (for the memory guard).
 uint64_t layer_slice_bytes(const ModelSource& src, const ShardPlan& plan, int layer);
 
+struct LoadOptions {
+  // --weight-dtype: re-encode F32/F16/BF16 matrices in this type at load (none = as stored).
+  std::optional<DType> weight_dtype;
+};
+
 Result<std::unique_ptr<ModelWeights>> load_weights(const ModelSource& src, const ShardPlan& plan,
-                                                   const LoadHooks& hooks);
+                                                   const LoadHooks& hooks, const LoadOptions& opt = {});
 
 // The ffn split unit for this model (block size of ffn_down's type).
-int ff_split_unit(const ModelSource& src);
+// The unit the ffn split must respect: the block of the stored type, and of the
+// --weight-dtype target when one is given.
+int ff_split_unit(const ModelSource& src, std::optional<DType> weight_dtype = std::nullopt);
 
 }  // namespace shardlm

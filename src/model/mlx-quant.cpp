@@ -1,0 +1,135 @@
+#include "shardlm/model/mlx-quant.h"
+
+#include <cstring>
+
+#include "shardlm/kernels/quant.h"
+
+namespace shardlm {
+
+namespace {
+
+using json = nlohmann::json;
+
+bool supported_bits(int b) { return b == 2 || b == 3 || b == 4 || b == 5 || b == 6 || b == 8; }
+
+// Reads {"group_size", "bits", "mode"} over the defaults in `base`.
+Result<MlxQuantSpec> read_spec(const json& j, const MlxQuantSpec& base, const std::string& where) {
+  MlxQuantSpec s = base;
+  auto geti = [&](const char* k, int& out) -> Status {
+    if (!j.contains(k)) return Status::ok();
+    if (!j[k].is_number_integer()) return Status::errorf("{}: '{}' must be an integer", where, k);
+    const int64_t v = j[k].get<int64_t>();
+    if (v <= 0 || v > (1 << 20)) return Status::errorf("{}: '{}' = {} out of range", where, k, v);
+    out = static_cast<int>(v);
+    return Status::ok();
+  };
+  SHARDLM_TRY(geti("group_size", s.group_size));
+  SHARDLM_TRY(geti("bits", s.bits));
+  if (j.contains("mode")) {
+    if (!j["mode"].is_string()) return Status::errorf("{}: 'mode' must be a string", where);
+    const std::string mode = j["mode"].get<std::string>();
+    if (mode != "affine")
+      return Status::errorf("{}: MLX quantization mode '{}' is not supported (affine only)", where, mode);
+  }
+  if (!supported_bits(s.bits))
+    return Status::errorf("{}: {} bits is not supported (MLX affine: 2, 3, 4, 5, 6, 8)", where, s.bits);
+  return s;
+}
+
+}  // namespace
+
+std::optional<MlxQuantSpec> MlxQuantization::spec_of(const std::string& module) const {
+  auto it = modules.find(module);
+  if (it == modules.end()) return global;
+  return it->second;
+}
+
+Result<std::optional<MlxQuantization>> parse_mlx_quantization(const json& c) {
+  try {
+    const json* q = nullptr;
+    if (c.contains("quantization") && !c["quantization"].is_null()) {
+      q = &c["quantization"];
+    } else if (c.contains("quantization_config") && !c["quantization_config"].is_null()) {
+      const json& qc = c["quantization_config"];
+      if (!qc.is_object() || qc.contains("quant_method") || !qc.contains("bits")) {
+        std::string method = qc.is_object() && qc.contains("quant_method") && qc["quant_method"].is_string()
+                                 ? qc["quant_method"].get<std::string>()
+                                 : std::string("unknown");
+        return Status::errorf(
+            "quantization_config (quant_method '{}') is not supported: only MLX affine quantization is", method);
+      }
+      q = &qc;
+    } else {
+      return std::optional<MlxQuantization>{};
+    }
+    if (!q->is_object()) return Status::error("'quantization' must be an object");
+    MlxQuantization mq;
+    auto g = read_spec(*q, MlxQuantSpec{}, "quantization");
+    if (!g) return g.status();
+    mq.global = *g;
+    for (auto it = q->begin(); it != q->end(); ++it) {
+      const std::string& k = it.key();
+      if (k == "group_size" || k == "bits" || k == "mode") continue;
+      if (it->is_boolean()) {
+        if (!it->get<bool>()) mq.modules[k] = std::nullopt;
+      } else if (it->is_object()) {
+        auto s = read_spec(*it, mq.global, "quantization." + k);
+        if (!s) return s.status();
+        mq.modules[k] = *s;
+      } else {
+        return Status::errorf("quantization entry '{}' is not supported (expected an object or a boolean)", k);
+      }
+    }
+    return std::optional<MlxQuantization>(std::move(mq));
+  } catch (const std::exception& e) {
+    return Status::errorf("quantization block: {}", e.what());
+  }
+}
+
+uint32_t mlx_code(const uint8_t* words, int64_t j, int bits) {
+  // The stream is little-endian across words, so it is little-endian across bytes too:
+  // read the (at most 2) bytes holding the code's bits.
+  const int64_t bit = j * bits;
+  const int64_t byte = bit / 8;
+  const int shift = static_cast<int>(bit % 8);
+  uint32_t v = words[byte];
+  if (shift + bits > 8) v |= static_cast<uint32_t>(words[byte + 1]) << 8;
+  return (v >> shift) & ((1u << bits) - 1u);
+}
+
+Result<std::vector<float>> mlx_dequantize(const std::string& name, const RawTensor& w, const RawTensor& s,
+                                          const RawTensor& b, const MlxQuantSpec& spec) {
+  auto bad = [&](const std::string& what) { return Status::errorf("{}: MLX quantized module '{}': {}", w.file, name, what); };
+  if (!supported_bits(spec.bits)) return bad(fmt::format("{} bits is not supported", spec.bits));
+  if (spec.group_size <= 0) return bad("group_size must be positive");
+  if (w.type != DType::U32) return bad(fmt::format("weight has type {}, expected U32", dtype_name(w.type)));
+  if (s.type != b.type) return bad("scales and biases have different types");
+  if (s.type != DType::F16 && s.type != DType::BF16 && s.type != DType::F32)
+    return bad(fmt::format("scales have type {}, expected F16, BF16 or F32", dtype_name(s.type)));
+  if (w.shape.size() != 2 || s.shape.size() != 2 || s.shape != b.shape)
+    return bad("weight, scales and biases must be 2-D, scales and biases of one shape");
+  const int64_t rows = w.shape[0], words = w.shape[1], groups = s.shape[1];
+  const int64_t n_in = groups * spec.group_size;
+  auto shape_str = [](const std::vector<int64_t>& v) { return fmt::format("[{}, {}]", v[0], v[1]); };
+  if (s.shape[0] != rows || words * 32 != n_in * spec.bits)
+    return bad(fmt::format("shapes do not agree with {} bits, group size {}: weight {}, scales {}", spec.bits,
+                           spec.group_size, shape_str(w.shape), shape_str(s.shape)));
+  std::vector<float> out;
+  out.resize(static_cast<size_t>(rows * n_in));
+  std::vector<float> sc(static_cast<size_t>(groups)), bi(static_cast<size_t>(groups));
+  const size_t srow = dtype_row_bytes(s.type, groups);
+  for (int64_t r = 0; r < rows; ++r) {
+    dequantize_row(s.type, s.data + r * srow, sc.data(), groups);
+    dequantize_row(b.type, b.data + r * srow, bi.data(), groups);
+    const uint8_t* row = w.data + r * words * 4;
+    float* y = out.data() + r * n_in;
+    for (int64_t j = 0; j < n_in; ++j) {
+      const int64_t g = j / spec.group_size;
+      const double v = static_cast<double>(sc[g]) * mlx_code(row, j, spec.bits) + static_cast<double>(bi[g]);
+      y[j] = static_cast<float>(v);
+    }
+  }
+  return out;
+}
+
+}  // namespace shardlm
