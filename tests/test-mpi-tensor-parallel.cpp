@@ -87,7 +87,14 @@ void check_model(const std::string& path) {
         max_diff = std::max(max_diff, static_cast<double>(std::fabs(got - want)));
       }
   }
-  EXPECT_LE(max_diff, 1e-4) << path << " world=" << world;
+  // Q8_0/Q4_0 go through the integer kernels (activations quantized to 8 bits per
+  // block); a rank whose slice splits a 32-wide block keeps it as F32 with exact
+  // activations, so those models differ from one rank by the activation noise (as in
+  // test-e2e-reference-logits: 3e-2 of the largest logit). Float types: 1e-4.
+  double scale = 0;
+  for (float x : ref) scale = std::max(scale, static_cast<double>(std::fabs(x)));
+  const bool q8_act = path.find("q8_0") != std::string::npos || path.find("q4_0") != std::string::npos;
+  EXPECT_LE(max_diff, q8_act ? 3e-2 * scale : 1e-4) << path << " world=" << world;
   std::printf("%s: world=%d max |logit diff| vs single rank = %.3g\n", path.c_str(), world, max_diff);
 }
 
