@@ -152,7 +152,9 @@ int main(int argc, char** argv) {
   if (Comm::rank() != 0) {
     WorkerLoopConfig wc;
     wc.idle_timeout_s = 3600;
-    return worker_loop(wc);
+    const int rc = worker_loop(wc);
+    Comm::finalize();
+    return rc;
   }
   channel_send(MsgKind::LOAD, encode_load(LoadMsg{rt.model_path, rt.to_json()}), rt.eval_timeout_s);
   auto loaded = load_rank_model(rt);
@@ -160,6 +162,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "load failed: %s\n", loaded.message().c_str());
     channel_send(MsgKind::SHUTDOWN, {}, 60);
     (void)shutdown_gather_rss(60);
+    Comm::finalize();
     return 1;
   }
   RankModel& m = *loaded.value();
