@@ -13,7 +13,12 @@
 #   WAIT_S     how long to wait for /health (default 600)
 #   LOG_LEVEL  trace, debug, info (default), warn, error
 #   FOREGROUND=1  run in the foreground (Ctrl-C stops every rank)
-#   MPI_ARGS   extra mpirun arguments (e.g. "--mca btl_tcp_if_include eth0")
+#   MPI_ARGS   extra mpirun arguments (e.g. "--oversubscribe")
+#   RSH_AGENT  how mpirun reaches the other hosts (--mca plm_rsh_agent; Open MPI's
+#              default is ssh), e.g. "ssh -x" or a test agent
+#   NET        the network MPI uses between hosts, e.g. 10.0.0.0/24 or eth1:
+#              --mca btl_tcp_if_include NET --mca oob_tcp_if_include NET --mca btl tcp,self
+#              (TCP only, for one rank per host; see docs/operations.md)
 #   SIGKILL_TIMEOUT_S  when mpirun aborts the job (a rank died), how long the other ranks
 #              get after SIGTERM to log their EXIT AUDIT before SIGKILL (default 30; should
 #              exceed the server's --heartbeat-timeout-s)
@@ -40,8 +45,11 @@ extra=()
 if [ -n "${THREADS:-}" ]; then extra+=(--threads "$THREADS"); fi
 if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 export OMPI_MCA_odls_base_sigkill_timeout=${SIGKILL_TIMEOUT_S:-30}
+mpi=(--bind-to none)
+if [ -n "${RSH_AGENT:-}" ]; then mpi+=(--mca plm_rsh_agent "$RSH_AGENT"); fi
+if [ -n "${NET:-}" ]; then mpi+=(--mca btl_tcp_if_include "$NET" --mca oob_tcp_if_include "$NET" --mca btl "tcp,self"); fi
 # shellcheck disable=SC2086
-cmd=(mpirun -n "$RANKS" --hostfile "$HOSTFILE" --bind-to none ${MPI_ARGS:-}
+cmd=(mpirun -n "$RANKS" --hostfile "$HOSTFILE" "${mpi[@]}" ${MPI_ARGS:-}
   "$BIN" --log-level "${LOG_LEVEL:-info}" --log-file "$RUN_DIR/rank{rank}.log" serve --model "$MODEL" --host "$HOST" --port "$PORT" --pid-file "$RUN_DIR/rank0.pid" "${extra[@]}" "$@")
 echo "launch: ${cmd[*]}" >&2
 if [ "${FOREGROUND:-0}" = 1 ]; then exec "${cmd[@]}"; fi

@@ -2,9 +2,12 @@
 # Stop a server started by a launch/launch_*.sh script: SIGTERM to rank 0 (it drains,
 # tells every rank to shut down, and each logs its EXIT AUDIT line), then, if anything
 # is still running after STOP_TIMEOUT seconds, SIGTERM and finally SIGKILL to mpirun.
-# Prints the EXIT AUDIT lines, then checks that no rank is left on any host of the
-# hostfile (remote hosts through $RSH, default ssh). Environment: RUN_DIR (default
-# run/), STOP_TIMEOUT (60), HOSTFILE (default hostfiles/localhost), RSH.
+# Then it checks that no rank is left on any host of the hostfile (remote hosts through
+# $RSH, default ssh; or, when RSH is unset, through $RSH_AGENT, the agent the launch
+# used), SIGKILLs any it finds (a frozen rank, or one that mpirun could not reach), and
+# prints the EXIT AUDIT lines. Exit code 1 if a rank survives that or a host cannot be
+# checked. Environment: RUN_DIR (default run/), STOP_TIMEOUT (60), HOSTFILE (default
+# hostfiles/localhost), RSH, RSH_AGENT.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUN_DIR=${RUN_DIR:-$ROOT/run}
@@ -12,39 +15,58 @@ STOP_TIMEOUT=${STOP_TIMEOUT:-60}
 mpid=$(cat "$RUN_DIR/mpirun.pid" 2>/dev/null || true)
 r0=$(cat "$RUN_DIR/rank0.pid" 2>/dev/null || true)
 alive() { [ -n "$mpid" ] && kill -0 "$mpid" 2>/dev/null; }
-if ! alive; then
-  echo "stop: no server running from $RUN_DIR" >&2
-  rm -f "$RUN_DIR/mpirun.pid" "$RUN_DIR/rank0.pid"
-  exit 0
-fi
-if [ -n "$r0" ] && kill -0 "$r0" 2>/dev/null; then
-  echo "stop: SIGTERM to rank 0 (pid $r0)" >&2
-  kill -TERM "$r0"
+stop_mpirun() {
+  # A rank 0 that already exited (MPI_Abort) can be a zombie until mpirun reaps it.
+  if [ -n "$r0" ] && kill -0 "$r0" 2>/dev/null && ! grep -q '^State:.*zombie' "/proc/$r0/status" 2>/dev/null; then
+    echo "stop: SIGTERM to rank 0 (pid $r0)" >&2
+    kill -TERM "$r0"
+  else
+    echo "stop: rank 0 pid unknown or exited; SIGTERM to mpirun (pid $mpid)" >&2
+    kill -TERM "$mpid"
+  fi
+  for _ in $(seq 1 $((STOP_TIMEOUT * 4))); do alive || break; sleep 0.25; done
+  if alive; then
+    echo "stop: still running after $STOP_TIMEOUT s; SIGTERM to mpirun" >&2
+    kill -TERM "$mpid" 2>/dev/null
+    for _ in $(seq 1 40); do alive || break; sleep 0.25; done
+  fi
+  if alive; then
+    echo "stop: SIGKILL to the process group of mpirun" >&2
+    kill -KILL -- "-$mpid" 2>/dev/null || kill -KILL "$mpid" 2>/dev/null
+  fi
+}
+if alive; then
+  stop_mpirun
 else
-  echo "stop: rank 0 pid unknown; SIGTERM to mpirun (pid $mpid)" >&2
-  kill -TERM "$mpid"
-fi
-for _ in $(seq 1 $((STOP_TIMEOUT * 4))); do alive || break; sleep 0.25; done
-if alive; then
-  echo "stop: still running after $STOP_TIMEOUT s; SIGTERM to mpirun" >&2
-  kill -TERM "$mpid" 2>/dev/null
-  for _ in $(seq 1 40); do alive || break; sleep 0.25; done
-fi
-if alive; then
-  echo "stop: SIGKILL to the process group of mpirun" >&2
-  kill -KILL -- "-$mpid" 2>/dev/null || kill -KILL "$mpid" 2>/dev/null
+  # Still look on every host below: ranks mpirun could not reach may be left.
+  echo "stop: no server running from $RUN_DIR" >&2
 fi
 rm -f "$RUN_DIR/mpirun.pid" "$RUN_DIR/rank0.pid"
 # Every rank has "$RUN_DIR/rank{rank}.log" on its command line: look for it on each host.
 HOSTFILE=${HOSTFILE:-$ROOT/hostfiles/localhost}
 left=0
 pattern="$RUN_DIR/rank[{]rank[}][.]log"
-for h in $(grep -v '^\s*#' "$HOSTFILE" 2>/dev/null | awk 'NF {print $1}' | sort -u); do
-  case "$h" in
-    localhost|127.0.0.1|"$(hostname)"|"$(hostname -f 2>/dev/null)") out=$(pgrep -f -- "$pattern" || true) ;;
-    *) out=$(${RSH:-ssh} -o BatchMode=yes -o ConnectTimeout=5 "$h" pgrep -f -- "'$pattern'" 2>/dev/null || true) ;;
+# on_host HOST COMMAND: run the shell command on that host (here for this machine).
+# shellcheck disable=SC2086  # RSH and RSH_AGENT may carry arguments ("ssh -p 2222")
+on_host() {
+  case "$1" in
+    localhost|127.0.0.1|"$(hostname)"|"$(hostname -f 2>/dev/null)") sh -c "$2" ;;
+    *) if [ -z "${RSH:-}" ] && [ -n "${RSH_AGENT:-}" ]; then
+         timeout 15 $RSH_AGENT "$1" "$2"
+       else
+         timeout 15 ${RSH:-ssh} -o BatchMode=yes -o ConnectTimeout=5 "$1" "$2"
+       fi ;;
   esac
-  if [ -n "$out" ]; then echo "stop: rank processes still alive on $h: $out" >&2; left=1; fi
+}
+for h in $(grep -v '^\s*#' "$HOSTFILE" 2>/dev/null | awk 'NF {print $1}' | sort -u); do
+  out=$(on_host "$h" "pgrep -f -- '$pattern'" 2>/dev/null); rc=$?
+  if [ $rc -gt 1 ]; then echo "stop: cannot check $h for ranks (exit code $rc)" >&2; left=1; continue; fi
+  [ -n "$out" ] || continue
+  echo "stop: rank processes still alive on $h: ${out//$'\n'/ }; SIGKILL" >&2
+  on_host "$h" "pkill -KILL -f -- '$pattern'" >/dev/null 2>&1
+  sleep 1
+  out=$(on_host "$h" "pgrep -f -- '$pattern'" 2>/dev/null)
+  if [ -n "$out" ]; then echo "stop: still alive on $h after SIGKILL: ${out//$'\n'/ }" >&2; left=1; fi
 done
 grep -h "EXIT AUDIT" "$RUN_DIR"/rank*.log 2>/dev/null || echo "stop: no EXIT AUDIT lines in $RUN_DIR/rank*.log" >&2
 exit $left
