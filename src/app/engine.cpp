@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <thread>
+#include <unordered_map>
 
 #include "shardlm/core/log.h"
 #include "shardlm/core/memory.h"
@@ -476,22 +477,25 @@ void Engine::step() {
   if (!st) Comm::fatal("error", "step failed: " + st.message());
   last_msg_ = Clock::now();
   sched_->commit(p);
+  std::unordered_map<const Sequence*, Req*> by_seq;  // one pass, not a search per sampled row
+  by_seq.reserve(reqs_.size());
+  for (auto& r : reqs_) by_seq.emplace(r->seq.get(), r.get());
   size_t row = 0;
   for (const auto& x : p.seqs) {
     if (!x.sample) continue;
     Sequence& s = *x.seq;
-    auto it = std::find_if(reqs_.begin(), reqs_.end(), [&](const auto& r) { return r->seq.get() == &s; });
+    auto it = by_seq.find(&s);
     const auto& c = cands[row++];
-    if (it == reqs_.end() || s.state == SeqState::finished) continue;
+    if (it == by_seq.end() || s.state == SeqState::finished) continue;
     float lp = 0;
     const int32_t tok = merge_and_sample(c, s.sampling, 0, static_cast<uint64_t>(s.n_computed), &lp);
     if (tok < 0) {
-      end(**it, FinishReason::error, 500, "sampling found no finite logit");
+      end(*it->second, FinishReason::error, 500, "sampling found no finite logit");
       continue;
     }
     std::vector<std::pair<int32_t, float>> top;
     if (s.n_top > 0) top = top_logprobs(c, s.n_top);
-    on_token(**it, tok, lp, std::move(top));
+    on_token(*it->second, tok, lp, std::move(top));
   }
   reqs_.erase(std::remove_if(reqs_.begin(), reqs_.end(), [](const auto& r) { return r->seq->state == SeqState::finished; }),
               reqs_.end());

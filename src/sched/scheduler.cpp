@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <unordered_set>
 
 namespace shardlm {
 
@@ -185,11 +186,11 @@ StepPlan Scheduler::schedule() {
   }
 
   // The step message lists new sequences first, then running ones: order seqs the same.
-  std::stable_partition(p.seqs.begin(), p.seqs.end(), [&](const ScheduledSeq& x) {
-    for (const auto& ns : p.msg.new_seqs)
-      if (ns.seq_id == x.seq->wire_id) return true;
-    return false;
-  });
+  // (emit() marks a sequence's first appearance on the ranks by its new wire id.)
+  std::unordered_set<uint64_t> new_ids;
+  for (const auto& ns : p.msg.new_seqs) new_ids.insert(ns.seq_id);
+  std::stable_partition(p.seqs.begin(), p.seqs.end(),
+                        [&](const ScheduledSeq& x) { return new_ids.count(x.seq->wire_id) > 0; });
   p.msg.finished = std::move(pending_finished_);
   pending_finished_.clear();
   return p;
