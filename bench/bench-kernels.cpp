@@ -25,6 +25,8 @@
 #include <vector>
 
 #include "shardlm/core/cpu-features.h"
+#include "shardlm/core/thread-pool.h"
+#include "shardlm/kernels/matmul.h"
 #include "shardlm/kernels/quant.h"
 #include "shardlm/kernels/vec-dot.h"
 
@@ -170,6 +172,26 @@ void bm_read(benchmark::State& state, DType t, int64_t rows, int64_t cols, bool 
   state.SetLabel(std::string(dram ? "dram x" : "hot x") + std::to_string(m.copies.size()));
 }
 
+// Whole matmul (matmul.h: the path the model uses) for a step of n tokens on a pool
+// of `threads`; GFLOPs counts 2 * rows * cols * n per call.
+void bm_matmul(benchmark::State& state, DType t, int64_t rows, int64_t cols, int64_t n, int threads) {
+  kernels_init();  // BLAS single-threaded: the pool owns the threads, as in the engine
+  Matrix& m = matrix(t, rows, cols, false);
+  ThreadPool pool(threads);
+  std::vector<float> x(static_cast<size_t>(n * cols)), y(static_cast<size_t>(n * rows));
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (auto& v : x) v = nd(rng);
+  const WeightView w{t, rows, cols, m.row_bytes, m.copies[0].get()};
+  for (auto _ : state) {
+    matmul(w, x.data(), n, y.data(), pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["GFLOPs"] = benchmark::Counter(2.0 * static_cast<double>(rows * cols * n) *
+                                                    static_cast<double>(state.iterations()) * 1e-9,
+                                                benchmark::Counter::kIsRate);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -203,6 +225,15 @@ int main(int argc, char** argv) {
       }
     }
   }
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::F16, DType::F32})
+    for (int64_t n : {16, 64, 256, 512})
+      for (int threads : {1, 2})
+        benchmark::RegisterBenchmark(("matmul/" + std::string(dtype_name(t)) + "/2048x5632/n" + std::to_string(n) +
+                                      "/t" + std::to_string(threads))
+                                         .c_str(),
+                                     bm_matmul, t, int64_t{2048}, int64_t{5632}, n, threads)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
   benchmark::AddCustomContext("cpu_features", describe());
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -5,7 +5,9 @@
 #include <cmath>
 #include <random>
 
+#include "shardlm/core/cpu-features.h"
 #include "shardlm/kernels/attention.h"
+#include "shardlm/kernels/gemm-bf16.h"
 #include "shardlm/kernels/matmul.h"
 #include "shardlm/kernels/ops.h"
 #include "shardlm/kernels/quant.h"
@@ -26,8 +28,8 @@ TEST(Matmul, MatchesReferenceForEveryTypeAndShape) {
   for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0}) {
     if (!can_quantize(t)) continue;
     for (int64_t rows : {1, 3, 33, 130})
-      for (int64_t cols : {32, 64, 96})
-        for (int64_t n : {1, 2, 5, 20}) {  // 20 > 16 tokens: the BLAS path
+      for (int64_t cols : {32, 64, 96, 576})  // 576: two column chunks of the BF16 GEMM
+        for (int64_t n : {1, 2, 5, 20, 40, 70}) {  // 20: BLAS for F16/BF16; 40, 70: BF16 GEMM where the CPU has it
           auto wf = randn(rows * cols, 1);
           std::vector<uint8_t> q(dtype_row_bytes(t, cols) * rows);
           for (int64_t r = 0; r < rows; ++r)
@@ -39,7 +41,8 @@ TEST(Matmul, MatchesReferenceForEveryTypeAndShape) {
           matmul_ref(w, x.data(), n, yr.data());
           // Integer kernels quantize the activations to 8 bits per 32-block: each x moves
           // by at most amax(block)/254, so |Δy| <= Σ_blocks amax/254 · Σ|w| over the block.
-          const bool q8_act = t == DType::Q8_0 || t == DType::Q4_0;
+          const bool gemm = n >= kMatmulGemmMinTokens && t != DType::F32 && gemm_bf16_supported();
+          const bool q8_act = !gemm && (t == DType::Q8_0 || t == DType::Q4_0);
           std::vector<float> wrow(cols);
           for (int64_t r = 0; r < rows; ++r) {
             dequantize_row(t, q.data() + r * dtype_row_bytes(t, cols), wrow.data(), cols);
@@ -54,6 +57,9 @@ TEST(Matmul, MatchesReferenceForEveryTypeAndShape) {
                   }
                   bound += amax / 254.0 * wabs * 1.01;
                 }
+              // BF16 GEMM: w and x each rounded to 8 significant bits (relative 2^-9).
+              if (gemm)
+                for (int64_t c = 0; c < cols; ++c) bound += std::ldexp(std::fabs(wrow[c] * x[i * cols + c]), -8) * 1.01;
               const size_t k = i * rows + r;
               ASSERT_NEAR(y[k], yr[k], bound + 1e-4 * (1 + std::fabs(yr[k])))
                   << dtype_name(t) << " " << rows << "x" << cols << " n=" << n;
@@ -61,6 +67,37 @@ TEST(Matmul, MatchesReferenceForEveryTypeAndShape) {
           }
         }
   }
+}
+
+// The BF16 GEMM (steps of kMatmulGemmMinTokens or more) for every weight type it
+// takes, over several 512-column chunks and token counts with partial groups.
+TEST(Matmul, Bf16GemmEveryTypeWithinRoundingBound) {
+  if (!gemm_bf16_supported()) GTEST_SKIP() << "this CPU has no AVX512-BF16 (cpu_features: " << describe() << ")";
+  ThreadPool pool(2);
+  for (DType t : {DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1,
+                  DType::Q4_K, DType::Q5_K, DType::Q6_K})
+    for (int64_t rows : {13, 25})
+      for (int64_t cols : {256, 1280})
+        for (int64_t n : {kMatmulGemmMinTokens, int64_t{47}}) {
+          auto wf = randn(rows * cols, 3);
+          const size_t rb = dtype_row_bytes(t, cols);
+          std::vector<uint8_t> q(rb * rows);
+          for (int64_t r = 0; r < rows; ++r) ASSERT_TRUE(quantize_row(t, wf.data() + r * cols, q.data() + r * rb, cols));
+          WeightView w{t, rows, cols, rb, q.data()};
+          auto x = randn(n * cols, 4);
+          std::vector<float> y(n * rows), yr(n * rows), wrow(cols);
+          matmul(w, x.data(), n, y.data(), pool);
+          matmul_ref(w, x.data(), n, yr.data());
+          for (int64_t r = 0; r < rows; ++r) {
+            dequantize_row(t, q.data() + r * rb, wrow.data(), cols);
+            for (int64_t i = 0; i < n; ++i) {
+              double mag = 0;
+              for (int64_t c = 0; c < cols; ++c) mag += std::fabs(wrow[c] * x[i * cols + c]);
+              ASSERT_NEAR(y[i * rows + r], yr[i * rows + r], std::ldexp(mag, -8) * 1.01 + 1e-5)
+                  << dtype_name(t) << " " << rows << "x" << cols << " n=" << n << " row " << r << " token " << i;
+            }
+          }
+        }
 }
 
 // A head stored in "halves" order, permuted the way GGUF's converter permutes Q/K
@@ -93,42 +130,58 @@ TEST(Rope, AdjacentLayoutOfPermutedHeadEqualsHalvesLayout) {
   for (int i = 0; i < D; ++i) EXPECT_FLOAT_EQ(y[i], y0[i]);
 }
 
+// Every cache dtype, on the scalar and the vector path, with head sizes that are and
+// are not a multiple of the vector width, and query heads interleaved over KV heads.
 TEST(Attention, PagedMatchesDenseCausalSoftmax) {
   ThreadPool pool(2);
-  const int hd = 8, n_kv = 2, n_q = 4, bs = 4, n_blocks = 16;
-  const int q_to_kv[4] = {0, 0, 1, 1};
-  std::vector<float> K(n_blocks * bs * n_kv * hd), V(K.size());
-  KvLayerView kv{K.data(), V.data(), n_blocks, bs, n_kv, hd};
-  // Two sequences with scattered block tables; seq A has 11 tokens, seq B 6.
-  std::vector<int32_t> btA = {9, 2, 14}, btB = {5, 0};
-  const int nA = 11, nB = 6, n = nA + nB;
-  std::vector<int32_t> pos;
-  std::vector<const int32_t*> tables;
-  for (int i = 0; i < nA; ++i) pos.push_back(i), tables.push_back(btA.data());
-  for (int i = 0; i < nB; ++i) pos.push_back(i), tables.push_back(btB.data());
-  auto q = randn(n * n_q * hd, 5), k = randn(n * n_kv * hd, 6), v = randn(n * n_kv * hd, 7);
-  AttnTokens at{n, pos.data(), tables.data()};
-  kv_write(kv, at, k.data(), v.data());
-  std::vector<float> out(n * n_q * hd);
-  attention(kv, at, q.data(), n_q, q_to_kv, out.data(), pool);
-  for (int i = 0; i < n; ++i) {
-    const int start = i < nA ? 0 : nA;  // first token of this token's sequence
-    for (int hq = 0; hq < n_q; ++hq) {
-      std::vector<double> s;
-      for (int j = start; j <= i; ++j) {
-        double d = 0;
-        for (int c = 0; c < hd; ++c) d += q[(i * n_q + hq) * hd + c] * k[(j * n_kv + q_to_kv[hq]) * hd + c];
-        s.push_back(d / std::sqrt(hd));
+  const CpuFeatures native = cpu_features();
+  for (const char* level : {"scalar", "native"})
+    for (DType dt : {DType::F32, DType::F16, DType::BF16})
+      for (int hd : {8, 20}) {
+        set_cpu_features(mask_features(native, level).value());
+        const int n_kv = 2, n_q = 4, bs = 4, n_blocks = 16;
+        const int q_to_kv[4] = {0, 1, 1, 0};
+        std::vector<uint8_t> K(n_blocks * bs * n_kv * hd * kv_elem_bytes(dt)), V(K.size());
+        KvLayerView kv{K.data(), V.data(), n_blocks, bs, n_kv, hd, dt};
+        // Two sequences with scattered block tables; seq A has 11 tokens, seq B 6.
+        std::vector<int32_t> btA = {9, 2, 14}, btB = {5, 0};
+        const int nA = 11, nB = 6, n = nA + nB;
+        std::vector<int32_t> pos;
+        std::vector<const int32_t*> tables;
+        for (int i = 0; i < nA; ++i) pos.push_back(i), tables.push_back(btA.data());
+        for (int i = 0; i < nB; ++i) pos.push_back(i), tables.push_back(btB.data());
+        auto q = randn(n * n_q * hd, 5), k = randn(n * n_kv * hd, 6), v = randn(n * n_kv * hd, 7);
+        AttnTokens at{n, pos.data(), tables.data()};
+        kv_write(kv, at, k.data(), v.data());
+        // The reference sees the cache's rounding.
+        auto rounded = [dt](float x) {
+          return dt == DType::F16 ? fp16_to_fp32(fp32_to_fp16(x)) : dt == DType::BF16 ? bf16_to_fp32(fp32_to_bf16(x)) : x;
+        };
+        for (auto& x : k) x = rounded(x);
+        for (auto& x : v) x = rounded(x);
+        std::vector<float> out(n * n_q * hd);
+        attention(kv, at, q.data(), n_q, q_to_kv, out.data(), pool);
+        for (int i = 0; i < n; ++i) {
+          const int start = i < nA ? 0 : nA;  // first token of this token's sequence
+          for (int hq = 0; hq < n_q; ++hq) {
+            std::vector<double> s;
+            for (int j = start; j <= i; ++j) {
+              double d = 0;
+              for (int c = 0; c < hd; ++c) d += q[(i * n_q + hq) * hd + c] * k[(j * n_kv + q_to_kv[hq]) * hd + c];
+              s.push_back(d / std::sqrt(hd));
+            }
+            double m = *std::max_element(s.begin(), s.end()), z = 0;
+            for (auto& e : s) z += std::exp(e - m);
+            for (int c = 0; c < hd; ++c) {
+              double o = 0;
+              for (int j = start; j <= i; ++j) o += std::exp(s[j - start] - m) / z * v[(j * n_kv + q_to_kv[hq]) * hd + c];
+              ASSERT_NEAR(out[(i * n_q + hq) * hd + c], o, 1e-5)
+                  << level << " " << dtype_name(dt) << " hd " << hd << " token " << i << " head " << hq;
+            }
+          }
+        }
       }
-      double m = *std::max_element(s.begin(), s.end()), z = 0;
-      for (auto& e : s) z += std::exp(e - m);
-      for (int c = 0; c < hd; ++c) {
-        double o = 0;
-        for (int j = start; j <= i; ++j) o += std::exp(s[j - start] - m) / z * v[(j * n_kv + q_to_kv[hq]) * hd + c];
-        ASSERT_NEAR(out[(i * n_q + hq) * hd + c], o, 1e-5) << "token " << i << " head " << hq;
-      }
-    }
-  }
+  set_cpu_features(native);
 }
 
 TEST(Ops, RmsNormAndSilu) {

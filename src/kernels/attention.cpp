@@ -1,3 +1,15 @@
+// Paged causal attention (see attention.h).
+//
+// One job per (token, KV head): the query heads that share the KV head (GQA) are
+// processed together, so each cached K/V row is converted to f32 once per job rather
+// than once per query head. The cache is walked a block at a time: the block's K and
+// V rows of this KV head are converted into small f32 buffers, every query head
+// scores the block's positions, and the online softmax (running max m, sum l, output
+// acc) is updated once per block.
+//
+// Vector path: AVX2 + FMA + F16C (8 floats), chosen at run time (cpu_features());
+// the scalar path is the reference. Both sum in a different order, so they agree to
+// rounding (tests/test-kernels-ops.cpp checks both against a dense softmax).
 #include "shardlm/kernels/attention.h"
 
 #include <algorithm>
@@ -6,7 +18,13 @@
 #include <limits>
 #include <vector>
 
+#include "shardlm/core/cpu-features.h"
 #include "shardlm/kernels/quant.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define SHARDLM_AVX2 __attribute__((target("avx2,fma,f16c")))
+#endif
 
 namespace shardlm {
 
@@ -14,27 +32,114 @@ namespace {
 
 size_t elem_bytes(DType t) { return t == DType::F32 ? 4 : 2; }
 
-// n values of the cache (dtype t) at element offset `at`, as f32.
-inline const float* read_row(const void* base, DType t, int64_t at, int n, float* tmp) {
-  if (t == DType::F32) return static_cast<const float*>(base) + at;
+// ---- scalar row operations (the reference) ----
+void load_scalar(const void* base, DType t, int64_t at, int n, float* dst) {
+  if (t == DType::F32) {
+    std::memcpy(dst, static_cast<const float*>(base) + at, static_cast<size_t>(n) * sizeof(float));
+    return;
+  }
   const uint16_t* h = static_cast<const uint16_t*>(base) + at;
   if (t == DType::F16)
-    for (int d = 0; d < n; ++d) tmp[d] = fp16_to_fp32(h[d]);
+    for (int d = 0; d < n; ++d) dst[d] = fp16_to_fp32(h[d]);
   else
-    for (int d = 0; d < n; ++d) tmp[d] = bf16_to_fp32(h[d]);
-  return tmp;
+    for (int d = 0; d < n; ++d) dst[d] = bf16_to_fp32(h[d]);
 }
-
-inline void write_row(void* base, DType t, int64_t at, const float* x, int64_t n) {
+void store_scalar(void* base, DType t, int64_t at, const float* x, int n) {
   if (t == DType::F32) {
-    std::memcpy(static_cast<float*>(base) + at, x, n * sizeof(float));
+    std::memcpy(static_cast<float*>(base) + at, x, static_cast<size_t>(n) * sizeof(float));
     return;
   }
   uint16_t* h = static_cast<uint16_t*>(base) + at;
   if (t == DType::F16)
-    for (int64_t d = 0; d < n; ++d) h[d] = fp32_to_fp16(x[d]);
+    for (int d = 0; d < n; ++d) h[d] = fp32_to_fp16(x[d]);
   else
-    for (int64_t d = 0; d < n; ++d) h[d] = fp32_to_bf16(x[d]);
+    for (int d = 0; d < n; ++d) h[d] = fp32_to_bf16(x[d]);
+}
+float dot_scalar(const float* a, const float* b, int n) {
+  float s = 0;
+  for (int d = 0; d < n; ++d) s += a[d] * b[d];
+  return s;
+}
+void scale_scalar(float* acc, float c, int n) {
+  for (int d = 0; d < n; ++d) acc[d] *= c;
+}
+void axpy_scalar(float* acc, float w, const float* v, int n) {
+  for (int d = 0; d < n; ++d) acc[d] += w * v[d];
+}
+
+#if defined(__x86_64__)
+// ---- AVX2 + FMA + F16C ----
+SHARDLM_AVX2 void load_avx2(const void* base, DType t, int64_t at, int n, float* dst) {
+  int d = 0;
+  if (t == DType::F32) {
+    std::memcpy(dst, static_cast<const float*>(base) + at, static_cast<size_t>(n) * sizeof(float));
+    return;
+  }
+  const uint16_t* h = static_cast<const uint16_t*>(base) + at;
+  if (t == DType::F16) {
+    for (; d + 8 <= n; d += 8)
+      _mm256_storeu_ps(dst + d, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + d))));
+    for (; d < n; ++d) dst[d] = fp16_to_fp32(h[d]);
+  } else {
+    for (; d + 8 <= n; d += 8) {
+      const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + d)));
+      _mm256_storeu_ps(dst + d, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
+    }
+    for (; d < n; ++d) dst[d] = bf16_to_fp32(h[d]);
+  }
+}
+SHARDLM_AVX2 void store_avx2(void* base, DType t, int64_t at, const float* x, int n) {
+  if (t != DType::F16) {  // F32 copy; BF16 (rare) through the scalar rounding
+    store_scalar(base, t, at, x, n);
+    return;
+  }
+  uint16_t* h = static_cast<uint16_t*>(base) + at;
+  int d = 0;
+  for (; d + 8 <= n; d += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(h + d), _mm256_cvtps_ph(_mm256_loadu_ps(x + d), _MM_FROUND_TO_NEAREST_INT));
+  for (; d < n; ++d) h[d] = fp32_to_fp16(x[d]);
+}
+SHARDLM_AVX2 float dot_avx2(const float* a, const float* b, int n) {
+  __m256 s = _mm256_setzero_ps();
+  int d = 0;
+  for (; d + 8 <= n; d += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(a + d), _mm256_loadu_ps(b + d), s);
+  __m128 r = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+  r = _mm_add_ss(r, _mm_movehdup_ps(r));
+  float out = _mm_cvtss_f32(r);
+  for (; d < n; ++d) out += a[d] * b[d];
+  return out;
+}
+SHARDLM_AVX2 void scale_avx2(float* acc, float c, int n) {
+  const __m256 cv = _mm256_set1_ps(c);
+  int d = 0;
+  for (; d + 8 <= n; d += 8) _mm256_storeu_ps(acc + d, _mm256_mul_ps(_mm256_loadu_ps(acc + d), cv));
+  for (; d < n; ++d) acc[d] *= c;
+}
+SHARDLM_AVX2 void axpy_avx2(float* acc, float w, const float* v, int n) {
+  const __m256 wv = _mm256_set1_ps(w);
+  int d = 0;
+  for (; d + 8 <= n; d += 8)
+    _mm256_storeu_ps(acc + d, _mm256_fmadd_ps(wv, _mm256_loadu_ps(v + d), _mm256_loadu_ps(acc + d)));
+  for (; d < n; ++d) acc[d] += w * v[d];
+}
+#endif
+
+// The row operations of one path.
+struct RowOps {
+  void (*load)(const void*, DType, int64_t, int, float*);
+  void (*store)(void*, DType, int64_t, const float*, int);
+  float (*dot)(const float*, const float*, int);
+  void (*scale)(float*, float, int);
+  void (*axpy)(float*, float, const float*, int);
+};
+
+RowOps row_ops() {
+#if defined(__x86_64__)
+  const CpuFeatures f = cpu_features();
+  if (f.avx2 && f.fma && f.f16c) return {load_avx2, store_avx2, dot_avx2, scale_avx2, axpy_avx2};
+#endif
+  return {load_scalar, store_scalar, dot_scalar, scale_scalar, axpy_scalar};
 }
 
 }  // namespace
@@ -42,50 +147,86 @@ inline void write_row(void* base, DType t, int64_t at, const float* x, int64_t n
 size_t kv_elem_bytes(DType t) { return elem_bytes(t); }
 
 void kv_write(const KvLayerView& kv, const AttnTokens& t, const float* k_new, const float* v_new) {
-  const int64_t row = static_cast<int64_t>(kv.n_kv) * kv.head_dim;
+  const RowOps ops = row_ops();
+  const int row = kv.n_kv * kv.head_dim;
   for (int64_t i = 0; i < t.n; ++i) {
     const int32_t p = t.pos[i];
     const int64_t block = t.block_table[i][p / kv.block_size];
     const int64_t slot = block * kv.block_size + p % kv.block_size;
-    write_row(kv.k, kv.dtype, slot * row, k_new + i * row, row);
-    write_row(kv.v, kv.dtype, slot * row, v_new + i * row, row);
+    ops.store(kv.k, kv.dtype, slot * row, k_new + i * row, row);
+    ops.store(kv.v, kv.dtype, slot * row, v_new + i * row, row);
   }
 }
 
 void attention(const KvLayerView& kv, const AttnTokens& t, const float* q, int n_q, const int* q_to_kv,
                float* out, ThreadPool& pool) {
-  const int hd = kv.head_dim;
-  const int64_t row = static_cast<int64_t>(kv.n_kv) * hd;
+  const RowOps ops = row_ops();
+  const int hd = kv.head_dim, bs = kv.block_size, n_kv = kv.n_kv;
+  const int64_t row = static_cast<int64_t>(n_kv) * hd;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  pool.parallel_for(t.n * n_q, 1, [&](int64_t b, int64_t e, int) {
-    std::vector<float> acc(hd), kt(hd), vt(hd);
+  // Query heads of each KV head: heads[first[g] .. first[g+1]).
+  std::vector<int> heads, first(static_cast<size_t>(n_kv) + 1, 0);
+  for (int g = 0; g < n_kv; ++g) {
+    first[static_cast<size_t>(g)] = static_cast<int>(heads.size());
+    for (int h = 0; h < n_q; ++h)
+      if (q_to_kv[h] == g) heads.push_back(h);
+  }
+  first[static_cast<size_t>(n_kv)] = static_cast<int>(heads.size());
+  int max_group = 0;
+  for (int g = 0; g < n_kv; ++g) max_group = std::max(max_group, first[g + 1] - first[g]);
+
+  pool.parallel_for(t.n * n_kv, 1, [&](int64_t b, int64_t e, int) {
+    // kb, vb: [bs, hd] one block of this KV head; acc: [group, hd]; s: [bs].
+    std::vector<float> kb(static_cast<size_t>(bs) * hd), vb(kb.size()), s(static_cast<size_t>(bs));
+    std::vector<float> acc(static_cast<size_t>(max_group) * hd), m(static_cast<size_t>(max_group)),
+        l(static_cast<size_t>(max_group));
     for (int64_t job = b; job < e; ++job) {
-      const int64_t i = job / n_q;
-      const int h = static_cast<int>(job % n_q);
-      const float* qh = q + (i * n_q + h) * hd;
-      const int kvh = q_to_kv[h];
+      const int64_t i = job / n_kv;
+      const int g = static_cast<int>(job % n_kv);
+      const int h0 = first[static_cast<size_t>(g)], nh = first[static_cast<size_t>(g) + 1] - h0;
+      if (nh == 0) continue;
       const int32_t* bt = t.block_table[i];
-      float m = -std::numeric_limits<float>::infinity(), l = 0;
+      const int32_t n_pos = t.pos[i] + 1;
       std::fill(acc.begin(), acc.end(), 0.0f);
-      for (int32_t p = 0; p <= t.pos[i]; ++p) {
-        const int64_t slot = static_cast<int64_t>(bt[p / kv.block_size]) * kv.block_size + p % kv.block_size;
-        const float* kp = read_row(kv.k, kv.dtype, slot * row + kvh * hd, hd, kt.data());
-        const float* vp = read_row(kv.v, kv.dtype, slot * row + kvh * hd, hd, vt.data());
-        float s = 0;
-        for (int d = 0; d < hd; ++d) s += qh[d] * kp[d];
-        s *= scale;
-        if (s > m) {
-          const float c = std::exp(m - s);
-          l *= c;
-          for (int d = 0; d < hd; ++d) acc[d] *= c;
-          m = s;
+      std::fill(m.begin(), m.end(), -std::numeric_limits<float>::infinity());
+      std::fill(l.begin(), l.end(), 0.0f);
+      for (int32_t p0 = 0; p0 < n_pos; p0 += bs) {
+        const int np = std::min(bs, n_pos - p0);
+        const int64_t slot0 = static_cast<int64_t>(bt[p0 / bs]) * bs;
+        for (int j = 0; j < np; ++j) {
+          ops.load(kv.k, kv.dtype, (slot0 + j) * row + static_cast<int64_t>(g) * hd, hd, kb.data() + j * hd);
+          ops.load(kv.v, kv.dtype, (slot0 + j) * row + static_cast<int64_t>(g) * hd, hd, vb.data() + j * hd);
         }
-        const float w = std::exp(s - m);
-        l += w;
-        for (int d = 0; d < hd; ++d) acc[d] += w * vp[d];
+        for (int a = 0; a < nh; ++a) {
+          const int h = heads[static_cast<size_t>(h0 + a)];
+          const float* qh = q + (i * n_q + h) * hd;
+          float* ac = acc.data() + static_cast<size_t>(a) * hd;
+          float mx = m[static_cast<size_t>(a)];
+          for (int j = 0; j < np; ++j) {
+            s[static_cast<size_t>(j)] = ops.dot(qh, kb.data() + j * hd, hd) * scale;
+            mx = std::max(mx, s[static_cast<size_t>(j)]);
+          }
+          if (mx > m[static_cast<size_t>(a)]) {
+            const float c = std::exp(m[static_cast<size_t>(a)] - mx);  // 0 on the first block
+            l[static_cast<size_t>(a)] *= c;
+            ops.scale(ac, c, hd);
+            m[static_cast<size_t>(a)] = mx;
+          }
+          float sum = 0;
+          for (int j = 0; j < np; ++j) {
+            const float w = std::exp(s[static_cast<size_t>(j)] - mx);
+            sum += w;
+            ops.axpy(ac, w, vb.data() + j * hd, hd);
+          }
+          l[static_cast<size_t>(a)] += sum;
+        }
       }
-      float* o = out + (i * n_q + h) * hd;
-      for (int d = 0; d < hd; ++d) o[d] = acc[d] / l;
+      for (int a = 0; a < nh; ++a) {
+        const int h = heads[static_cast<size_t>(h0 + a)];
+        float* o = out + (i * n_q + h) * hd;
+        const float inv = 1.0f / l[static_cast<size_t>(a)];
+        for (int d = 0; d < hd; ++d) o[d] = acc[static_cast<size_t>(a) * hd + d] * inv;
+      }
     }
   });
 }

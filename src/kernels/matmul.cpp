@@ -7,6 +7,7 @@
 #include <mutex>
 #include <vector>
 
+#include "shardlm/kernels/gemm-bf16.h"
 #include "shardlm/kernels/quant.h"
 #include "shardlm/kernels/vec-dot.h"
 
@@ -73,6 +74,18 @@ int64_t grain_for(const WeightView& w, int threads, int64_t min_rows) {
 
 void matmul(const WeightView& w, const float* x, int64_t n, float* y, ThreadPool& pool) {
   if (n <= 0 || w.rows == 0) return;
+  if (n >= kMatmulGemmMinTokens && w.type != DType::F32 && w.cols % 2 == 0 && can_dequantize(w.type) &&
+      gemm_bf16_supported()) {
+    thread_local std::vector<uint32_t> xp;  // [ceil(n/16), cols/2, 16] bf16 pairs
+    xp.resize(gemm_bf16_packed_x_size(n, w.cols));
+    gemm_bf16_pack_x(x, n, w.cols, xp.data());
+    const uint32_t* xpd = xp.data();  // not `xp` in the lambda: thread_local per thread
+    const int64_t panels = (w.rows + kGemmBf16TileRows - 1) / kGemmBf16TileRows;
+    pool.parallel_for(panels, 1, [&](int64_t p0, int64_t p1, int) {
+      gemm_bf16_rows(w, xpd, n, y, w.rows, p0 * kGemmBf16TileRows, std::min(w.rows, p1 * kGemmBf16TileRows));
+    });
+    return;
+  }
   const VecDotKernel& k = kernel_for(w.type);
   const bool int_act = k && k.act != DType::F32;
   const bool vec = k && (int_act || n <= kFloatVecDotMaxTokens) && w.cols % k.block == 0 && w.type != DType::F32;
