@@ -197,6 +197,17 @@ void Engine::fail_now(const std::string& why) {
     if (r->seq->state == SeqState::finished || r->cancelled) continue;
     reject(r->in.on_event, 503, why);
   }
+  // Requests (and admin commands) that arrived while this thread was blocked on the
+  // lost rank: they get the same answer, not a closed connection.
+  std::deque<Command> cmds;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    cmds.swap(inbox_);
+  }
+  for (auto& c : cmds) {
+    if (c.kind == Command::submit && c.req) reject(c.req->on_event, 503, why);
+    if (c.done) c.done(false, why);
+  }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the HTTP threads write the errors
 }
 

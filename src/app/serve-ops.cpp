@@ -4,6 +4,7 @@
 
 #include "app/serve.h"
 #include "shardlm/core/memory.h"
+#include "shardlm/dist/comm.h"
 #include "shardlm/http/openai-response.h"
 
 namespace shardlm {
@@ -12,6 +13,14 @@ using namespace shardlm::http;
 using nlohmann::json;
 
 namespace {
+
+// The engine thread's current wait on the other ranks, when it has lasted a while.
+json waiting_json() {
+  std::string what;
+  const double s = Comm::current_wait_s(&what);
+  if (s <= 0) return nullptr;
+  return {{"seconds", s}, {"operation", what}};
+}
 
 json status_json(const ServeContext& ctx) {
   EngineSnapshot s = ctx.engine->snapshot();
@@ -53,6 +62,7 @@ json status_json(const ServeContext& ctx) {
           {"steps", {{"total", s.steps}, {"collective_seconds_per_step", s.steps ? s.collective_s_total / s.steps : 0.0},
                      {"seconds_per_step", s.steps ? s.step_s_total / s.steps : 0.0}}},
           {"idle_timeout_seconds", ctx.idle_timeout_s},
+          {"waiting_for_ranks", waiting_json()},
           {"loads_on_demand", s.loads_on_demand},
           {"ranks", ranks}};
 }
@@ -66,12 +76,21 @@ void add_ops_routes(HttpServer& server, ServeContext& ctx) {
     // Unloaded but loading on demand (--lazy-load, --idle-timeout-s) still serves.
     const bool idle = s.state == ModelState::unloaded && s.loads_on_demand;
     const bool stopping = c->engine->stopping();
-    const bool ok = (s.state == ModelState::ready || idle) && !stopping;
-    sink->send_json(ok ? 200 : 503,
-                    json{{"status", stopping ? "stopping" : s.state == ModelState::ready ? "ok" : idle ? "idle" : model_state_name(s.state)},
-                         {"model_loaded", s.state == ModelState::ready}}
-                        .dump(),
-                    ok ? HttpHeaders{} : HttpHeaders{{"Retry-After", "1"}});
+    // Rank 0 stuck on the other ranks (a lost host, a frozen rank) is not healthy even
+    // before the heartbeat timeout ends the job.
+    std::string what;
+    const double wait_s = Comm::current_wait_s(&what);
+    const bool stalled = wait_s > c->stall_report_s && s.state == ModelState::ready;
+    const bool ok = (s.state == ModelState::ready || idle) && !stopping && !stalled;
+    json body{{"status", stopping  ? "stopping"
+                         : stalled ? "degraded"
+                         : s.state == ModelState::ready ? "ok"
+                         : idle    ? "idle"
+                                   : model_state_name(s.state)},
+              {"model_loaded", s.state == ModelState::ready}};
+    if (stalled)
+      body["reason"] = fmt::format("rank 0 has waited {:.0f} s for the other ranks ({})", wait_s, what);
+    sink->send_json(ok ? 200 : 503, body.dump(), ok ? HttpHeaders{} : HttpHeaders{{"Retry-After", "1"}});
   });
   server.route("GET", "/admin/health", [c](const HttpRequest&, std::shared_ptr<ResponseSink> sink) {
     EngineSnapshot s = c->engine->snapshot();

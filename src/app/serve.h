@@ -27,6 +27,9 @@ struct ServeContext {
   metrics::Registry* registry = nullptr;
   std::string chat_template;
   double idle_timeout_s = 0;
+  // /health reports "degraded" (503) while rank 0 has waited longer than this for the
+  // other ranks (--ping-interval-s): a peer may be lost, the heartbeat decides.
+  double stall_report_s = 5;
   // The chat format chosen for the loaded tokenizer, decided once per tokenizer.
   std::mutex chat_mu;
   std::shared_ptr<const Tokenizer> chat_tok;

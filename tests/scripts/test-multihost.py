@@ -398,7 +398,14 @@ try:
         c.check(st == 200, f"idle cut: the server answers before the cut ({st})")
         t0 = time.time()
         link(2, "down")
-        time.sleep(1.0)
+        time.sleep(2.0)
+        # Rank 0 is blocked on the heartbeat: /health says so before the timeout ends the job.
+        try:
+            hst, _, hb = srv.request("GET", "/health", timeout=5)
+        except Exception as ex:  # noqa: BLE001 - report what happened
+            hst, hb = type(ex).__name__, None
+        c.check(hst == 503 and isinstance(hb, dict) and hb.get("status") == "degraded" and "waited" in hb.get("reason", ""),
+                f"idle cut: /health is 503 degraded while rank 0 waits for the lost host ({hst} {hb})")
         cl = Client(srv, bound + 5, {"prompt": PROMPT, "max_tokens": 8})
         cl.start()
         gone = wait_gone(srv.run_dir, t0, bound + 5)
@@ -408,7 +415,11 @@ try:
         res = cl.results
         c.check(not cl.is_alive() and res and all(s != 200 for s, _ in res) and all(d <= bound for _, d in res),
                 f"idle cut: clients get an error, never a hang ({[(s, round(d, 1)) for s, d in res]})")
+        c.check(res and res[0][0] == 503,
+                f"idle cut: the request that arrived during the wait is answered 503, not dropped ({res[:1]})")
         check_audits("idle cut", srv.run_dir, [0, 1, 2])
+        a0 = audits(srv.run_dir).get(0, ("", ""))
+        c.check(f"rank 2 (host {ns(2)})" in a0[1], f"idle cut: rank 0's EXIT AUDIT names the silent rank and host ({a0[1][:160]})")
     finally:
         stop(srv, "idle cut", 30)
     sweep("idle cut")

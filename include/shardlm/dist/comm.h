@@ -40,9 +40,14 @@ class Comm {
   // Returns the minimum of v over all ranks (used to agree on ok/failed).
   static int allreduce_min(int v, double timeout_s, const char* what, const char* timeout_cause = "collective_timeout");
   static void allreduce_max_f64(double* v, int n, double timeout_s, const char* what);
-  // Fixed-size gather to root: recv (root only) holds size() * bytes.
+  // Fixed-size gather to root: recv (root only) holds size() * bytes. Point-to-point
+  // underneath: a timeout names the ranks (and hosts) that did not send.
   static void gather(const void* send, int64_t bytes, void* recv, int root, double timeout_s, const char* what,
                      const char* timeout_cause = "collective_timeout");
+
+  // Any thread: how long the engine thread has been waiting in the current collective
+  // (0 when it is not waiting, or only for a few milliseconds) and, in *what, for what.
+  static double current_wait_s(std::string* what = nullptr);
 
   // Seconds spent waiting in collectives since the last reset (this rank).
   static double collective_seconds();
