@@ -13,10 +13,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <numeric>
 #include <thread>
 #include <vector>
 
+#include "shardlm/core/cpu-features.h"
 #include "shardlm/core/log.h"
 #include "shardlm/core/mmap.h"
 #include "shardlm/dist/channel.h"
@@ -136,6 +138,16 @@ int main(int argc, char** argv) {
   if (!Comm::init(&argc, &argv)) return 1;
   log_init(Comm::rank(), "warn");
   kernels_init();
+  // SHARDLM_CPU=avx2|avx512|avx512vnni|scalar: measure a lower path on this machine (as
+  // `shardlm` does), e.g. what an AVX2-only CPU runs.
+  if (const char* cpu = std::getenv("SHARDLM_CPU")) {
+    auto f = mask_features(cpu_features(), cpu);
+    if (!f) {
+      std::fprintf(stderr, "SHARDLM_CPU: %s\n", f.message().c_str());
+      return 2;
+    }
+    set_cpu_features(f.value());
+  }
   audit_start(Comm::rank());
   const int threads = rt.threads > 0 ? rt.threads
                                      : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / Comm::local_size());
@@ -198,8 +210,8 @@ int main(int argc, char** argv) {
   row("pp", p, pp, false);
   row("tg", n, tg, true);
   std::printf("\nread bandwidth %.1f GB/s (sum over ranks, measured concurrently); weights read per token %.3f GB; "
-              "decode limit %.2f tok/s\n",
-              bw_total / 1e9, bytes_total / 1e9, limit);
+              "decode limit %.2f tok/s; cpu paths: %s\n",
+              bw_total / 1e9, bytes_total / 1e9, limit, describe(cpu_features()).c_str());
   channel_send(MsgKind::SHUTDOWN, {}, 60);
   (void)shutdown_gather_rss(60);
   Comm::finalize();

@@ -6,12 +6,12 @@
 # $RSH, default ssh; or, when RSH is unset, through $RSH_AGENT, the agent the launch
 # used), SIGKILLs any it finds (a frozen rank, or one that mpirun could not reach), and
 # prints the EXIT AUDIT lines. Exit code 1 if a rank survives that or a host cannot be
-# checked. Environment: RUN_DIR (default run/), STOP_TIMEOUT (60), HOSTFILE (default
+# checked. Environment: RUN_DIR (default run/), STOP_TIMEOUT (100: above the default drain 30 s + heartbeat 60 s), HOSTFILE (default
 # hostfiles/localhost), RSH, RSH_AGENT.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUN_DIR=${RUN_DIR:-$ROOT/run}
-STOP_TIMEOUT=${STOP_TIMEOUT:-60}
+STOP_TIMEOUT=${STOP_TIMEOUT:-100}  # > --drain-timeout-s (30) + --heartbeat-timeout-s (60)
 mpid=$(cat "$RUN_DIR/mpirun.pid" 2>/dev/null || true)
 r0=$(cat "$RUN_DIR/rank0.pid" 2>/dev/null || true)
 alive() { [ -n "$mpid" ] && kill -0 "$mpid" 2>/dev/null; }

@@ -137,15 +137,16 @@ TEST(Attention, PagedMatchesDenseCausalSoftmax) {
   const CpuFeatures native = cpu_features();
   for (const char* level : {"scalar", "native"})
     for (DType dt : {DType::F32, DType::F16, DType::BF16})
-      for (int hd : {8, 20}) {
+      for (auto [bs, hd] : {std::pair{4, 8}, std::pair{4, 20}, std::pair{16, 64}}) {
         set_cpu_features(mask_features(native, level).value());
-        const int n_kv = 2, n_q = 4, bs = 4, n_blocks = 16;
+        const int n_kv = 2, n_q = 4, n_blocks = 16;
         const int q_to_kv[4] = {0, 1, 1, 0};
         std::vector<uint8_t> K(n_blocks * bs * n_kv * hd * kv_elem_bytes(dt)), V(K.size());
         KvLayerView kv{K.data(), V.data(), n_blocks, bs, n_kv, hd, dt};
-        // Two sequences with scattered block tables; seq A has 11 tokens, seq B 6.
+        // Two sequences with scattered block tables: seq A over 3 blocks (the last
+        // partial), seq B over 2.
         std::vector<int32_t> btA = {9, 2, 14}, btB = {5, 0};
-        const int nA = 11, nB = 6, n = nA + nB;
+        const int nA = 2 * bs + 3, nB = bs + 2, n = nA + nB;
         std::vector<int32_t> pos;
         std::vector<const int32_t*> tables;
         for (int i = 0; i < nA; ++i) pos.push_back(i), tables.push_back(btA.data());
@@ -176,7 +177,7 @@ TEST(Attention, PagedMatchesDenseCausalSoftmax) {
               double o = 0;
               for (int j = start; j <= i; ++j) o += std::exp(s[j - start] - m) / z * v[(j * n_kv + q_to_kv[hq]) * hd + c];
               ASSERT_NEAR(out[(i * n_q + hq) * hd + c], o, 1e-5)
-                  << level << " " << dtype_name(dt) << " hd " << hd << " token " << i << " head " << hq;
+                  << level << " " << dtype_name(dt) << " bs " << bs << " hd " << hd << " token " << i << " head " << hq;
             }
           }
         }

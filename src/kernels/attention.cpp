@@ -63,8 +63,20 @@ float dot_scalar(const float* a, const float* b, int n) {
 void scale_scalar(float* acc, float c, int n) {
   for (int d = 0; d < n; ++d) acc[d] *= c;
 }
-void axpy_scalar(float* acc, float w, const float* v, int n) {
-  for (int d = 0; d < n; ++d) acc[d] += w * v[d];
+// s[j] = dot(q, k row j) * scale for j < np (rows hd apart).
+void scores_scalar(const float* q, const float* k, int np, int hd, float scale, float* s) {
+  for (int j = 0; j < np; ++j) s[j] = dot_scalar(q, k + j * hd, hd) * scale;
+}
+// s[j] = exp(s[j] - m); returns the sum.
+float expsum_scalar(float* s, int np, float m) {
+  float sum = 0;
+  for (int j = 0; j < np; ++j) sum += (s[j] = std::exp(s[j] - m));
+  return sum;
+}
+// acc[d] += sum_j w[j] * v[j][d].
+void accumulate_scalar(float* acc, const float* w, const float* v, int np, int hd) {
+  for (int j = 0; j < np; ++j)
+    for (int d = 0; d < hd; ++d) acc[d] += w[j] * v[j * hd + d];
 }
 
 #if defined(__x86_64__)
@@ -99,16 +111,85 @@ SHARDLM_AVX2 void store_avx2(void* base, DType t, int64_t at, const float* x, in
     _mm_storeu_si128(reinterpret_cast<__m128i*>(h + d), _mm256_cvtps_ph(_mm256_loadu_ps(x + d), _MM_FROUND_TO_NEAREST_INT));
   for (; d < n; ++d) h[d] = fp32_to_fp16(x[d]);
 }
+SHARDLM_AVX2 inline float hsum_avx2(__m256 v) {
+  __m128 r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+  r = _mm_add_ss(r, _mm_movehdup_ps(r));
+  return _mm_cvtss_f32(r);
+}
 SHARDLM_AVX2 float dot_avx2(const float* a, const float* b, int n) {
   __m256 s = _mm256_setzero_ps();
   int d = 0;
   for (; d + 8 <= n; d += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(a + d), _mm256_loadu_ps(b + d), s);
-  __m128 r = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-  r = _mm_add_ss(r, _mm_movehdup_ps(r));
-  float out = _mm_cvtss_f32(r);
+  float out = hsum_avx2(s);
   for (; d < n; ++d) out += a[d] * b[d];
   return out;
+}
+// Four rows at a time: four independent FMA chains instead of one long one.
+SHARDLM_AVX2 void scores_avx2(const float* q, const float* k, int np, int hd, float scale, float* s) {
+  int j = 0;
+  if (hd % 8 == 0) {
+    for (; j + 4 <= np; j += 4) {
+      const float* k0 = k + j * hd;
+      __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+      for (int d = 0; d < hd; d += 8) {
+        const __m256 qv = _mm256_loadu_ps(q + d);
+        a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + d), a0);
+        a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + hd + d), a1);
+        a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + 2 * hd + d), a2);
+        a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + 3 * hd + d), a3);
+      }
+      s[j] = hsum_avx2(a0) * scale;
+      s[j + 1] = hsum_avx2(a1) * scale;
+      s[j + 2] = hsum_avx2(a2) * scale;
+      s[j + 3] = hsum_avx2(a3) * scale;
+    }
+  }
+  for (; j < np; ++j) s[j] = dot_avx2(q, k + j * hd, hd) * scale;
+}
+// exp(x) for x <= 0 (scores minus their max), 8 at a time: x = n ln2 + r with
+// |r| <= ln2/2, e^r by a degree-6 polynomial (relative error ~2e-7), 2^n through the
+// exponent bits; below -87 the result is 0.
+SHARDLM_AVX2 inline __m256 exp_neg_avx2(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-87.0f);
+  const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+  x = _mm256_max_ps(x, lo);
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);  // ln2 split: hi + lo
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.0f / 720);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_andnot_ps(under, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+}
+SHARDLM_AVX2 float expsum_avx2(float* s, int np, float m) {
+  const __m256 mv = _mm256_set1_ps(m);
+  __m256 sum = _mm256_setzero_ps();
+  int j = 0;
+  for (; j + 8 <= np; j += 8) {
+    const __m256 e = exp_neg_avx2(_mm256_sub_ps(_mm256_loadu_ps(s + j), mv));
+    _mm256_storeu_ps(s + j, e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  float out = hsum_avx2(sum);
+  for (; j < np; ++j) out += (s[j] = std::exp(s[j] - m));
+  return out;
+}
+SHARDLM_AVX2 void accumulate_avx2(float* acc, const float* w, const float* v, int np, int hd) {
+  int d = 0;
+  for (; d + 8 <= hd; d += 8) {
+    __m256 a = _mm256_loadu_ps(acc + d);
+    for (int j = 0; j < np; ++j) a = _mm256_fmadd_ps(_mm256_set1_ps(w[j]), _mm256_loadu_ps(v + j * hd + d), a);
+    _mm256_storeu_ps(acc + d, a);
+  }
+  for (; d < hd; ++d)
+    for (int j = 0; j < np; ++j) acc[d] += w[j] * v[j * hd + d];
 }
 SHARDLM_AVX2 void scale_avx2(float* acc, float c, int n) {
   const __m256 cv = _mm256_set1_ps(c);
@@ -116,30 +197,25 @@ SHARDLM_AVX2 void scale_avx2(float* acc, float c, int n) {
   for (; d + 8 <= n; d += 8) _mm256_storeu_ps(acc + d, _mm256_mul_ps(_mm256_loadu_ps(acc + d), cv));
   for (; d < n; ++d) acc[d] *= c;
 }
-SHARDLM_AVX2 void axpy_avx2(float* acc, float w, const float* v, int n) {
-  const __m256 wv = _mm256_set1_ps(w);
-  int d = 0;
-  for (; d + 8 <= n; d += 8)
-    _mm256_storeu_ps(acc + d, _mm256_fmadd_ps(wv, _mm256_loadu_ps(v + d), _mm256_loadu_ps(acc + d)));
-  for (; d < n; ++d) acc[d] += w * v[d];
-}
 #endif
 
 // The row operations of one path.
 struct RowOps {
   void (*load)(const void*, DType, int64_t, int, float*);
   void (*store)(void*, DType, int64_t, const float*, int);
-  float (*dot)(const float*, const float*, int);
+  void (*scores)(const float*, const float*, int, int, float, float*);
+  float (*expsum)(float*, int, float);
   void (*scale)(float*, float, int);
-  void (*axpy)(float*, float, const float*, int);
+  void (*accumulate)(float*, const float*, const float*, int, int);
 };
 
 RowOps row_ops() {
 #if defined(__x86_64__)
   const CpuFeatures f = cpu_features();
-  if (f.avx2 && f.fma && f.f16c) return {load_avx2, store_avx2, dot_avx2, scale_avx2, axpy_avx2};
+  if (f.avx2 && f.fma && f.f16c)
+    return {load_avx2, store_avx2, scores_avx2, expsum_avx2, scale_avx2, accumulate_avx2};
 #endif
-  return {load_scalar, store_scalar, dot_scalar, scale_scalar, axpy_scalar};
+  return {load_scalar, store_scalar, scores_scalar, expsum_scalar, scale_scalar, accumulate_scalar};
 }
 
 }  // namespace
@@ -201,23 +277,17 @@ void attention(const KvLayerView& kv, const AttnTokens& t, const float* q, int n
           const int h = heads[static_cast<size_t>(h0 + a)];
           const float* qh = q + (i * n_q + h) * hd;
           float* ac = acc.data() + static_cast<size_t>(a) * hd;
+          ops.scores(qh, kb.data(), np, hd, scale, s.data());
           float mx = m[static_cast<size_t>(a)];
-          for (int j = 0; j < np; ++j) {
-            s[static_cast<size_t>(j)] = ops.dot(qh, kb.data() + j * hd, hd) * scale;
-            mx = std::max(mx, s[static_cast<size_t>(j)]);
-          }
+          for (int j = 0; j < np; ++j) mx = std::max(mx, s[static_cast<size_t>(j)]);
           if (mx > m[static_cast<size_t>(a)]) {
             const float c = std::exp(m[static_cast<size_t>(a)] - mx);  // 0 on the first block
             l[static_cast<size_t>(a)] *= c;
             ops.scale(ac, c, hd);
             m[static_cast<size_t>(a)] = mx;
           }
-          float sum = 0;
-          for (int j = 0; j < np; ++j) {
-            const float w = std::exp(s[static_cast<size_t>(j)] - mx);
-            sum += w;
-            ops.axpy(ac, w, vb.data() + j * hd, hd);
-          }
+          const float sum = ops.expsum(s.data(), np, mx);  // s becomes the weights
+          ops.accumulate(ac, s.data(), vb.data(), np, hd);
           l[static_cast<size_t>(a)] += sum;
         }
       }

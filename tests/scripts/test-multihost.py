@@ -388,6 +388,24 @@ try:
             and a.get(2, ("",))[0] == "worker_loop_exit", f"serve on 3 hosts: clean EXIT AUDIT on every host ({a})")
     sweep("clean stop")
 
+    # ---------- 2b. the OpenAI end-to-end tests, unchanged, against a 2-host server ----------
+    # Their servers come from serverlib.Server, which hands the environment to
+    # launch_baseline.sh: with HOSTFILE/RSH_AGENT/NET set, rank 1 runs on a namespace host.
+    e2e_env = dict(mh_env, HOSTFILE=hostfile("e2e", ["localhost", ns(1)]), STOP_TIMEOUT="20",
+                   SIGKILL_TIMEOUT_S=str(SIGKILL))
+    for script in ("test-e2e-serve.py", "test-e2e-openai-npm.sh"):
+        path = os.path.join(SOURCE, "tests", "scripts", script)
+        cmd = [sys.executable, path] if script.endswith(".py") else ["bash", path]
+        t0 = time.time()
+        r = subprocess.run(cmd, env=e2e_env, capture_output=True, text=True, timeout=900)
+        if r.returncode == 77:
+            notes.append(f"{script} on 2 hosts skipped: {(r.stdout + r.stderr).strip().splitlines()[-1:]}")
+        else:
+            c.check(r.returncode == 0, f"{script}, unchanged, against a server on 2 hosts ({time.time() - t0:.0f} s)")
+            if r.returncode != 0:
+                print((r.stdout + r.stderr)[-4000:])
+        sweep(script)
+
     # ---------- 3. a host cut off while idle (3 ranks, the third host cut) ----------
     HB, COLL = 5, 8
     bound = max(HB, COLL) + SLACK
