@@ -3,7 +3,8 @@
 $SHARDLM_SHARED/tools/netns/netns-hosts.sh, reached by mpirun through an rsh agent
 (ns-agent.sh's, plus a host name per namespace), started by the launch scripts with
 RSH_AGENT and NET. Greedy text on 2 and 3 hosts
-equals one host's; a multi-host server answers like a single-host one and stops
+equals one host's; a multi-host server answers like a single-host one, passes the
+OpenAI end-to-end tests (test-e2e-serve.py, test-e2e-openai-npm.sh) unchanged and stops
 cleanly; then faults: a host cut off while idle, during load and mid-stream, a rank
 frozen with SIGSTOP, and a cut restored in time. Each fault case measures that no rank
 and no client waits longer than the largest configured timeout + 10 s, that every rank
