@@ -11,7 +11,8 @@
 // the kernels add (offset_i: the weight's value with its code set to 0, e.g. -8d for
 // Q4_0, -dmin*m for Q4_K, -128d for Q8_0 whose codes some paths use as w + 128), and
 // terms = n/32 for integer paths, n/8 for float ones. fn4 (4 interleaved rows) is
-// checked the same way where a path has it.
+// checked the same way where a path has it. Every type must have its own kernel on
+// every vector path (no silent scalar fallback).
 // Paths the CPU lacks are skipped.
 #include <gtest/gtest.h>
 
@@ -372,6 +373,42 @@ TEST_P(VecDotIsa, HandComputedDots) {
     k.fn(32 * 9, &out, w.data(), x.data());
     EXPECT_EQ(out, -4064.0f * 9);
   }
+  {  // 9 blocks (a partial group on the 8-block paths); x = 127 for elements 0-15 of each
+     // block, -63 for 16-31 (d 1, exact codes; Q8_1 s = 16 * 127 - 16 * 63 = 1024).
+     // Weights d = 2 (Q4_1 / Q5_1: m = -8), every qs byte 0x0F (low nibbles 15, high 0),
+     // Q5 qh = 0xFF (5th bit set for elements 0-7).
+    std::vector<float> xs(32 * 9);
+    for (size_t i = 0; i < xs.size(); ++i) xs[i] = i % 32 < 16 ? 127.0f : -63.0f;
+    struct Case {
+      DType t;
+      int bytes, qh, qs;  // block size, qh offset (-1: none), qs offset
+      float want;         // one block
+    };
+    const Case cases[] = {
+        // values 15 (e 0-7), -1 (8-15), -16 (16-31): 2 * (127 * (8 * 15 - 8) + 63 * 16 * 16)
+        {DType::Q5_0, 22, 2, 6, 60704.0f},
+        // values 2 * 15 - 8 = 22 (e 0-15), -8: 127 * 16 * 22 + 63 * 16 * 8
+        {DType::Q4_1, 20, -1, 4, 52768.0f},
+        // codes 31, 15, 0 -> values 54 (e 0-7), 22 (8-15), -8: 127 * 8 * (54 + 22) + 63 * 16 * 8
+        {DType::Q5_1, 24, 4, 8, 85280.0f},
+    };
+    for (const Case& c : cases) {
+      std::vector<uint8_t> w(static_cast<size_t>(c.bytes) * 9);
+      for (int b = 0; b < 9; ++b) {
+        uint8_t* blk = &w[static_cast<size_t>(c.bytes) * b];
+        put_f16(blk, 2.0f);
+        if (c.t != DType::Q5_0) put_f16(blk + 2, -8.0f);
+        if (c.qh >= 0) blk[c.qh] = 0xFF;  // other qh bytes 0
+        std::fill(blk + c.qs, blk + c.qs + 16, 0x0F);
+      }
+      const auto k = vec_dot_kernel(c.t, isa);
+      const auto x = act_for(k, xs);
+      k.fn(32, &out, w.data(), x.data());
+      EXPECT_EQ(out, c.want) << dtype_name(c.t);
+      k.fn(32 * 9, &out, w.data(), x.data());
+      EXPECT_EQ(out, 9 * c.want) << dtype_name(c.t);
+    }
+  }
   const std::vector<float> x127(256, 127.0f);  // Q8_K: d = 1, codes 127
   {  // Q4_K: d = dmin = 1, all scales and mins 1, codes 15: 256 * 127 * (15 - 1)
     std::vector<uint8_t> w(144);
@@ -383,6 +420,32 @@ TEST_P(VecDotIsa, HandComputedDots) {
     const auto k = vec_dot_kernel(DType::Q4_K, isa);
     k.fn(256, &out, w.data(), act_for(k, x127).data());
     EXPECT_EQ(out, 256.0f * 127 * 14);
+  }
+  {  // Q5_K: d = dmin = 1, scales sc_j = j + 1, mins 1, low codes 15, 5th bit set for
+     // sub-blocks 0, 1, 3 (qh = 0x0B): 127 * 32 * (sum_j sc_j * code_j - 8)
+     //   = 4064 * (31 * (1 + 2 + 4) + 15 * (3 + 5 + 6 + 7 + 8) - 8) = 4064 * 644
+    std::vector<uint8_t> w(176);
+    put_f16(&w[0], 1.0f);
+    put_f16(&w[2], 1.0f);
+    for (int j = 0; j < 4; ++j) {
+      w[4 + j] = static_cast<uint8_t>(j + 1);         // sc0..3
+      w[8 + j] = 1;                                   // mn0..3
+      w[12 + j] = static_cast<uint8_t>(0x10 | (j + 5));  // sc4..7 (low nibble), mn4..7 = 1 (high)
+    }
+    std::fill(&w[16], &w[48], 0x0B);
+    std::fill(&w[48], &w[176], 0xFF);
+    const auto k = vec_dot_kernel(DType::Q5_K, isa);
+    k.fn(256, &out, w.data(), act_for(k, x127).data());
+    EXPECT_EQ(out, 4064.0f * 644);
+    if (k.fn4) {  // 4 rows: the same block with the 5th bits of sub-blocks 0, 1, 3 cleared
+      std::vector<uint8_t> w4;
+      for (int r = 0; r < 4; ++r) w4.insert(w4.end(), w.begin(), w.end());
+      std::fill(&w4[176 * 3 + 16], &w4[176 * 3 + 48], 0x00);
+      float o4[4];
+      k.fn4(256, o4, w4.data(), 176, act_for(k, x127).data());
+      for (int r = 0; r < 3; ++r) EXPECT_EQ(o4[r], 4064.0f * 644) << r;
+      EXPECT_EQ(o4[3], 4064.0f * (15 * 36 - 8));  // all codes 15, sum sc = 36
+    }
   }
   {  // Q6_K: d = 1, scales 1 except group 3 = -2, codes 63 (+31): 127 * 31 * (15 * 16 - 2 * 16)
     std::vector<uint8_t> w(210);
@@ -421,14 +484,13 @@ TEST_P(VecDotIsa, RandomRowsAgainstReferences) {
     ASSERT_TRUE(k) << dtype_name(t);
     ASSERT_TRUE(ref);
     EXPECT_EQ(k.act, ref.act);
-    const bool must_vectorize = t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_K || t == DType::Q6_K ||
-                                t == DType::F16 || t == DType::BF16 || t == DType::F32;
-    if (isa != Isa::Scalar && must_vectorize) {
-      EXPECT_NE(k.isa, Isa::Scalar) << dtype_name(t);
-    }
-    std::vector<int64_t> sizes;
+    // Every type has a kernel of its own on every path; float weights (no integer
+    // products) use the AVX-512 one on both AVX-512 levels.
+    const bool fp = t == DType::F16 || t == DType::BF16 || t == DType::F32;
+    EXPECT_EQ(k.isa, fp && isa == Isa::Avx512Vnni ? Isa::Avx512 : isa) << dtype_name(t);
+    std::vector<int64_t> sizes;  // 32-blocks: partial groups of 8 (1, 3, 1 + 8, 7 + 8 * 15 blocks) too
     if (k.block == 256) sizes = {256, 768, 4096, 11008};
-    else if (k.block == 32) sizes = {32, 96, 256, 4064, 4096, 11008};
+    else if (k.block == 32) sizes = {32, 96, 256, 288, 4064, 4096, 11008};
     else sizes = {1, 7, 16, 17, 33, 100, 256, 4096, 11008};
     for (int64_t n : sizes) {
       SCOPED_TRACE(std::string(dtype_name(t)) + " n=" + std::to_string(n) + " path=" + isa_name(k.isa));

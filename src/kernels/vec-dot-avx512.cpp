@@ -10,9 +10,10 @@
 // standard-library template is instantiated in this file.
 //
 // Value ranges: signed activation codes |q| <= 127. Unsigned weight codes are <= 63
-// (Q4_0, K-quants), <= 128 (Q8_0 without VNNI: |w| with the sign moved to x) or
-// <= 255 (Q8_0 with VNNI: w + 128, only in vpdpbusd, which does not saturate), so
-// maddubs pairs never saturate (<= 32512) and i32 lane sums stay far below 2^31.
+// (Q4_0, Q4_1, Q5_0, Q5_1, K-quants), <= 128 (Q8_0 without VNNI: |w| with the sign
+// moved to x) or <= 255 (Q8_0 with VNNI: w + 128, only in vpdpbusd, which does not
+// saturate), so maddubs pairs never saturate (<= 32512) and i32 lane sums stay far
+// below 2^31.
 #include "shardlm/kernels/vec-dot.h"
 
 #if defined(__x86_64__)
@@ -66,6 +67,7 @@ SHARDLM_AVX512 inline int hsum_i32(__m256i v) {
 }
 
 SHARDLM_AVX512 void quant_q8_0(const float* x, void* vy, int64_t n);  // standard Q8_0 blocks (below)
+SHARDLM_AVX512 void quant_q8_1(const float* x, void* vy, int64_t n);  // standard Q8_1 blocks (below)
 
 // acc + sum of 4 (u8 * i8) products per i32 lane.
 template <bool kVnni>
@@ -89,17 +91,25 @@ SHARDLM_AVX512 inline __m512i dpwssd(__m512i acc, __m512i a, __m512i b) {
   }
 }
 
-// ---- Q8_0 and Q4_0: 8 blocks at a time, against prepared activations ---------------------
+// ---- Q8_0, Q4_0, Q5_0, Q4_1, Q5_1: 8 blocks at a time, against prepared activations ---
 //
-// The activations are quantized into groups of 8 Q8_0 blocks (256 elements, 320 bytes):
-//   q[256]  int8 codes. Q8_0 kernels: element order. Q4_0 kernels: per half h (blocks
-//           4h..4h+3) the elements 0-15 of the 4 blocks, then their elements 16-31,
-//           matching the low / high nibbles of 4 Q4_0 blocks side by side.
-//   dx[8]   f32: block scales (the f16 value a standard Q8_0 block would store)
-//   cx[8]   f32: -K * dx * sum(q), K = 8 (Q4_0: codes 0..15 stand for code - 8) or
-//           K = 128 (Q8_0 with VNNI: vpdpbusd multiplies w + 128 as unsigned)
+// The activations are quantized into groups of 8 blocks (256 elements, 320 bytes):
+//   q[256]  int8 codes. Q8_0 kernels: element order. 4-bit / 5-bit kernels: per half h
+//           (blocks 4h..4h+3) the elements 0-15 of the 4 blocks, then their elements
+//           16-31, matching the low / high nibbles of 4 weight blocks side by side.
+//   dx[8]   f32: block scales (the f16 value a standard Q8_0 / Q8_1 block would store)
+//   cx[8]   f32, act Q8_0: -K * dx * sum(q), K = 8 (Q4_0: codes 0..15 stand for
+//           code - 8; Q5_0 uses twice this term: codes 0..31 stand for code - 16) or
+//           K = 128 (Q8_0 with VNNI: vpdpbusd multiplies w + 128 as unsigned);
+//           act Q8_1 (Q4_1, Q5_1): the block's s = d * sum(q), the f16 value a
+//           standard Q8_1 block stores.
 // A trailing partial group is padded with zero blocks (and the weights with zero
 // blocks copied to the stack). Codes are the bytes the standard quantizer writes.
+//
+// Q4_1, Q5_0 and Q5_1 use these groups rather than standard Q8_0 / Q8_1 blocks, as
+// Q4_0 does: prepared once per vector, they leave each row one scale multiply and one
+// offset FMA per 8 blocks, and codes that line up with 4 weight blocks' nibbles (see
+// vec-dot-avx2.cpp for a measurement).
 constexpr int64_t kGroup = 256;
 constexpr size_t kGroupBytes = 320;
 
@@ -147,25 +157,69 @@ constexpr WordIdx kQ4Scale = q4_0_scale_idx();
 constexpr DwordIdx kPairLanes[4] = {lane_idx(8, 0), lane_idx(8, 2), lane_idx(8, 4), lane_idx(8, 6)};
 constexpr DwordIdx kQuadLanes[2] = {lane_idx(4, 0), lane_idx(4, 4)};
 
+// Q4_1 (20 B: f16 d | f16 m | qs[16]), Q5_0 (22 B: f16 d | u32 qh | qs[16]) and Q5_1
+// (24 B: f16 d | f16 m | u32 qh | qs[16]): every field starts on a 16-bit word, so 4
+// blocks side by side are gathered with word permutes. W: words per block; the words
+// of the block's m, qh and qs inside it (-1: none).
+enum class Leg { Q4_1, Q5_0, Q5_1 };
+struct LegFmt {
+  int words, m, qh, qs;
+};
+constexpr LegFmt leg_fmt(Leg t) {
+  return t == Leg::Q4_1 ? LegFmt{10, 1, -1, 2} : t == Leg::Q5_0 ? LegFmt{11, -1, 1, 3} : LegFmt{12, 1, 2, 4};
+}
+// Blocks 4h..4h+3 lie in the register pair loaded at word 32h (h = 0, 1): 8 <= W <= 12.
+constexpr WordIdx leg_code_idx(LegFmt f, int h) {  // the 4 blocks' qs, 16 bytes each
+  WordIdx r{};
+  for (int k = 0; k < 4; ++k)
+    for (int j = 0; j < 8; ++j) r.v[8 * k + j] = static_cast<uint16_t>(f.words * (4 * h + k) + f.qs + j - 32 * h);
+  return r;
+}
+// Words 0-3: d of the 4 blocks, 4-7: m, 8-11: low halves of qh, 12-15: high halves.
+constexpr WordIdx leg_meta_idx(LegFmt f, int h) {
+  WordIdx r{};
+  for (int k = 0; k < 4; ++k) {
+    const int b = f.words * (4 * h + k) - 32 * h;
+    r.v[k] = static_cast<uint16_t>(b);
+    r.v[4 + k] = static_cast<uint16_t>(f.m >= 0 ? b + f.m : 0);
+    r.v[8 + k] = static_cast<uint16_t>(f.qh >= 0 ? b + f.qh : 0);
+    r.v[12 + k] = static_cast<uint16_t>(f.qh >= 0 ? b + f.qh + 1 : 0);
+  }
+  return r;
+}
+template <Leg T>
+constexpr WordIdx kLegCode[2] = {leg_code_idx(leg_fmt(T), 0), leg_code_idx(leg_fmt(T), 1)};
+template <Leg T>
+constexpr WordIdx kLegMeta[2] = {leg_meta_idx(leg_fmt(T), 0), leg_meta_idx(leg_fmt(T), 1)};
+
 SHARDLM_AVX512 inline __m512i ld_idx(const WordIdx& i) { return _mm512_load_si512(i.v); }
 SHARDLM_AVX512 inline __m512i ld_idx(const DwordIdx& i) { return _mm512_load_si512(i.v); }
 
+// K > 0: Q8_0 codes with cx = -K dx sum(q); K = 0: Q8_1 codes with cx = s.
 template <int K, bool kSplit>
 SHARDLM_AVX512 void quant_prepared(const float* x, void* vy, int64_t n) {
+  constexpr int kB = K == 0 ? 36 : 34, kQ = K == 0 ? 4 : 2;  // standard block bytes, codes offset
   auto* y = static_cast<uint8_t*>(vy);
   const int64_t nb = n / 32;
   for (int64_t g = 0; g * 8 < nb; ++g, y += kGroupBytes) {
-    uint8_t blk[8 * 34] = {};
+    uint8_t blk[8 * kB] = {};
     const int64_t nbg = nb - 8 * g < 8 ? nb - 8 * g : 8;
-    quant_q8_0(x + kGroup * g, blk, 32 * nbg);
+    if constexpr (K == 0)
+      quant_q8_1(x + kGroup * g, blk, 32 * nbg);
+    else
+      quant_q8_0(x + kGroup * g, blk, 32 * nbg);
     float dx[8], cx[8];
     for (int k = 0; k < 8; ++k) {
-      const uint8_t* q = blk + 34 * k + 2;
-      const __m256i q16 = _mm256_cvtepi8_epi16(ld128(q));
-      const __m256i r16 = _mm256_cvtepi8_epi16(ld128(q + 16));
-      const int sum = hsum_i32(_mm256_madd_epi16(_mm256_add_epi16(q16, r16), _mm256_set1_epi16(1)));
-      dx[k] = ld_f16(blk + 34 * k);
-      cx[k] = static_cast<float>(-K * sum) * dx[k];
+      const uint8_t* q = blk + kB * k + kQ;
+      dx[k] = ld_f16(blk + kB * k);
+      if constexpr (K == 0) {
+        cx[k] = ld_f16(blk + kB * k + 2);
+      } else {
+        const __m256i q16 = _mm256_cvtepi8_epi16(ld128(q));
+        const __m256i r16 = _mm256_cvtepi8_epi16(ld128(q + 16));
+        const int sum = hsum_i32(_mm256_madd_epi16(_mm256_add_epi16(q16, r16), _mm256_set1_epi16(1)));
+        cx[k] = static_cast<float>(-K * sum) * dx[k];
+      }
       if constexpr (!kSplit) {
         std::memcpy(y + 32 * k, q, 32);
       } else {
@@ -245,9 +299,63 @@ SHARDLM_AVX512 void q8_group_row(int64_t n, float* out, const void* vw, const vo
   *out = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]))) + hsum256(accc);
 }
 
-// ---- Q4_K x Q8_K ----------------------------------------------------------------------------
+// 8 Q4_1 / Q5_0 / Q5_1 weight blocks against one prepared group (split codes). The
+// codes are taken unsigned (0..15, 0..31); Q5_0's -16 comes back through 2 * dw * cx,
+// the minimum of Q4_1 / Q5_1 through m * s as in the scalar kernel.
+template <bool kVnni, Leg T>
+SHARDLM_AVX512 inline void leg_group(const uint8_t* wb, const uint8_t* xg, __m512* acc, __m256& accc) {
+  constexpr int kBytes = 2 * leg_fmt(T).words;
+  constexpr __mmask64 kTail = kBytes == 24 ? ~0ull : (1ull << (8 * kBytes - 128)) - 1;  // bytes past 128
+  const __m512i z[3] = {ld512(wb), ld512(wb + 64), _mm512_maskz_loadu_epi8(kTail, wb + 128)};
+  __m256i meta[2];  // per half: d, m, qh words (leg_meta_idx)
+  SHARDLM_UNROLL for (int h = 0; h < 2; ++h)
+    meta[h] = _mm512_castsi512_si256(_mm512_permutex2var_epi16(z[h], ld_idx(kLegMeta<T>[h]), z[h + 1]));
+  const __m128i dm0 = _mm256_castsi256_si128(meta[0]), dm1 = _mm256_castsi256_si128(meta[1]);
+  const __m256 dw = _mm256_cvtph_ps(_mm_unpacklo_epi64(dm0, dm1));
+  const __m512 s = _mm512_castps256_ps512(_mm256_mul_ps(dw, _mm256_loadu_ps(reinterpret_cast<const float*>(xg + 256))));
+  const __m256 cx = _mm256_loadu_ps(reinterpret_cast<const float*>(xg + 288));
+  if constexpr (T == Leg::Q5_0)
+    accc = _mm256_fmadd_ps(_mm256_add_ps(dw, dw), cx, accc);
+  else
+    accc = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_unpackhi_epi64(dm0, dm1)), cx, accc);
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  SHARDLM_UNROLL for (int h = 0; h < 2; ++h) {
+    const __m512i q = _mm512_permutex2var_epi16(z[h], ld_idx(kLegCode<T>[h]), z[h + 1]);
+    __m512i lo = _mm512_and_si512(q, m4);
+    __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+    if constexpr (T != Leg::Q4_1) {
+      // Bit 16k + j of the mask: 5th bit of element j (lo) / 16 + j (hi) of block 4h + k.
+      const __m128i bits = _mm256_extracti128_si256(meta[h], 1);
+      const __m512i b4 = _mm512_set1_epi8(0x10);
+      lo = _mm512_mask_add_epi8(lo, _cvtu64_mask64(static_cast<uint64_t>(_mm_cvtsi128_si64(bits))), lo, b4);
+      hi = _mm512_mask_add_epi8(hi, _cvtu64_mask64(static_cast<uint64_t>(_mm_extract_epi64(bits, 1))), hi, b4);
+    }
+    __m512i isum = dpbusd<kVnni>(_mm512_setzero_si512(), lo, ld512(xg + 128 * h));
+    isum = dpbusd<kVnni>(isum, hi, ld512(xg + 128 * h + 64));
+    acc[h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_permutexvar_ps(ld_idx(kQuadLanes[h]), s), acc[h]);
+  }
+}
 
-// Scales (low u64) and mins (high u64) of a Q4_K super-block as bytes (see the AVX2 file).
+template <bool kVnni, Leg T>
+SHARDLM_AVX512 void leg_row(int64_t n, float* out, const void* vw, const void* vx) {
+  constexpr int64_t kBlockBytes = 2 * leg_fmt(T).words;
+  const auto* w = static_cast<const uint8_t*>(vw);
+  const auto* x = static_cast<const uint8_t*>(vx);
+  const int64_t nb = n / 32, ng = nb / 8;
+  __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+  __m256 accc = _mm256_setzero_ps();
+  for (int64_t g = 0; g < ng; ++g) leg_group<kVnni, T>(w + 8 * kBlockBytes * g, x + kGroupBytes * g, acc, accc);
+  if (nb % 8) {  // the last blocks, padded with zero blocks
+    uint8_t wt[8 * kBlockBytes] = {};
+    std::memcpy(wt, w + 8 * kBlockBytes * ng, static_cast<size_t>(kBlockBytes * (nb % 8)));
+    leg_group<kVnni, T>(wt, x + kGroupBytes * ng, acc, accc);
+  }
+  *out = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1])) + hsum256(accc);
+}
+
+// ---- Q4_K and Q5_K x Q8_K ------------------------------------------------------------------
+
+// Scales (low u64) and mins (high u64) of a Q4_K / Q5_K super-block as bytes (see the AVX2 file).
 SHARDLM_AVX512 inline __m128i k4_scales_mins(const uint8_t* s) {
   uint32_t a0, a1, a2;
   std::memcpy(&a0, s, 4);
@@ -269,21 +377,35 @@ SHARDLM_AVX512 inline __m512i idx_4x8(int g) {
   return _mm512_setr_epi32(p0, p0, p0, p0, p1, p1, p1, p1, p2, p2, p2, p2, p3, p3, p3, p3);
 }
 
+// The test pattern for the 5th bits of Q5_K sub-blocks a (low 256 bits) and b (high).
+SHARDLM_AVX512 inline __m512i k5_bit_pair(int a, int b) {
+  return _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << a)), _mm256_set1_epi8(static_cast<char>(1 << b)), 1);
+}
+
+// One Q4_K (kQ5 false) or Q5_K super-block (144 / 176 bytes at wb) against one Q8_K block.
 // xlo[c] = activations of sub-blocks 4c and 4c+2, xhi[c] = of 4c+1 and 4c+3 (c = 0, 1),
-// matching the low / high nibbles of 64 bytes of Q4_K codes.
-template <bool kVnni>
-SHARDLM_AVX512 inline void q4_k_step(const uint8_t* wb, const __m512i* xlo, const __m512i* xhi, __m256i bsums,
-                                     float dx, __m512& acc, __m256& accm) {
+// matching the low / high nibbles of 64 bytes of Q4_K / Q5_K codes.
+template <bool kVnni, bool kQ5>
+SHARDLM_AVX512 inline void k45_step(const uint8_t* wb, const __m512i* xlo, const __m512i* xhi, __m256i bsums,
+                                    float dx, __m512& acc, __m256& accm) {
   const __m128i sm = k4_scales_mins(wb + 4);
   const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));  // mn0,mn0,mn1,mn1,...
   const __m256i msum = _mm256_madd_epi16(bsums, mins);
   const __m512i sc = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sm));  // words 0..7: scales
   const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const uint8_t* q = wb + (kQ5 ? 48 : 16);
+  __m512i qh = _mm512_setzero_si512();
+  if constexpr (kQ5) qh = _mm512_broadcast_i64x4(ld256(wb + 16));  // bit j of byte l: sub-block j
   __m512i isum = _mm512_setzero_si512();
   SHARDLM_UNROLL for (int c = 0; c < 2; ++c) {
-    const __m512i v = ld512(wb + 16 + 64 * c);
-    const __m512i lo = _mm512_and_si512(v, m4);
-    const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+    const __m512i v = ld512(q + 64 * c);
+    __m512i lo = _mm512_and_si512(v, m4);
+    __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+    if constexpr (kQ5) {  // + 16 where the sub-block's bit is set (codes <= 15: add = or)
+      const __m512i b4 = _mm512_set1_epi8(0x10);
+      lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(qh, k5_bit_pair(4 * c, 4 * c + 2)), lo, b4);
+      hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(qh, k5_bit_pair(4 * c + 1, 4 * c + 3)), hi, b4);
+    }
     isum = dpwssd<kVnni>(isum, _mm512_maddubs_epi16(lo, xlo[c]), _mm512_permutexvar_epi16(idx_2x16(4 * c, 4 * c + 2), sc));
     isum = dpwssd<kVnni>(isum, _mm512_maddubs_epi16(hi, xhi[c]),
                          _mm512_permutexvar_epi16(idx_2x16(4 * c + 1, 4 * c + 3), sc));
@@ -292,8 +414,9 @@ SHARDLM_AVX512 inline void q4_k_step(const uint8_t* wb, const __m512i* xlo, cons
   accm = _mm256_fmadd_ps(_mm256_set1_ps(ld_f16(wb + 2) * dx), _mm256_cvtepi32_ps(msum), accm);
 }
 
-template <bool kVnni, int R>
-SHARDLM_AVX512 void q4_k_rows(int64_t n, float* out, const uint8_t* w, size_t rb, const uint8_t* x) {
+template <bool kVnni, bool kQ5, int R>
+SHARDLM_AVX512 void k45_rows(int64_t n, float* out, const uint8_t* w, size_t rb, const uint8_t* x) {
+  constexpr int64_t kBytes = kQ5 ? 176 : 144;
   __m512 acc[R];
   __m256 accm[R];
   SHARDLM_UNROLL for (int r = 0; r < R; ++r) {
@@ -310,9 +433,18 @@ SHARDLM_AVX512 void q4_k_rows(int64_t n, float* out, const uint8_t* w, size_t rb
     }
     const __m256i bsums = ld256(xb + 260);
     const float dx = ld_f32(xb);
-    SHARDLM_UNROLL for (int r = 0; r < R; ++r) q4_k_step<kVnni>(w + r * rb + 144 * i, xlo, xhi, bsums, dx, acc[r], accm[r]);
+    SHARDLM_UNROLL for (int r = 0; r < R; ++r)
+      k45_step<kVnni, kQ5>(w + r * rb + kBytes * i, xlo, xhi, bsums, dx, acc[r], accm[r]);
   }
   SHARDLM_UNROLL for (int r = 0; r < R; ++r) out[r] = _mm512_reduce_add_ps(acc[r]) - hsum256(accm[r]);
+}
+template <bool kVnni, int R>
+SHARDLM_AVX512 void q4_k_rows(int64_t n, float* out, const uint8_t* w, size_t rb, const uint8_t* x) {
+  k45_rows<kVnni, false, R>(n, out, w, rb, x);
+}
+template <bool kVnni, int R>
+SHARDLM_AVX512 void q5_k_rows(int64_t n, float* out, const uint8_t* w, size_t rb, const uint8_t* x) {
+  k45_rows<kVnni, true, R>(n, out, w, rb, x);
 }
 
 // ---- Q6_K x Q8_K ----------------------------------------------------------------------------
@@ -413,6 +545,7 @@ SHARDLM_AVX512 void fp_rows(int64_t n, float* out, const uint8_t* w, size_t rb, 
     impl<kVnni, 4>(n, out, static_cast<const uint8_t*>(w), rb, static_cast<const uint8_t*>(x));        \
   }
 SHARDLM_ENTRY_Q(q4_k, q4_k_rows)
+SHARDLM_ENTRY_Q(q5_k, q5_k_rows)
 SHARDLM_ENTRY_Q(q6_k, q6_k_rows)
 #undef SHARDLM_ENTRY_Q
 
@@ -451,6 +584,24 @@ SHARDLM_AVX512 void quant_q8_0(const float* x, void* vy, int64_t n) {
   }
 }
 
+// Q8_1: as Q8_0 plus s = f16(d * sum q), d the stored f16 value (as the scalar one).
+SHARDLM_AVX512 void quant_q8_1(const float* x, void* vy, int64_t n) {
+  auto* y = static_cast<uint8_t*>(vy);
+  for (int64_t i = 0; i < n / 32; ++i, x += 32, y += 36) {
+    const float d = amax_of(x, 32) / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const uint16_t h = fp32_to_fp16(d);
+    const __m512 idv = _mm512_set1_ps(id);
+    const __m512i q0 = round16(x, idv), q1 = round16(x + 16, idv);
+    const int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+    const uint16_t hs = fp32_to_fp16(_cvtsh_ss(h) * static_cast<float>(sum));
+    std::memcpy(y, &h, 2);
+    std::memcpy(y + 2, &hs, 2);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + 4), _mm512_cvtsepi32_epi8(q0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + 20), _mm512_cvtsepi32_epi8(q1));
+  }
+}
+
 SHARDLM_AVX512 void quant_q8_k(const float* x, void* vy, int64_t n) {
   auto* y = static_cast<uint8_t*>(vy);
   for (int64_t i = 0; i < n / 256; ++i, x += 256, y += 292) {
@@ -477,7 +628,17 @@ void fill(DType weight, VecDotKernel* k) {
     case DType::Q4_0:
       *k = {weight, DType::Q8_0, 32, q8_group_row<kVnni, true>, nullptr, quant_prepared<8, true>, isa, kGroup, kGroupBytes};
       break;
+    case DType::Q5_0:
+      *k = {weight, DType::Q8_0, 32, leg_row<kVnni, Leg::Q5_0>, nullptr, quant_prepared<8, true>, isa, kGroup, kGroupBytes};
+      break;
+    case DType::Q4_1:
+      *k = {weight, DType::Q8_1, 32, leg_row<kVnni, Leg::Q4_1>, nullptr, quant_prepared<0, true>, isa, kGroup, kGroupBytes};
+      break;
+    case DType::Q5_1:
+      *k = {weight, DType::Q8_1, 32, leg_row<kVnni, Leg::Q5_1>, nullptr, quant_prepared<0, true>, isa, kGroup, kGroupBytes};
+      break;
     case DType::Q4_K: *k = {weight, DType::Q8_K, 256, q4_k_1<kVnni>, q4_k_4<kVnni>, nullptr, isa}; break;
+    case DType::Q5_K: *k = {weight, DType::Q8_K, 256, q5_k_1<kVnni>, q5_k_4<kVnni>, nullptr, isa}; break;
     case DType::Q6_K: *k = {weight, DType::Q8_K, 256, q6_k_1<kVnni>, q6_k_4<kVnni>, nullptr, isa}; break;
     default: break;
   }
@@ -489,7 +650,8 @@ namespace vec_dot_detail {
 
 bool avx512_kernel(DType weight, bool vnni, VecDotKernel* k) {
   switch (weight) {
-    case DType::Q8_0: case DType::Q4_0: case DType::Q4_K: case DType::Q6_K:
+    case DType::Q8_0: case DType::Q4_0: case DType::Q5_0: case DType::Q4_1: case DType::Q5_1:
+    case DType::Q4_K: case DType::Q5_K: case DType::Q6_K:
       if (vnni)
         fill<true>(weight, k);
       else
@@ -506,6 +668,7 @@ bool avx512_kernel(DType weight, bool vnni, VecDotKernel* k) {
 QuantizeActFn avx512_quantizer(DType act) {
   switch (act) {
     case DType::Q8_0: return quant_q8_0;
+    case DType::Q8_1: return quant_q8_1;
     case DType::Q8_K: return quant_q8_k;
     default: return nullptr;
   }

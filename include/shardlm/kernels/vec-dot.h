@@ -11,9 +11,10 @@
 //   Q8_1 (36 B / 32): f16 d | f16 s | i8 q[32]        for Q4_1, Q5_1 (s = d16 * sum q)
 //   Q8_K (292 B / 256): f32 d | i8 q[256] | i16 bsums[16] (sums of 16 q) for K-quants
 //   F32: the float vector itself                       for F32, F16, BF16 weights
-// The AVX2 / AVX-512 Q8_0 and Q4_0 kernels read the same Q8_0 codes rearranged in
-// groups of 8 blocks with f32 scales and sums (their own `quantize`, see the .cpp);
-// the act buffer is therefore private to a kernel: fill it with that kernel's quantize.
+// The AVX2 / AVX-512 kernels of the 32-element types (Q8_0, Q4_0, Q5_0: Q8_0 codes;
+// Q4_1, Q5_1: Q8_1 codes) read the same codes rearranged in groups of 8 blocks with f32
+// scales and sums or s (their own `quantize`, see the .cpp files); the act buffer is
+// therefore private to a kernel: fill it with that kernel's quantize.
 // Our quantizers use d = amax/127 and q = round-to-nearest-even(x / d), so |q| <= 127
 // (the sign-transfer tricks rely on activation codes never being -128). Every ISA's
 // standard quantizer (quantize_act_fn) writes the same bytes as the scalar one.
@@ -27,8 +28,10 @@
 // checks these bounds.
 //
 // Paths: scalar for every type; AVX2 (+FMA, F16C) and AVX-512 (F/BW/VL/DQ, with VNNI
-// when present) for Q8_0, Q4_0, Q4_K, Q6_K, F16, BF16, F32. Q4_1, Q5_0, Q5_1 and
-// Q5_K are scalar for now (vec_dot_kernel falls back and says so in `isa`).
+// when present) for every type too: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K
+// (integer dot products: maddubs, or vpdpbusd / vpdpwssd on AVX512-VNNI) and F16,
+// BF16, F32 (one AVX-512 kernel for both AVX-512 levels: `isa` says Avx512). fn4: on
+// the vector paths for the K-quants and the float types only; never on scalar.
 //
 // Threads: all functions are pure and reentrant; kernels may run on any thread.
 #pragma once
@@ -62,7 +65,7 @@ struct VecDotKernel {
   Isa isa = Isa::Scalar;            // the path fn actually uses
   // Act buffer layout: groups of act_group elements, act_group_bytes each (the last
   // group padded). The standard layouts above, or a kernel's own arrangement of the
-  // same codes (AVX-512 Q8_0/Q4_0: see vec-dot-avx512.cpp); always fill it with
+  // same codes (the 32-element types on AVX2 / AVX-512: see their .cpp); always fill it with
   // `quantize` of the same kernel. Filled in by vec_dot_kernel().
   int64_t act_group = 0;
   size_t act_group_bytes = 0;
