@@ -1,8 +1,34 @@
 #include "shardlm/core/thread-pool.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace shardlm {
+
+namespace {
+// How long a thread spins on the pool's atomics before blocking on the mutex: decode
+// runs a parallel region per matmul, microseconds apart, and a futex wake-up costs
+// tens of microseconds per region. Spinning stops well before a scheduler tick, so a
+// pool that has nothing to do still sleeps.
+constexpr auto kSpin = std::chrono::microseconds(100);
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Spins until done() or kSpin has passed; returns done().
+template <class F>
+bool spin_until(F done) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0;; ++i) {
+    if (done()) return true;
+    cpu_relax();
+    if ((i & 255) == 255 && std::chrono::steady_clock::now() - t0 > kSpin) return done();
+  }
+}
+}  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
   for (int i = 1; i < n_threads_; ++i) threads_.emplace_back([this, i] { worker(i); });
@@ -20,20 +46,21 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::worker(int index) {
   uint64_t seen = 0;
   for (;;) {
-    {
+    auto started = [&] { return stop_.load(std::memory_order_acquire) || generation_.load(std::memory_order_acquire) != seen; };
+    if (!spin_until(started)) {
       std::unique_lock<std::mutex> lk(mu_);
-      cv_start_.wait(lk, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
+      cv_start_.wait(lk, started);
     }
+    if (stop_.load(std::memory_order_acquire)) return;
+    seen = generation_.load(std::memory_order_acquire);
     for (;;) {
       int64_t b = next_.fetch_add(job_chunk_);
       if (b >= job_n_) break;
       (*job_)(b, std::min(job_n_, b + job_chunk_), index);
     }
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      if (--pending_ == 0) cv_done_.notify_one();
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard<std::mutex> lk(mu_);  // the caller may be between its check and its wait
+      cv_done_.notify_one();
     }
   }
 }
@@ -53,8 +80,8 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
     job_n_ = n;
     job_chunk_ = chunk;
     next_.store(0);
-    pending_ = n_threads_ - 1;
-    ++generation_;
+    pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_release);  // publishes the job to spinning workers
   }
   cv_start_.notify_all();
   for (;;) {
@@ -62,8 +89,11 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
     if (b >= n) break;
     fn(b, std::min(n, b + chunk), 0);
   }
-  std::unique_lock<std::mutex> lk(mu_);
-  cv_done_.wait(lk, [&] { return pending_ == 0; });
+  auto finished = [&] { return pending_.load(std::memory_order_acquire) == 0; };
+  if (!spin_until(finished)) {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_done_.wait(lk, finished);
+  }
   job_ = nullptr;
 }
 

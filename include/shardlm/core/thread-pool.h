@@ -1,5 +1,8 @@
 // One persistent compute pool per rank. The calling thread takes part in the work,
-// so a pool of N threads keeps N cores busy (N-1 workers + the caller).
+// so a pool of N threads keeps N cores busy (N-1 workers + the caller). Between
+// regions, workers (and the caller waiting for them) spin for up to 100 us on atomics
+// before blocking, so back-to-back regions (one per matmul in decode) start without a
+// futex wake-up.
 // Owned by the engine thread (rank 0) or the worker loop; not reentrant.
 #pragma once
 #include <atomic>
@@ -31,11 +34,11 @@ class ThreadPool {
   std::mutex mu_;
   std::condition_variable cv_start_, cv_done_;
   const std::function<void(int64_t, int64_t, int)>* job_ = nullptr;
-  int64_t job_n_ = 0, job_chunk_ = 0;
+  int64_t job_n_ = 0, job_chunk_ = 0;       // written before generation_ is bumped
   std::atomic<int64_t> next_{0};
-  int pending_ = 0;
-  uint64_t generation_ = 0;
-  bool stop_ = false;
+  std::atomic<int> pending_{0};              // workers still in the current region
+  std::atomic<uint64_t> generation_{0};      // one per region (release: the job fields)
+  std::atomic<bool> stop_{false};
 };
 
 }  // namespace shardlm
