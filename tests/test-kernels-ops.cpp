@@ -135,9 +135,9 @@ TEST(Rope, AdjacentLayoutOfPermutedHeadEqualsHalvesLayout) {
 TEST(Attention, PagedMatchesDenseCausalSoftmax) {
   ThreadPool pool(2);
   const CpuFeatures native = cpu_features();
-  for (const char* level : {"scalar", "native"})
+  for (const char* level : {"scalar", "avx2", "native"})
     for (DType dt : {DType::F32, DType::F16, DType::BF16})
-      for (auto [bs, hd] : {std::pair{4, 8}, std::pair{4, 20}, std::pair{16, 64}}) {
+      for (auto [bs, hd] : {std::pair{4, 8}, std::pair{4, 20}, std::pair{16, 64}, std::pair{16, 128}}) {
         set_cpu_features(mask_features(native, level).value());
         const int n_kv = 2, n_q = 4, n_blocks = 16;
         const int q_to_kv[4] = {0, 1, 1, 0};

@@ -7,8 +7,9 @@
 // scores the block's positions, and the online softmax (running max m, sum l, output
 // acc) is updated once per block.
 //
-// Vector path: AVX2 + FMA + F16C (8 floats), chosen at run time (cpu_features());
-// the scalar path is the reference. Both sum in a different order, so they agree to
+// Vector paths: AVX2 + FMA + F16C (8 floats), and AVX-512 for the two inner products
+// when the head size is 64 or 128; chosen at run time (cpu_features()). The scalar
+// path is the reference. Both sum in a different order, so they agree to
 // rounding (tests/test-kernels-ops.cpp checks both against a dense softmax).
 #include "shardlm/kernels/attention.h"
 
@@ -22,6 +23,12 @@
 #include "shardlm/kernels/quant.h"
 
 #if defined(__x86_64__)
+// GCC 12's AVX-512 headers initialize _mm*_undefined_* values from themselves, which
+// -Wmaybe-uninitialized reports wherever they are inlined (GCC PR 105593).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 #define SHARDLM_AVX2 __attribute__((target("avx2,fma,f16c")))
 #endif
@@ -197,6 +204,64 @@ SHARDLM_AVX2 void scale_avx2(float* acc, float c, int n) {
   for (; d + 8 <= n; d += 8) _mm256_storeu_ps(acc + d, _mm256_mul_ps(_mm256_loadu_ps(acc + d), cv));
   for (; d < n; ++d) acc[d] *= c;
 }
+
+// ---- AVX-512 (F): the two inner products, for head sizes 64 and 128 (the common ones;
+// others use the AVX2 functions). Accumulators stay in registers across positions.
+#define SHARDLM_AVX512 __attribute__((target("avx512f,avx2,fma,f16c")))
+template <int HD>
+SHARDLM_AVX512 void scores_avx512_hd(const float* q, const float* k, int np, float scale, float* s) {
+  constexpr int C = HD / 16;
+  __m512 qv[C];
+#pragma GCC unroll 8
+  for (int c = 0; c < C; ++c) qv[c] = _mm512_loadu_ps(q + 16 * c);
+  int j = 0;
+  for (; j + 4 <= np; j += 4) {
+    const float* k0 = k + j * HD;
+    __m512 a0 = _mm512_mul_ps(qv[0], _mm512_loadu_ps(k0)), a1 = _mm512_mul_ps(qv[0], _mm512_loadu_ps(k0 + HD)),
+           a2 = _mm512_mul_ps(qv[0], _mm512_loadu_ps(k0 + 2 * HD)), a3 = _mm512_mul_ps(qv[0], _mm512_loadu_ps(k0 + 3 * HD));
+#pragma GCC unroll 8
+    for (int c = 1; c < C; ++c) {
+      a0 = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(k0 + 16 * c), a0);
+      a1 = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(k0 + HD + 16 * c), a1);
+      a2 = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(k0 + 2 * HD + 16 * c), a2);
+      a3 = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(k0 + 3 * HD + 16 * c), a3);
+    }
+    s[j] = _mm512_reduce_add_ps(a0) * scale;
+    s[j + 1] = _mm512_reduce_add_ps(a1) * scale;
+    s[j + 2] = _mm512_reduce_add_ps(a2) * scale;
+    s[j + 3] = _mm512_reduce_add_ps(a3) * scale;
+  }
+  for (; j < np; ++j) {
+    __m512 a = _mm512_mul_ps(qv[0], _mm512_loadu_ps(k + j * HD));
+#pragma GCC unroll 8
+    for (int c = 1; c < C; ++c) a = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(k + j * HD + 16 * c), a);
+    s[j] = _mm512_reduce_add_ps(a) * scale;
+  }
+}
+SHARDLM_AVX512 void scores_avx512(const float* q, const float* k, int np, int hd, float scale, float* s) {
+  if (hd == 64) return scores_avx512_hd<64>(q, k, np, scale, s);
+  if (hd == 128) return scores_avx512_hd<128>(q, k, np, scale, s);
+  scores_avx2(q, k, np, hd, scale, s);
+}
+template <int HD>
+SHARDLM_AVX512 void accumulate_avx512_hd(float* acc, const float* w, const float* v, int np) {
+  constexpr int C = HD / 16;
+  __m512 a[C];
+#pragma GCC unroll 8
+  for (int c = 0; c < C; ++c) a[c] = _mm512_loadu_ps(acc + 16 * c);
+  for (int j = 0; j < np; ++j) {
+    const __m512 wj = _mm512_set1_ps(w[j]);
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) a[c] = _mm512_fmadd_ps(wj, _mm512_loadu_ps(v + j * HD + 16 * c), a[c]);
+  }
+#pragma GCC unroll 8
+  for (int c = 0; c < C; ++c) _mm512_storeu_ps(acc + 16 * c, a[c]);
+}
+SHARDLM_AVX512 void accumulate_avx512(float* acc, const float* w, const float* v, int np, int hd) {
+  if (hd == 64) return accumulate_avx512_hd<64>(acc, w, v, np);
+  if (hd == 128) return accumulate_avx512_hd<128>(acc, w, v, np);
+  accumulate_avx2(acc, w, v, np, hd);
+}
 #endif
 
 // The row operations of one path.
@@ -212,6 +277,8 @@ struct RowOps {
 RowOps row_ops() {
 #if defined(__x86_64__)
   const CpuFeatures f = cpu_features();
+  if (f.avx512f && f.avx2 && f.fma && f.f16c)
+    return {load_avx2, store_avx2, scores_avx512, expsum_avx2, scale_avx2, accumulate_avx512};
   if (f.avx2 && f.fma && f.f16c)
     return {load_avx2, store_avx2, scores_avx2, expsum_avx2, scale_avx2, accumulate_avx2};
 #endif
