@@ -97,8 +97,13 @@ uint32_t mlx_code(const uint8_t* words, int64_t j, int bits) {
   return (v >> shift) & ((1u << bits) - 1u);
 }
 
-Result<std::vector<float>> mlx_dequantize(const std::string& name, const RawTensor& w, const RawTensor& s,
-                                          const RawTensor& b, const MlxQuantSpec& spec) {
+namespace {
+struct ModuleDims {
+  int64_t rows, words, groups, n_in;
+};
+// Checks the dtypes and that the shapes agree with group_size and bits.
+Result<ModuleDims> check_module(const std::string& name, const RawTensor& w, const RawTensor& s, const RawTensor& b,
+                                const MlxQuantSpec& spec) {
   auto bad = [&](const std::string& what) { return Status::errorf("{}: MLX quantized module '{}': {}", w.file, name, what); };
   if (!supported_bits(spec.bits)) return bad(fmt::format("{} bits is not supported", spec.bits));
   if (spec.group_size <= 0) return bad("group_size must be positive");
@@ -114,6 +119,15 @@ Result<std::vector<float>> mlx_dequantize(const std::string& name, const RawTens
   if (s.shape[0] != rows || words * 32 != n_in * spec.bits)
     return bad(fmt::format("shapes do not agree with {} bits, group size {}: weight {}, scales {}", spec.bits,
                            spec.group_size, shape_str(w.shape), shape_str(s.shape)));
+  return ModuleDims{rows, words, groups, n_in};
+}
+}  // namespace
+
+Result<std::vector<float>> mlx_dequantize(const std::string& name, const RawTensor& w, const RawTensor& s,
+                                          const RawTensor& b, const MlxQuantSpec& spec) {
+  auto dims = check_module(name, w, s, b, spec);
+  if (!dims) return dims.status();
+  const auto [rows, words, groups, n_in] = *dims;
   std::vector<float> out;
   out.resize(static_cast<size_t>(rows * n_in));
   std::vector<float> sc(static_cast<size_t>(groups)), bi(static_cast<size_t>(groups));
@@ -127,6 +141,38 @@ Result<std::vector<float>> mlx_dequantize(const std::string& name, const RawTens
       const int64_t g = j / spec.group_size;
       const double v = static_cast<double>(sc[g]) * mlx_code(row, j, spec.bits) + static_cast<double>(bi[g]);
       y[j] = static_cast<float>(v);
+    }
+  }
+  return out;
+}
+
+Result<std::vector<uint8_t>> mlx_to_q4_1(const std::string& name, const RawTensor& w, const RawTensor& s,
+                                         const RawTensor& b, const MlxQuantSpec& spec) {
+  auto dims = check_module(name, w, s, b, spec);
+  if (!dims) return dims.status();
+  const auto [rows, words, groups, n_in] = *dims;
+  if (spec.bits != 4 || spec.group_size % 32 != 0)
+    return Status::errorf("MLX module '{}': {} bits, group size {} has no exact Q4_1 form", name, spec.bits,
+                          spec.group_size);
+  const int64_t blocks = n_in / 32;
+  constexpr size_t kBlock = 20;  // f16 d, f16 m, u8 qs[16]
+  std::vector<uint8_t> out(static_cast<size_t>(rows * blocks) * kBlock);
+  std::vector<float> sc(static_cast<size_t>(groups)), bi(static_cast<size_t>(groups));
+  const size_t srow = dtype_row_bytes(s.type, groups);
+  for (int64_t r = 0; r < rows; ++r) {
+    dequantize_row(s.type, s.data + r * srow, sc.data(), groups);
+    dequantize_row(b.type, b.data + r * srow, bi.data(), groups);
+    const uint8_t* row = w.data + r * words * 4;
+    for (int64_t k = 0; k < blocks; ++k) {
+      const int64_t g = k * 32 / spec.group_size;
+      const uint16_t d = fp32_to_fp16(sc[g]), m = fp32_to_fp16(bi[g]);
+      if (fp16_to_fp32(d) != sc[g] || fp16_to_fp32(m) != bi[g])
+        return Status::errorf("MLX module '{}': scale {} or bias {} (row {}) is not exact in f16", name, sc[g], bi[g], r);
+      uint8_t* blk = out.data() + static_cast<size_t>(r * blocks + k) * kBlock;
+      std::memcpy(blk, &d, 2);
+      std::memcpy(blk + 2, &m, 2);
+      for (int j = 0; j < 16; ++j)
+        blk[4 + j] = static_cast<uint8_t>(mlx_code(row, k * 32 + j, 4) | mlx_code(row, k * 32 + j + 16, 4) << 4);
     }
   }
   return out;

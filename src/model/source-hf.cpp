@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shardlm/core/log.h"
+#include "shardlm/kernels/quant.h"
 #include "shardlm/model/hf-checkpoint.h"
 #include "shardlm/model/mlx-quant.h"
 #include "shardlm/model/model-arch.h"
@@ -48,7 +49,7 @@ class HfSource : public ModelSource {
  private:
   struct Dequantized {
     RawTensor t;
-    std::vector<float> data;
+    std::vector<uint8_t> data;  // t's bytes (Q4_1 or F16)
   };
   const RawTensor* find(const std::string& hf_name) const {
     auto it = dq_.find(hf_name);
@@ -64,6 +65,7 @@ class HfSource : public ModelSource {
 Status HfSource::dequantize_mlx(const MlxQuantization& q) {
   const std::string suffix = ".scales";
   uint64_t packed = 0, expanded = 0;
+  int as_q4_1 = 0;
   for (const auto& name : ck_->names()) {
     if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
     const std::string module = name.substr(0, name.size() - suffix.size());
@@ -75,22 +77,37 @@ Status HfSource::dequantize_mlx(const MlxQuantization& q) {
     auto spec = q.spec_of(module);
     if (!spec)
       return Status::errorf("{}: '{}' has scales but config.json says it is not quantized", s->file, module);
-    auto v = mlx_dequantize(module, *w, *s, *b, *spec);
-    if (!v) return v.status();
+    // 4-bit: the same codes as Q4_1 blocks (exact). Otherwise (or when a scale does not
+    // fit f16 exactly): dequantized and stored as F16.
     Dequantized& d = dq_[module + ".weight"];
-    d.data = std::move(v.value());
+    d.t.type = DType::Q4_1;
+    auto q41 = spec->bits == 4 && spec->group_size % 32 == 0 ? mlx_to_q4_1(module, *w, *s, *b, *spec)
+                                                           : Result<std::vector<uint8_t>>(Status::error("not 4-bit"));
+    if (q41) {
+      d.data = std::move(q41.value());
+      ++as_q4_1;
+    } else {
+      if (spec->bits == 4 && spec->group_size % 32 == 0) LOG_WARN("{}; storing it as F16", q41.status().message());
+      auto v = mlx_dequantize(module, *w, *s, *b, *spec);
+      if (!v) return v.status();
+      d.t.type = DType::F16;
+      d.data.resize(v.value().size() * 2);
+      if (!quantize_row(DType::F16, v.value().data(), d.data.data(), static_cast<int64_t>(v.value().size())))
+        return Status::errorf("{}: cannot store '{}' as F16", s->file, module);
+    }
+    const int64_t n_in = s->shape[1] * spec->group_size;
     d.t.name = module + ".weight";
-    d.t.type = DType::F32;
-    d.t.shape = {w->shape[0], static_cast<int64_t>(d.data.size()) / w->shape[0]};
-    d.t.data = reinterpret_cast<const uint8_t*>(d.data.data());
-    d.t.nbytes = d.data.size() * sizeof(float);
+    d.t.shape = {w->shape[0], n_in};
+    d.t.data = d.data.data();
+    d.t.nbytes = d.data.size();
     d.t.file = w->file;
     packed += w->nbytes + s->nbytes + b->nbytes;
     expanded += d.t.nbytes;
   }
-  LOG_INFO("{}: MLX affine quantization ({} bits, group size {}{}): {} modules dequantized to F32 ({:.1f} MiB -> {:.1f} MiB)",
+  LOG_INFO("{}: MLX affine quantization ({} bits, group size {}{}): {} modules, {} as Q4_1 (same codes), {} as F16 "
+           "({:.1f} MiB -> {:.1f} MiB)",
            ck_->dir(), q.global.bits, q.global.group_size, q.modules.empty() ? "" : ", per-module overrides",
-           dq_.size(), packed / 1048576.0, expanded / 1048576.0);
+           dq_.size(), as_q4_1, static_cast<int>(dq_.size()) - as_q4_1, packed / 1048576.0, expanded / 1048576.0);
   return Status::ok();
 }
 

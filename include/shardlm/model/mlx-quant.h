@@ -16,8 +16,10 @@
 // identical "quantization_config". Which modules are quantized is told by the
 // checkpoint: `<m>.scales` present. A "quantization_config" carrying "quant_method"
 // (GPTQ, AWQ, bitsandbytes, ...) is not MLX and is refused.
-// Pure functions: callable from any thread. Used by the HF source (source-hf.cpp),
-// which dequantizes every quantized module to F32 when the checkpoint is opened.
+// Pure functions: callable from any thread. Used by the HF source (source-hf.cpp) when
+// the checkpoint is opened: 4-bit modules with group sizes that are multiples of 32
+// become GGML Q4_1 blocks with the same codes (exact: a Q4_1 block is d*q + m, q in
+// 0..15, with d and m in f16); other widths are dequantized and stored as F16.
 #pragma once
 #include <map>
 #include <optional>
@@ -57,5 +59,12 @@ uint32_t mlx_code(const uint8_t* words, int64_t j, int bits);
 // that the shapes agree with group_size and bits; errors name the module.
 Result<std::vector<float>> mlx_dequantize(const std::string& name, const RawTensor& weight, const RawTensor& scales,
                                           const RawTensor& biases, const MlxQuantSpec& spec);
+
+// Re-encodes a 4-bit module (group size a multiple of 32) as GGML Q4_1 rows ([out,
+// in/32] blocks of 20 bytes: f16 d = scale, f16 m = bias, codes unchanged). An error
+// when the module is not 4-bit, or a scale or bias is not exactly representable in
+// f16 (BF16/F32 scales out of f16's range or precision): callers fall back to F16.
+Result<std::vector<uint8_t>> mlx_to_q4_1(const std::string& name, const RawTensor& weight, const RawTensor& scales,
+                                         const RawTensor& biases, const MlxQuantSpec& spec);
 
 }  // namespace shardlm
