@@ -121,6 +121,19 @@ Result<ModuleDims> check_module(const std::string& name, const RawTensor& w, con
                            spec.group_size, shape_str(w.shape), shape_str(s.shape)));
   return ModuleDims{rows, words, groups, n_in};
 }
+
+// fn(r, scales, biases, codes) for every row: the row's group scales and biases as
+// floats and its packed code words.
+template <class F>
+void for_each_row(const RawTensor& w, const RawTensor& s, const RawTensor& b, const ModuleDims& d, F fn) {
+  std::vector<float> sc(static_cast<size_t>(d.groups)), bi(static_cast<size_t>(d.groups));
+  const size_t srow = dtype_row_bytes(s.type, d.groups);
+  for (int64_t r = 0; r < d.rows; ++r) {
+    dequantize_row(s.type, s.data + r * srow, sc.data(), d.groups);
+    dequantize_row(b.type, b.data + r * srow, bi.data(), d.groups);
+    if (!fn(r, sc.data(), bi.data(), w.data + r * d.words * 4)) return;
+  }
+}
 }  // namespace
 
 Result<std::vector<float>> mlx_dequantize(const std::string& name, const RawTensor& w, const RawTensor& s,
@@ -128,21 +141,15 @@ Result<std::vector<float>> mlx_dequantize(const std::string& name, const RawTens
   auto dims = check_module(name, w, s, b, spec);
   if (!dims) return dims.status();
   const auto [rows, words, groups, n_in] = *dims;
-  std::vector<float> out;
-  out.resize(static_cast<size_t>(rows * n_in));
-  std::vector<float> sc(static_cast<size_t>(groups)), bi(static_cast<size_t>(groups));
-  const size_t srow = dtype_row_bytes(s.type, groups);
-  for (int64_t r = 0; r < rows; ++r) {
-    dequantize_row(s.type, s.data + r * srow, sc.data(), groups);
-    dequantize_row(b.type, b.data + r * srow, bi.data(), groups);
-    const uint8_t* row = w.data + r * words * 4;
+  std::vector<float> out(static_cast<size_t>(rows * n_in));
+  for_each_row(w, s, b, *dims, [&](int64_t r, const float* sc, const float* bi, const uint8_t* row) {
     float* y = out.data() + r * n_in;
     for (int64_t j = 0; j < n_in; ++j) {
       const int64_t g = j / spec.group_size;
-      const double v = static_cast<double>(sc[g]) * mlx_code(row, j, spec.bits) + static_cast<double>(bi[g]);
-      y[j] = static_cast<float>(v);
+      y[j] = static_cast<float>(static_cast<double>(sc[g]) * mlx_code(row, j, spec.bits) + static_cast<double>(bi[g]));
     }
-  }
+    return true;
+  });
   return out;
 }
 
@@ -157,24 +164,24 @@ Result<std::vector<uint8_t>> mlx_to_q4_1(const std::string& name, const RawTenso
   const int64_t blocks = n_in / 32;
   constexpr size_t kBlock = 20;  // f16 d, f16 m, u8 qs[16]
   std::vector<uint8_t> out(static_cast<size_t>(rows * blocks) * kBlock);
-  std::vector<float> sc(static_cast<size_t>(groups)), bi(static_cast<size_t>(groups));
-  const size_t srow = dtype_row_bytes(s.type, groups);
-  for (int64_t r = 0; r < rows; ++r) {
-    dequantize_row(s.type, s.data + r * srow, sc.data(), groups);
-    dequantize_row(b.type, b.data + r * srow, bi.data(), groups);
-    const uint8_t* row = w.data + r * words * 4;
+  Status bad = Status::ok();
+  for_each_row(w, s, b, *dims, [&](int64_t r, const float* sc, const float* bi, const uint8_t* row) {
     for (int64_t k = 0; k < blocks; ++k) {
       const int64_t g = k * 32 / spec.group_size;
       const uint16_t d = fp32_to_fp16(sc[g]), m = fp32_to_fp16(bi[g]);
-      if (fp16_to_fp32(d) != sc[g] || fp16_to_fp32(m) != bi[g])
-        return Status::errorf("MLX module '{}': scale {} or bias {} (row {}) is not exact in f16", name, sc[g], bi[g], r);
+      if (fp16_to_fp32(d) != sc[g] || fp16_to_fp32(m) != bi[g]) {
+        bad = Status::errorf("MLX module '{}': scale {} or bias {} (row {}) is not exact in f16", name, sc[g], bi[g], r);
+        return false;
+      }
       uint8_t* blk = out.data() + static_cast<size_t>(r * blocks + k) * kBlock;
       std::memcpy(blk, &d, 2);
       std::memcpy(blk + 2, &m, 2);
       for (int j = 0; j < 16; ++j)
         blk[4 + j] = static_cast<uint8_t>(mlx_code(row, k * 32 + j, 4) | mlx_code(row, k * 32 + j + 16, 4) << 4);
     }
-  }
+    return true;
+  });
+  if (!bad) return bad;
   return out;
 }
 
