@@ -140,17 +140,19 @@ try:
     r = conn.getresponse()
     r.readline()
     conn.close()
+    # The engine notices the closed connection at its next write; wait (up to 10 s) until
+    # nothing runs and the abort is counted.
     deadline = time.time() + 10
-    active = None
+    active, aborted = None, []
     while time.time() < deadline:
         active = srv.request("GET", "/admin/status")[2]["requests"]["active"]
-        if active == 0:
+        aborted = [l for l in srv.request("GET", "/metrics")[2].splitlines()
+                   if l.startswith('shardlm_requests_finished_total{reason="abort"}')]
+        if active == 0 and aborted and float(aborted[0].split()[-1]) >= 1:
             break
         time.sleep(0.2)
-    aborted = [l for l in srv.request("GET", "/metrics")[2].splitlines()
-               if l.startswith('shardlm_requests_finished_total{reason="abort"}')]
     c.check(active == 0 and "cancelled" in srv.log() and aborted and float(aborted[0].split()[-1]) >= 1,
-            f"disconnect cancels the request (metrics: {aborted})")
+            f"disconnect cancels the request (active {active}, metrics: {aborted})")
 
     # --- unload / load ---
     st, _, _ = srv.request("POST", "/admin/unload")

@@ -535,14 +535,16 @@ try:
     srv = server(["localhost", ns(1)], fault_args(HB),
                  {"SHARDLM_COLLECTIVE_TIMEOUT": str(COLL)})
     try:
-        ss, t0 = streams(srv, 3, LONG, 60, lambda: link(1, "down"))
-        late = Stream(srv, LONG, 60)  # sent during the cut: its first token needs the link
+        # Four 2000-token streams one after another over TCP: generous client timeouts (a
+        # loaded CI machine runs them at a few hundred tokens per second).
+        ss, t0 = streams(srv, 3, LONG, 150, lambda: link(1, "down"))
+        late = Stream(srv, LONG, 150)  # sent during the cut: its first token needs the link
         late.start()
         time.sleep(CUT)
         t_up = time.time()
         link(1, "up")
         for st in ss + [late]:
-            st.join(60)
+            st.join(150)
         c.check(all(st.done and not st.failed() and st.text == want for st in ss + [late]),
                 f"cut for {CUT} s and restored: every stream completes with the single-host text "
                 f"({[st.summary() for st in ss + [late] if st.text != want or st.failed()][:1]})")
