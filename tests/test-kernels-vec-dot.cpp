@@ -447,6 +447,29 @@ TEST_P(VecDotIsa, HandComputedDots) {
       EXPECT_EQ(o4[3], 4064.0f * (15 * 36 - 8));  // all codes 15, sum sc = 36
     }
   }
+  {  // Q4_K / Q5_K, min terms and sub-block order: d = dmin = 1, scales 1, mins mn_j = j + 1,
+     // every code byte 0x01 (sub-blocks 0, 2, 4, 6 code 1, the others 0; Q5_K: no 5th
+     // bits); x = v_j in sub-block j (d 1, exact codes). Sum = 32 * (sum_{j even} v_j
+     // - sum_j (j + 1) v_j) = 32 * (124 - (-392)) = 16512.
+    const float v[8] = {127, -50, 3, 10, -7, 60, 1, -100};
+    std::vector<float> xs(256);
+    for (int i = 0; i < 256; ++i) xs[i] = v[i / 32];
+    for (DType t : {DType::Q4_K, DType::Q5_K}) {
+      const int bytes = t == DType::Q4_K ? 144 : 176;
+      std::vector<uint8_t> w(bytes, 0);
+      put_f16(&w[0], 1.0f);
+      put_f16(&w[2], 1.0f);
+      for (int j = 0; j < 4; ++j) {
+        w[4 + j] = 1;                                            // sc0..3
+        w[8 + j] = static_cast<uint8_t>(j + 1);                  // mn0..3
+        w[12 + j] = static_cast<uint8_t>(((j + 5) << 4) | 1);    // sc4..7 = 1, mn4..7 = j + 5
+      }
+      std::fill(w.begin() + bytes - 128, w.end(), 0x01);
+      const auto k = vec_dot_kernel(t, isa);
+      k.fn(256, &out, w.data(), act_for(k, xs).data());
+      EXPECT_EQ(out, 16512.0f) << dtype_name(t);
+    }
+  }
   {  // Q6_K: d = 1, scales 1 except group 3 = -2, codes 63 (+31): 127 * 31 * (15 * 16 - 2 * 16)
     std::vector<uint8_t> w(210);
     std::fill(&w[0], &w[192], 0xFF);

@@ -263,14 +263,13 @@ SHARDLM_AVX2 void leg_row(int64_t n, float* out, const void* vw, const void* vx)
 // j < 4: sc = s[j] & 63, mn = s[j+4] & 63; j >= 4: low 4 bits from s[j+4] (low/high
 // nibble), top 2 bits from bits 6-7 of s[j-4] (scales) or s[j] (mins).
 SHARDLM_AVX2 inline __m128i k4_scales_mins(const uint8_t* s) {
-  uint32_t a0, a1, a2;
-  std::memcpy(&a0, s, 4);
-  std::memcpy(&a1, s + 4, 4);
-  std::memcpy(&a2, s + 8, 4);
-  const uint64_t sc = (a0 & 0x3F3F3F3Fu) | (static_cast<uint64_t>((a2 & 0x0F0F0F0Fu) | ((a0 >> 2) & 0x30303030u)) << 32);
-  const uint64_t mn =
-      (a1 & 0x3F3F3F3Fu) | (static_cast<uint64_t>(((a2 >> 4) & 0x0F0F0F0Fu) | ((a1 >> 2) & 0x30303030u)) << 32);
-  return _mm_set_epi64x(static_cast<long long>(mn), static_cast<long long>(sc));
+  // As dwords a0 a1 a2 (16 bytes read, the last 4 ignored): a0 a2 a1 a2>>4 masked to
+  // 3F 0F 3F 0F bytes, or'ed with (a0 a1) >> 2 masked to 30 bytes in dwords 1 and 3.
+  const __m128i v = ld128(s);
+  const __m128i p = _mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)), _mm_setr_epi32(0, 0, 0, 4));
+  const __m128i q = _mm_srli_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)), 2);
+  return _mm_or_si128(_mm_and_si128(p, _mm_setr_epi32(0x3F3F3F3F, 0x0F0F0F0F, 0x3F3F3F3F, 0x0F0F0F0F)),
+                      _mm_and_si128(q, _mm_setr_epi32(0, 0x30303030, 0, 0x30303030)));
 }
 
 // A 256-bit vector holding word j of v's low 128 bits in every 16-bit lane.

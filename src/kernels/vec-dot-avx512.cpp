@@ -80,6 +80,18 @@ SHARDLM_AVX512 inline __m512i dpbusd(__m512i acc, __m512i u, __m512i s) {
   }
 }
 
+// dpbusd from zero (VNNI: a zeroing idiom, not a copy of a zero register).
+template <bool kVnni>
+SHARDLM_AVX512 inline __m512i dpbusd0(__m512i u, __m512i s) {
+  if constexpr (kVnni) {
+    __m512i r;
+    asm("vpxord %0, %0, %0\n\tvpdpbusd %2, %1, %0" : "=&v"(r) : "v"(u), "vm"(s));
+    return r;
+  } else {
+    return _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1));
+  }
+}
+
 // acc + sum of 2 (i16 * i16) products per i32 lane.
 template <bool kVnni>
 SHARDLM_AVX512 inline __m512i dpwssd(__m512i acc, __m512i a, __m512i b) {
@@ -354,89 +366,131 @@ SHARDLM_AVX512 void leg_row(int64_t n, float* out, const void* vw, const void* v
 }
 
 // ---- Q4_K and Q5_K x Q8_K ------------------------------------------------------------------
+//
+// The activations are prepared per 256-element super-block (quant_k45, 288 bytes):
+//   q[256]  the Q8_K codes of the 32-element sub-blocks in the order 0, 2, 1, 3, 4, 6,
+//           5, 7: each 64 bytes line up with the low (0 2, 4 6) or high (1 3, 5 7)
+//           nibbles of 64 weight code bytes
+//   bs[8]   i16 at 256: the sum of the 32 codes of sub-block j (two Q8_K bsums)
+//   dxv[4]  f32 at 272: dx, -dx, 0, 0 (dx the Q8_K block scale)
+// Codes, sums and dx are those of the standard Q8_K quantizer, so the integer sums are
+// the scalar kernel's. Per weight super-block the kernel then does no activation
+// shuffles, one 128-bit madd for the min term and one f16 pair conversion.
+constexpr int64_t kK45Group = 256;
+constexpr size_t kK45GroupBytes = 288;
 
-// Scales (low u64) and mins (high u64) of a Q4_K / Q5_K super-block as bytes (see the AVX2 file).
+SHARDLM_AVX512 void quant_q8_k(const float* x, void* vy, int64_t n);  // standard Q8_K blocks (below)
+
+SHARDLM_AVX512 void quant_k45(const float* x, void* vy, int64_t n) {
+  auto* y = static_cast<uint8_t*>(vy);
+  for (int64_t i = 0; i < n / kK45Group; ++i, x += kK45Group, y += kK45GroupBytes) {
+    uint8_t blk[292];
+    quant_q8_k(x, blk, kK45Group);
+    for (int k = 0; k < 8; ++k) {
+      const int j = (k & 4) | ((k & 1) << 1) | ((k >> 1) & 1);  // 0 2 1 3 4 6 5 7
+      std::memcpy(y + 32 * k, blk + 4 + 32 * j, 32);
+    }
+    int16_t bs[16], b8[8];
+    std::memcpy(bs, blk + 260, 32);
+    for (int j = 0; j < 8; ++j) b8[j] = static_cast<int16_t>(bs[2 * j] + bs[2 * j + 1]);
+    std::memcpy(y + 256, b8, 16);
+    float dx;
+    std::memcpy(&dx, blk, 4);
+    const float dxv[4] = {dx, -dx, 0.0f, 0.0f};
+    std::memcpy(y + 272, dxv, 16);
+  }
+}
+
+// The 6-bit scales (bytes 0-7) and mins (bytes 8-15) of a Q4_K / Q5_K super-block from
+// its 12 packed bytes at s (16 bytes are read, the last 4 ignored). As dwords a0 a1 a2:
+// sc0-3 = a0 & 0x3F.., sc4-7 = (a2 & 0x0F..) | ((a0 >> 2) & 0x30..),
+// mn0-3 = a1 & 0x3F.., mn4-7 = ((a2 >> 4) & 0x0F..) | ((a1 >> 2) & 0x30..).
 SHARDLM_AVX512 inline __m128i k4_scales_mins(const uint8_t* s) {
-  uint32_t a0, a1, a2;
-  std::memcpy(&a0, s, 4);
-  std::memcpy(&a1, s + 4, 4);
-  std::memcpy(&a2, s + 8, 4);
-  const uint64_t sc = (a0 & 0x3F3F3F3Fu) | (static_cast<uint64_t>((a2 & 0x0F0F0F0Fu) | ((a0 >> 2) & 0x30303030u)) << 32);
-  const uint64_t mn =
-      (a1 & 0x3F3F3F3Fu) | (static_cast<uint64_t>(((a2 >> 4) & 0x0F0F0F0Fu) | ((a1 >> 2) & 0x30303030u)) << 32);
-  return _mm_set_epi64x(static_cast<long long>(mn), static_cast<long long>(sc));
+  const __m128i v = ld128(s);
+  const __m128i p = _mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)), _mm_setr_epi32(0, 0, 0, 4));
+  const __m128i q = _mm_and_si128(_mm_srli_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)), 2),
+                                  _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+  const __m128i m = _mm_setr_epi32(0x3F3F3F3F, 0x0F0F0F0F, 0x3F3F3F3F, 0x0F0F0F0F);
+  return _mm_ternarylogic_epi32(p, m, q, 0xEA);  // (p & m) | q
 }
 
-// Word indices: a in the low 16 lanes, b in the high 16.
-SHARDLM_AVX512 inline __m512i idx_2x16(int a, int b) {
-  return _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(a)), _mm256_set1_epi16(static_cast<short>(b)), 1);
+struct ByteIdx {
+  alignas(64) uint8_t v[64];
+};
+// pshufb control giving, as 16-bit words, scale 4c + 2 (lane / 2) + (word / 4) of the 8
+// scale bytes held in every 128-bit lane: the scales of the words of
+// packs_epi32(sums of low nibbles, sums of high nibbles) for code bytes 64c..64c+63.
+constexpr ByteIdx k45_scale_idx(int c) {
+  ByteIdx r{};
+  for (int lane = 0; lane < 4; ++lane)
+    for (int wd = 0; wd < 8; ++wd) {
+      r.v[16 * lane + 2 * wd] = static_cast<uint8_t>(4 * c + 2 * (lane / 2) + wd / 4);
+      r.v[16 * lane + 2 * wd + 1] = 0x80;  // zero: the high byte
+    }
+  return r;
 }
-// Word indices g, g+1, g+2, g+3, each over 8 lanes.
-SHARDLM_AVX512 inline __m512i idx_4x8(int g) {
-  const int p0 = g * 0x10001, p1 = (g + 1) * 0x10001, p2 = (g + 2) * 0x10001, p3 = (g + 3) * 0x10001;
-  return _mm512_setr_epi32(p0, p0, p0, p0, p1, p1, p1, p1, p2, p2, p2, p2, p3, p3, p3, p3);
+// The bit of Q5_K sub-block a in bytes 0-31, of b in bytes 32-63.
+constexpr ByteIdx k5_bit_pair(int a, int b) {
+  ByteIdx r{};
+  for (int l = 0; l < 64; ++l) r.v[l] = static_cast<uint8_t>(1 << (l < 32 ? a : b));
+  return r;
 }
+constexpr ByteIdx kK45Scale[2] = {k45_scale_idx(0), k45_scale_idx(1)};
+constexpr ByteIdx kK5Bits[2][2] = {{k5_bit_pair(0, 2), k5_bit_pair(1, 3)}, {k5_bit_pair(4, 6), k5_bit_pair(5, 7)}};
+SHARDLM_AVX512 inline __m512i ld_idx(const ByteIdx& i) { return _mm512_load_si512(i.v); }
 
-// The test pattern for the 5th bits of Q5_K sub-blocks a (low 256 bits) and b (high).
-SHARDLM_AVX512 inline __m512i k5_bit_pair(int a, int b) {
-  return _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << a)), _mm256_set1_epi8(static_cast<char>(1 << b)), 1);
-}
-
-// One Q4_K (kQ5 false) or Q5_K super-block (144 / 176 bytes at wb) against one Q8_K block.
-// xlo[c] = activations of sub-blocks 4c and 4c+2, xhi[c] = of 4c+1 and 4c+3 (c = 0, 1),
-// matching the low / high nibbles of 64 bytes of Q4_K / Q5_K codes.
+// One Q4_K (kQ5 false) or Q5_K super-block (144 / 176 bytes at wb) against one prepared
+// activation super-block xb. Per 64 code bytes: u8 x i8 sums of 4 (|sum| <= 4 * 31 * 127,
+// so packs_epi32 keeps them exact) for the low and the high nibbles, packed to words and
+// multiplied by their sub-block scales with one dpwssd.
 template <bool kVnni, bool kQ5>
-SHARDLM_AVX512 inline void k45_step(const uint8_t* wb, const __m512i* xlo, const __m512i* xhi, __m256i bsums,
-                                    float dx, __m512& acc, __m256& accm) {
+SHARDLM_AVX512 inline void k45_step(const uint8_t* wb, const uint8_t* xb, __m512& acc, __m128& accm) {
   const __m128i sm = k4_scales_mins(wb + 4);
-  const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));  // mn0,mn0,mn1,mn1,...
-  const __m256i msum = _mm256_madd_epi16(bsums, mins);
-  const __m512i sc = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sm));  // words 0..7: scales
+  const __m512i smb = _mm512_broadcast_i32x4(sm);
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   const uint8_t* q = wb + (kQ5 ? 48 : 16);
   __m512i qh = _mm512_setzero_si512();
   if constexpr (kQ5) qh = _mm512_broadcast_i64x4(ld256(wb + 16));  // bit j of byte l: sub-block j
-  __m512i isum = _mm512_setzero_si512();
+  __m512i isum = _mm512_undefined_epi32();  // set by c = 0 (madd: no zeroed accumulator)
   SHARDLM_UNROLL for (int c = 0; c < 2; ++c) {
     const __m512i v = ld512(q + 64 * c);
     __m512i lo = _mm512_and_si512(v, m4);
     __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
     if constexpr (kQ5) {  // + 16 where the sub-block's bit is set (codes <= 15: add = or)
       const __m512i b4 = _mm512_set1_epi8(0x10);
-      lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(qh, k5_bit_pair(4 * c, 4 * c + 2)), lo, b4);
-      hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(qh, k5_bit_pair(4 * c + 1, 4 * c + 3)), hi, b4);
+      lo = _mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(qh, ld_idx(kK5Bits[c][0])), lo, b4);
+      hi = _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(qh, ld_idx(kK5Bits[c][1])), hi, b4);
     }
-    isum = dpwssd<kVnni>(isum, _mm512_maddubs_epi16(lo, xlo[c]), _mm512_permutexvar_epi16(idx_2x16(4 * c, 4 * c + 2), sc));
-    isum = dpwssd<kVnni>(isum, _mm512_maddubs_epi16(hi, xhi[c]),
-                         _mm512_permutexvar_epi16(idx_2x16(4 * c + 1, 4 * c + 3), sc));
+    const __m512i sl = dpbusd0<kVnni>(lo, ld512(xb + 128 * c));
+    const __m512i sh = dpbusd0<kVnni>(hi, ld512(xb + 128 * c + 64));
+    const __m512i p = _mm512_packs_epi32(sl, sh), scv = _mm512_shuffle_epi8(smb, ld_idx(kK45Scale[c]));
+    isum = c == 0 ? _mm512_madd_epi16(p, scv) : dpwssd<kVnni>(isum, p, scv);
   }
-  acc = _mm512_fmadd_ps(_mm512_set1_ps(ld_f16(wb) * dx), _mm512_cvtepi32_ps(isum), acc);
-  accm = _mm256_fmadd_ps(_mm256_set1_ps(ld_f16(wb + 2) * dx), _mm256_cvtepi32_ps(msum), accm);
+  // mn_j * (sum of sub-block j's codes), 4 dwords
+  const __m128i msum = _mm_madd_epi16(_mm_unpackhi_epi8(sm, _mm_setzero_si128()), ld128(xb + 256));
+  uint32_t dm;
+  std::memcpy(&dm, wb, 4);
+  const __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(dm))),
+                               _mm_loadu_ps(reinterpret_cast<const float*>(xb + 272)));  // d dx, -dmin dx
+  acc = _mm512_fmadd_ps(_mm512_broadcastss_ps(dd), _mm512_cvtepi32_ps(isum), acc);
+  accm = _mm_fmadd_ps(_mm_shuffle_ps(dd, dd, 0x55), _mm_cvtepi32_ps(msum), accm);
 }
 
 template <bool kVnni, bool kQ5, int R>
 SHARDLM_AVX512 void k45_rows(int64_t n, float* out, const uint8_t* w, size_t rb, const uint8_t* x) {
   constexpr int64_t kBytes = kQ5 ? 176 : 144;
   __m512 acc[R];
-  __m256 accm[R];
+  __m128 accm[R];
   SHARDLM_UNROLL for (int r = 0; r < R; ++r) {
     acc[r] = _mm512_setzero_ps();
-    accm[r] = _mm256_setzero_ps();
+    accm[r] = _mm_setzero_ps();
   }
-  for (int64_t i = 0; i < n / 256; ++i) {
-    const uint8_t* xb = x + 292 * i;
-    __m512i xlo[2], xhi[2];
-    SHARDLM_UNROLL for (int c = 0; c < 2; ++c) {
-      const __m512i a = ld512(xb + 4 + 128 * c), b = ld512(xb + 4 + 128 * c + 64);
-      xlo[c] = _mm512_shuffle_i64x2(a, b, _MM_SHUFFLE(1, 0, 1, 0));
-      xhi[c] = _mm512_shuffle_i64x2(a, b, _MM_SHUFFLE(3, 2, 3, 2));
-    }
-    const __m256i bsums = ld256(xb + 260);
-    const float dx = ld_f32(xb);
+  for (int64_t i = 0; i < n / kK45Group; ++i) {
     SHARDLM_UNROLL for (int r = 0; r < R; ++r)
-      k45_step<kVnni, kQ5>(w + r * rb + kBytes * i, xlo, xhi, bsums, dx, acc[r], accm[r]);
+      k45_step<kVnni, kQ5>(w + r * rb + kBytes * i, x + kK45GroupBytes * i, acc[r], accm[r]);
   }
-  SHARDLM_UNROLL for (int r = 0; r < R; ++r) out[r] = _mm512_reduce_add_ps(acc[r]) - hsum256(accm[r]);
+  SHARDLM_UNROLL for (int r = 0; r < R; ++r)
+    out[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r], _mm512_zextps128_ps512(accm[r])));
 }
 template <bool kVnni, int R>
 SHARDLM_AVX512 void q4_k_rows(int64_t n, float* out, const uint8_t* w, size_t rb, const uint8_t* x) {
@@ -448,6 +502,12 @@ SHARDLM_AVX512 void q5_k_rows(int64_t n, float* out, const uint8_t* w, size_t rb
 }
 
 // ---- Q6_K x Q8_K ----------------------------------------------------------------------------
+
+// Word indices g, g+1, g+2, g+3, each over 8 lanes.
+SHARDLM_AVX512 inline __m512i idx_4x8(int g) {
+  const int p0 = g * 0x10001, p1 = (g + 1) * 0x10001, p2 = (g + 2) * 0x10001, p3 = (g + 3) * 0x10001;
+  return _mm512_setr_epi32(p0, p0, p0, p0, p1, p1, p1, p1, p2, p2, p2, p2, p3, p3, p3, p3);
+}
 
 template <bool kVnni>
 SHARDLM_AVX512 inline void q6_k_step(const uint8_t* wb, const __m512i* xv, __m256i bsums, float dx, __m512& acc) {
@@ -637,8 +697,12 @@ void fill(DType weight, VecDotKernel* k) {
     case DType::Q5_1:
       *k = {weight, DType::Q8_1, 32, leg_row<kVnni, Leg::Q5_1>, nullptr, quant_prepared<0, true>, isa, kGroup, kGroupBytes};
       break;
-    case DType::Q4_K: *k = {weight, DType::Q8_K, 256, q4_k_1<kVnni>, q4_k_4<kVnni>, nullptr, isa}; break;
-    case DType::Q5_K: *k = {weight, DType::Q8_K, 256, q5_k_1<kVnni>, q5_k_4<kVnni>, nullptr, isa}; break;
+    case DType::Q4_K:
+      *k = {weight, DType::Q8_K, 256, q4_k_1<kVnni>, q4_k_4<kVnni>, quant_k45, isa, kK45Group, kK45GroupBytes};
+      break;
+    case DType::Q5_K:
+      *k = {weight, DType::Q8_K, 256, q5_k_1<kVnni>, q5_k_4<kVnni>, quant_k45, isa, kK45Group, kK45GroupBytes};
+      break;
     case DType::Q6_K: *k = {weight, DType::Q8_K, 256, q6_k_1<kVnni>, q6_k_4<kVnni>, nullptr, isa}; break;
     default: break;
   }

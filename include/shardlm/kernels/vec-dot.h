@@ -13,8 +13,11 @@
 //   F32: the float vector itself                       for F32, F16, BF16 weights
 // The AVX2 / AVX-512 kernels of the 32-element types (Q8_0, Q4_0, Q5_0: Q8_0 codes;
 // Q4_1, Q5_1: Q8_1 codes) read the same codes rearranged in groups of 8 blocks with f32
-// scales and sums or s (their own `quantize`, see the .cpp files); the act buffer is
-// therefore private to a kernel: fill it with that kernel's quantize.
+// scales and sums or s (their own `quantize`, see the .cpp files), and the AVX-512
+// Q4_K / Q5_K kernels read the Q8_K codes with the 32-element sub-blocks reordered to
+// match the weight nibbles, plus per-32 code sums and dx (288 B / 256, see
+// vec-dot-avx512.cpp); the act buffer is therefore private to a kernel: fill it with
+// that kernel's quantize.
 // Our quantizers use d = amax/127 and q = round-to-nearest-even(x / d), so |q| <= 127
 // (the sign-transfer tricks rely on activation codes never being -128). Every ISA's
 // standard quantizer (quantize_act_fn) writes the same bytes as the scalar one.
