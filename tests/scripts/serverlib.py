@@ -7,7 +7,7 @@ import socket
 import subprocess
 import tempfile
 
-from testlib import BIN, SOURCE
+from testlib import BIN, RUN_DIRS, SOURCE
 
 
 def free_port():
@@ -22,6 +22,7 @@ class Server:
     def __init__(self, model, ranks=2, args=(), env=None, wait_s=120):
         self.port = free_port()
         self.run_dir = tempfile.mkdtemp(prefix="shardlm-e2e-")
+        RUN_DIRS.append(self.run_dir)
         self.env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                         MODEL=model, RANKS=str(ranks), PORT=str(self.port), RUN_DIR=self.run_dir,
                         WAIT_S=str(wait_s), SHARDLM_BIN=BIN,

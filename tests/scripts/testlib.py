@@ -1,5 +1,6 @@
 """Helpers shared by the script tests: locating things, running the binary under mpirun."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -46,6 +47,11 @@ def run(args, timeout=300, check=True):
     return r
 
 
+# Run directories of servers started by this test (serverlib.Server): removed when the
+# test passes, kept (and named) when it fails.
+RUN_DIRS = []
+
+
 class Checks:
     def __init__(self):
         self.passed = 0
@@ -61,4 +67,10 @@ class Checks:
 
     def finish(self):
         print(f"{self.passed} passed, {self.failed} failed")
+        if self.failed:
+            if RUN_DIRS:
+                print("server logs kept in: " + " ".join(RUN_DIRS))
+        else:
+            for d in RUN_DIRS:
+                shutil.rmtree(d, ignore_errors=True)
         sys.exit(1 if self.failed else 0)
