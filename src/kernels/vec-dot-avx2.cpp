@@ -151,19 +151,21 @@ SHARDLM_AVX2 inline void q8_group(const uint8_t* wb, const uint8_t* xg, __m256* 
   }
 }
 
-template <bool kQ4>
-SHARDLM_AVX2 void q8_group_row(int64_t n, float* out, const void* vw, const void* vx) {
-  constexpr int64_t kBlockBytes = kQ4 ? 18 : 34;
+// One row as groups of 8 weight blocks of kBlockBytes: Group(blocks, prepared group,
+// acc, accc) per group, the last partial group padded with zero blocks. Shared by the
+// Q8_0/Q4_0 and Q4_1/Q5_0/Q5_1 kernels.
+template <int64_t kBlockBytes, void (*Group)(const uint8_t*, const uint8_t*, __m256*, __m256&)>
+SHARDLM_AVX2 void group_row(int64_t n, float* out, const void* vw, const void* vx) {
   const auto* w = static_cast<const uint8_t*>(vw);
   const auto* x = static_cast<const uint8_t*>(vx);
   const int64_t nb = n / 32, ng = nb / 8;
   __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
   __m256 accc = _mm256_setzero_ps();
-  for (int64_t g = 0; g < ng; ++g) q8_group<kQ4>(w + 8 * kBlockBytes * g, x + kGroupBytes * g, acc, accc);
+  for (int64_t g = 0; g < ng; ++g) Group(w + 8 * kBlockBytes * g, x + kGroupBytes * g, acc, accc);
   if (nb % 8) {  // the last blocks, padded with zero blocks
     uint8_t wt[8 * kBlockBytes] = {};
     std::memcpy(wt, w + 8 * kBlockBytes * ng, static_cast<size_t>(kBlockBytes * (nb % 8)));
-    q8_group<kQ4>(wt, x + kGroupBytes * ng, acc, accc);
+    Group(wt, x + kGroupBytes * ng, acc, accc);
   }
   *out = hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), accc));
 }
@@ -238,23 +240,6 @@ SHARDLM_AVX2 inline void leg_group(const uint8_t* wb, const uint8_t* xg, __m256*
     const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, ld256(xg + 32 * k)), ones);
     acc[k & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_broadcast_ss(&s[k]), acc[k & 1]);
   }
-}
-
-template <Leg T>
-SHARDLM_AVX2 void leg_row(int64_t n, float* out, const void* vw, const void* vx) {
-  constexpr int64_t kBlockBytes = kLegBytes<T>;
-  const auto* w = static_cast<const uint8_t*>(vw);
-  const auto* x = static_cast<const uint8_t*>(vx);
-  const int64_t nb = n / 32, ng = nb / 8;
-  __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-  __m256 accc = _mm256_setzero_ps();
-  for (int64_t g = 0; g < ng; ++g) leg_group<T>(w + 8 * kBlockBytes * g, x + kGroupBytes * g, acc, accc);
-  if (nb % 8) {  // the last blocks, padded with zero blocks
-    uint8_t wt[8 * kBlockBytes] = {};
-    std::memcpy(wt, w + 8 * kBlockBytes * ng, static_cast<size_t>(kBlockBytes * (nb % 8)));
-    leg_group<T>(wt, x + kGroupBytes * ng, acc, accc);
-  }
-  *out = hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), accc));
 }
 
 // ---- Q4_K and Q5_K x Q8_K ---------------------------------------------------------------
@@ -536,19 +521,19 @@ namespace vec_dot_detail {
 bool avx2_kernel(DType weight, VecDotKernel* k) {
   switch (weight) {
     case DType::Q8_0:
-      *k = {weight, DType::Q8_0, 32, q8_group_row<false>, nullptr, quant_prepared<false>, Isa::Avx2, kGroup, kGroupBytes};
+      *k = {weight, DType::Q8_0, 32, group_row<34, q8_group<false>>, nullptr, quant_prepared<false>, Isa::Avx2, kGroup, kGroupBytes};
       return true;
     case DType::Q4_0:
-      *k = {weight, DType::Q8_0, 32, q8_group_row<true>, nullptr, quant_prepared<false>, Isa::Avx2, kGroup, kGroupBytes};
+      *k = {weight, DType::Q8_0, 32, group_row<18, q8_group<true>>, nullptr, quant_prepared<false>, Isa::Avx2, kGroup, kGroupBytes};
       return true;
     case DType::Q5_0:
-      *k = {weight, DType::Q8_0, 32, leg_row<Leg::Q5_0>, nullptr, quant_prepared<false>, Isa::Avx2, kGroup, kGroupBytes};
+      *k = {weight, DType::Q8_0, 32, group_row<kLegBytes<Leg::Q5_0>, leg_group<Leg::Q5_0>>, nullptr, quant_prepared<false>, Isa::Avx2, kGroup, kGroupBytes};
       return true;
     case DType::Q4_1:
-      *k = {weight, DType::Q8_1, 32, leg_row<Leg::Q4_1>, nullptr, quant_prepared<true>, Isa::Avx2, kGroup, kGroupBytes};
+      *k = {weight, DType::Q8_1, 32, group_row<kLegBytes<Leg::Q4_1>, leg_group<Leg::Q4_1>>, nullptr, quant_prepared<true>, Isa::Avx2, kGroup, kGroupBytes};
       return true;
     case DType::Q5_1:
-      *k = {weight, DType::Q8_1, 32, leg_row<Leg::Q5_1>, nullptr, quant_prepared<true>, Isa::Avx2, kGroup, kGroupBytes};
+      *k = {weight, DType::Q8_1, 32, group_row<kLegBytes<Leg::Q5_1>, leg_group<Leg::Q5_1>>, nullptr, quant_prepared<true>, Isa::Avx2, kGroup, kGroupBytes};
       return true;
     case DType::Q4_K: *k = {weight, DType::Q8_K, 256, q4_k_1, q4_k_4, nullptr, Isa::Avx2}; return true;
     case DType::Q5_K: *k = {weight, DType::Q8_K, 256, q5_k_1, q5_k_4, nullptr, Isa::Avx2}; return true;

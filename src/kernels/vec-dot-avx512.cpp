@@ -286,27 +286,21 @@ SHARDLM_AVX512 inline void q4_0_group(const uint8_t* wb, const uint8_t* xg, __m5
   }
 }
 
-template <bool kVnni, bool kQ4>
-SHARDLM_AVX512 void q8_group_row(int64_t n, float* out, const void* vw, const void* vx) {
-  constexpr int64_t kBlockBytes = kQ4 ? 18 : 34;
+// One row as groups of 8 weight blocks of kBlockBytes: Group(blocks, prepared group,
+// acc, accc) per group, the last partial group padded with zero blocks. Shared by the
+// Q8_0/Q4_0 and Q4_1/Q5_0/Q5_1 kernels (a Group uses acc[0..1] or acc[0..3]).
+template <int64_t kBlockBytes, void (*Group)(const uint8_t*, const uint8_t*, __m512*, __m256&)>
+SHARDLM_AVX512 void group_row(int64_t n, float* out, const void* vw, const void* vx) {
   const auto* w = static_cast<const uint8_t*>(vw);
   const auto* x = static_cast<const uint8_t*>(vx);
   const int64_t nb = n / 32, ng = nb / 8;
   __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
   __m256 accc = _mm256_setzero_ps();
-  for (int64_t g = 0; g < ng; ++g) {
-    if constexpr (kQ4)
-      q4_0_group<kVnni>(w + 8 * kBlockBytes * g, x + kGroupBytes * g, acc, accc);
-    else
-      q8_0_group<kVnni>(w + 8 * kBlockBytes * g, x + kGroupBytes * g, acc, accc);
-  }
+  for (int64_t g = 0; g < ng; ++g) Group(w + 8 * kBlockBytes * g, x + kGroupBytes * g, acc, accc);
   if (nb % 8) {  // the last blocks, padded with zero blocks
     uint8_t wt[8 * kBlockBytes] = {};
     std::memcpy(wt, w + 8 * kBlockBytes * ng, static_cast<size_t>(kBlockBytes * (nb % 8)));
-    if constexpr (kQ4)
-      q4_0_group<kVnni>(wt, x + kGroupBytes * ng, acc, accc);
-    else
-      q8_0_group<kVnni>(wt, x + kGroupBytes * ng, acc, accc);
+    Group(wt, x + kGroupBytes * ng, acc, accc);
   }
   *out = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]))) + hsum256(accc);
 }
@@ -346,23 +340,6 @@ SHARDLM_AVX512 inline void leg_group(const uint8_t* wb, const uint8_t* xg, __m51
     isum = dpbusd<kVnni>(isum, hi, ld512(xg + 128 * h + 64));
     acc[h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_permutexvar_ps(ld_idx(kQuadLanes[h]), s), acc[h]);
   }
-}
-
-template <bool kVnni, Leg T>
-SHARDLM_AVX512 void leg_row(int64_t n, float* out, const void* vw, const void* vx) {
-  constexpr int64_t kBlockBytes = 2 * leg_fmt(T).words;
-  const auto* w = static_cast<const uint8_t*>(vw);
-  const auto* x = static_cast<const uint8_t*>(vx);
-  const int64_t nb = n / 32, ng = nb / 8;
-  __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
-  __m256 accc = _mm256_setzero_ps();
-  for (int64_t g = 0; g < ng; ++g) leg_group<kVnni, T>(w + 8 * kBlockBytes * g, x + kGroupBytes * g, acc, accc);
-  if (nb % 8) {  // the last blocks, padded with zero blocks
-    uint8_t wt[8 * kBlockBytes] = {};
-    std::memcpy(wt, w + 8 * kBlockBytes * ng, static_cast<size_t>(kBlockBytes * (nb % 8)));
-    leg_group<kVnni, T>(wt, x + kGroupBytes * ng, acc, accc);
-  }
-  *out = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1])) + hsum256(accc);
 }
 
 // ---- Q4_K and Q5_K x Q8_K ------------------------------------------------------------------
@@ -683,19 +660,19 @@ void fill(DType weight, VecDotKernel* k) {
   const Isa isa = kVnni ? Isa::Avx512Vnni : Isa::Avx512;
   switch (weight) {
     case DType::Q8_0:
-      *k = {weight, DType::Q8_0, 32, q8_group_row<kVnni, false>, nullptr, quant_prepared<128, false>, isa, kGroup, kGroupBytes};
+      *k = {weight, DType::Q8_0, 32, group_row<34, q8_0_group<kVnni>>, nullptr, quant_prepared<128, false>, isa, kGroup, kGroupBytes};
       break;
     case DType::Q4_0:
-      *k = {weight, DType::Q8_0, 32, q8_group_row<kVnni, true>, nullptr, quant_prepared<8, true>, isa, kGroup, kGroupBytes};
+      *k = {weight, DType::Q8_0, 32, group_row<18, q4_0_group<kVnni>>, nullptr, quant_prepared<8, true>, isa, kGroup, kGroupBytes};
       break;
     case DType::Q5_0:
-      *k = {weight, DType::Q8_0, 32, leg_row<kVnni, Leg::Q5_0>, nullptr, quant_prepared<8, true>, isa, kGroup, kGroupBytes};
+      *k = {weight, DType::Q8_0, 32, group_row<2 * leg_fmt(Leg::Q5_0).words, leg_group<kVnni, Leg::Q5_0>>, nullptr, quant_prepared<8, true>, isa, kGroup, kGroupBytes};
       break;
     case DType::Q4_1:
-      *k = {weight, DType::Q8_1, 32, leg_row<kVnni, Leg::Q4_1>, nullptr, quant_prepared<0, true>, isa, kGroup, kGroupBytes};
+      *k = {weight, DType::Q8_1, 32, group_row<2 * leg_fmt(Leg::Q4_1).words, leg_group<kVnni, Leg::Q4_1>>, nullptr, quant_prepared<0, true>, isa, kGroup, kGroupBytes};
       break;
     case DType::Q5_1:
-      *k = {weight, DType::Q8_1, 32, leg_row<kVnni, Leg::Q5_1>, nullptr, quant_prepared<0, true>, isa, kGroup, kGroupBytes};
+      *k = {weight, DType::Q8_1, 32, group_row<2 * leg_fmt(Leg::Q5_1).words, leg_group<kVnni, Leg::Q5_1>>, nullptr, quant_prepared<0, true>, isa, kGroup, kGroupBytes};
       break;
     case DType::Q4_K:
       *k = {weight, DType::Q8_K, 256, q4_k_1<kVnni>, q4_k_4<kVnni>, quant_k45, isa, kK45Group, kK45GroupBytes};
