@@ -13,7 +13,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <numeric>
 #include <thread>
 #include <vector>
@@ -140,13 +139,9 @@ int main(int argc, char** argv) {
   kernels_init();
   // SHARDLM_CPU=avx2|avx512|avx512vnni|scalar: measure a lower path on this machine (as
   // `shardlm` does), e.g. what an AVX2-only CPU runs.
-  if (const char* cpu = std::getenv("SHARDLM_CPU")) {
-    auto f = mask_features(cpu_features(), cpu);
-    if (!f) {
-      std::fprintf(stderr, "SHARDLM_CPU: %s\n", f.message().c_str());
-      return 2;
-    }
-    set_cpu_features(f.value());
+  if (Status st = apply_cpu_env(); !st) {
+    std::fprintf(stderr, "%s\n", st.message().c_str());
+    return 2;
   }
   audit_start(Comm::rank());
   const int threads = rt.threads > 0 ? rt.threads

@@ -131,15 +131,10 @@ int main(int argc, char** argv) {
   const int rank0 = env_rank();
   log_init(rank0, log_level, log_file);
   kernels_init();
-  // SHARDLM_CPU=scalar|avx2|avx512|avx512vnni: use at most these vector paths (tests,
-  // and comparing paths on one machine).
-  if (const char* cpu = std::getenv("SHARDLM_CPU")) {
-    auto f = mask_features(cpu_features(), cpu);
-    if (!f) {
-      LOG_ERROR("SHARDLM_CPU: {}", f.message());
-      return 2;
-    }
-    set_cpu_features(f.value());
+  // SHARDLM_CPU: use at most these vector paths (tests, comparing paths on one machine).
+  if (Status st = apply_cpu_env(); !st) {
+    LOG_ERROR("{}", st.message());
+    return 2;
   }
   LOG_DEBUG("CPU: {}", describe(cpu_features()));
 

@@ -1,6 +1,7 @@
 #include "shardlm/core/cpu-features.h"
 
 #include <cstdint>
+#include <cstdlib>
 #include <utility>
 
 namespace shardlm {
@@ -159,5 +160,14 @@ std::string describe(const CpuFeatures& f) {
 }
 
 std::string describe() { return describe(cpu_features()); }
+
+Status apply_cpu_env() {
+  const char* cpu = std::getenv("SHARDLM_CPU");
+  if (!cpu) return Status::ok();
+  auto f = mask_features(cpu_features(), cpu);
+  if (!f) return Status::errorf("SHARDLM_CPU: {}", f.message());
+  set_cpu_features(f.value());
+  return Status::ok();
+}
 
 }  // namespace shardlm

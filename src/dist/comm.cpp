@@ -76,7 +76,8 @@ void wait_deadline(MPI_Request* reqs, int n, double timeout_s, const char* what,
     if (iter < 2000) continue;
     if (!published) {
       std::lock_guard<std::mutex> lk(g_wait_mu);
-      g_wait_what = std::string(what).substr(0, std::string(what).find('|'));
+      const std::string w = what;
+      g_wait_what = w.substr(0, w.find('|'));
       g_wait_start_ns.store(t0.time_since_epoch().count(), std::memory_order_relaxed);
       published = true;
     }

@@ -44,6 +44,11 @@ void set_cpu_features(const CpuFeatures& f);
 // (unchanged). Only clears flags. Error for any other name.
 Result<CpuFeatures> mask_features(CpuFeatures f, std::string_view level);
 
+// SHARDLM_CPU=scalar|avx2|avx512|avx512vnni|native from the environment: limits
+// cpu_features() with mask_features (call from main before other threads start). Ok
+// when unset; an error naming the variable for an unknown level.
+Status apply_cpu_env();
+
 // "avx2 fma f16c avx512f ..." (the flags that are on), "none" when empty.
 std::string describe(const CpuFeatures& f);
 std::string describe();  // of cpu_features()
