@@ -8,6 +8,7 @@
 #include "shardlm/core/cpu-features.h"
 #include "shardlm/kernels/attention.h"
 #include "shardlm/kernels/gemm-bf16.h"
+#include "shardlm/kernels/gemm-int8.h"
 #include "shardlm/kernels/matmul.h"
 #include "shardlm/kernels/ops.h"
 #include "shardlm/kernels/quant.h"
@@ -29,7 +30,7 @@ TEST(Matmul, MatchesReferenceForEveryTypeAndShape) {
     if (!can_quantize(t)) continue;
     for (int64_t rows : {1, 3, 33, 130})
       for (int64_t cols : {32, 64, 96, 576})  // 576: two column chunks of the BF16 GEMM
-        for (int64_t n : {1, 2, 5, 20, 40, 70}) {  // 20: BLAS for F16/BF16; 40, 70: BF16 GEMM where the CPU has it
+        for (int64_t n : {1, 2, 5, 20, 40, 70}) {  // 20: BLAS for F16/BF16; 40, 70: a GEMM where the CPU has one
           auto wf = randn(rows * cols, 1);
           std::vector<uint8_t> q(dtype_row_bytes(t, cols) * rows);
           for (int64_t r = 0; r < rows; ++r)
@@ -41,8 +42,10 @@ TEST(Matmul, MatchesReferenceForEveryTypeAndShape) {
           matmul_ref(w, x.data(), n, yr.data());
           // Integer kernels quantize the activations to 8 bits per 32-block: each x moves
           // by at most amax(block)/254, so |Δy| <= Σ_blocks amax/254 · Σ|w| over the block.
-          const bool gemm = n >= kMatmulGemmMinTokens && t != DType::F32 && gemm_bf16_supported();
-          const bool q8_act = !gemm && (t == DType::Q8_0 || t == DType::Q4_0);
+          const bool big = n >= kMatmulGemmMinTokens;
+          const bool int8 = big && gemm_int8_supported(t);
+          const bool gemm = big && !int8 && t != DType::F32 && gemm_bf16_supported();
+          const bool q8_act = int8 || (!gemm && (t == DType::Q8_0 || t == DType::Q4_0));
           std::vector<float> wrow(cols);
           for (int64_t r = 0; r < rows; ++r) {
             dequantize_row(t, q.data() + r * dtype_row_bytes(t, cols), wrow.data(), cols);
@@ -70,12 +73,14 @@ TEST(Matmul, MatchesReferenceForEveryTypeAndShape) {
 }
 
 // The BF16 GEMM (steps of kMatmulGemmMinTokens or more) for every weight type it
-// takes, over several 512-column chunks and token counts with partial groups.
+// takes (those without the integer GEMM), over several 512-column chunks and token
+// counts with partial groups.
 TEST(Matmul, Bf16GemmEveryTypeWithinRoundingBound) {
   if (!gemm_bf16_supported()) GTEST_SKIP() << "this CPU has no AVX512-BF16 (cpu_features: " << describe() << ")";
   ThreadPool pool(2);
   for (DType t : {DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1,
                   DType::Q4_K, DType::Q5_K, DType::Q6_K})
+    if (!gemm_int8_supported(t))
     for (int64_t rows : {13, 25})
       for (int64_t cols : {256, 1280})
         for (int64_t n : {kMatmulGemmMinTokens, int64_t{47}}) {
@@ -98,6 +103,52 @@ TEST(Matmul, Bf16GemmEveryTypeWithinRoundingBound) {
             }
           }
         }
+}
+
+// The integer GEMM for every weight type it takes: rows that fill and do not fill a
+// 32-row panel, token counts with partial 6-token tiles. The activations are quantized
+// here the same way (dx = amax/127, q = round-to-even(x * (127/amax))), so the result
+// must equal the double sum of w * dx * q up to f32 rounding of the block sums.
+TEST(Matmul, Int8GemmEqualsQuantizedActivationProduct) {
+  if (!gemm_int8_supported(DType::Q8_0)) GTEST_SKIP() << "this CPU has no AVX512-VNNI (cpu_features: " << describe() << ")";
+  ThreadPool pool(2);
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K}) {
+    ASSERT_TRUE(gemm_int8_supported(t)) << dtype_name(t);
+    for (int64_t rows : {13, 45, 64})
+      for (int64_t cols : {256, 1280})
+        for (int64_t n : {kMatmulGemmMinTokens, int64_t{47}}) {
+          auto wf = randn(rows * cols, 5);
+          for (int64_t i = 0; i < rows * cols; i += 7) wf[i] += 0.5f;  // offsets matter for Q4_1/K
+          const size_t rb = dtype_row_bytes(t, cols);
+          std::vector<uint8_t> q(rb * rows);
+          for (int64_t r = 0; r < rows; ++r) ASSERT_TRUE(quantize_row(t, wf.data() + r * cols, q.data() + r * rb, cols));
+          WeightView w{t, rows, cols, rb, q.data()};
+          auto x = randn(n * cols, 6);
+          x[3] = 0;
+          for (int64_t c = 32; c < 64; ++c) x[c] = 0;  // an all-zero block
+          std::vector<float> xq(x.size());
+          for (int64_t b = 0; b < n * cols; b += 32) {
+            float amax = 0;
+            for (int64_t c = b; c < b + 32; ++c) amax = std::max(amax, std::fabs(x[c]));
+            const float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+            for (int64_t c = b; c < b + 32; ++c) xq[c] = d * std::nearbyint(x[c] * id);
+          }
+          std::vector<float> y(n * rows), wrow(cols);
+          matmul(w, x.data(), n, y.data(), pool);
+          for (int64_t r = 0; r < rows; ++r) {
+            dequantize_row(t, q.data() + r * rb, wrow.data(), cols);
+            for (int64_t i = 0; i < n; ++i) {
+              double ref = 0, mag = 0;
+              for (int64_t c = 0; c < cols; ++c) {
+                ref += static_cast<double>(wrow[c]) * xq[i * cols + c];
+                mag += std::fabs(static_cast<double>(wrow[c]) * xq[i * cols + c]);
+              }
+              ASSERT_NEAR(y[i * rows + r], ref, mag * 1e-5 + 1e-6)
+                  << dtype_name(t) << " " << rows << "x" << cols << " n=" << n << " row " << r << " token " << i;
+            }
+          }
+        }
+  }
 }
 
 // A head stored in "halves" order, permuted the way GGUF's converter permutes Q/K

@@ -57,8 +57,8 @@ SHARDLM_BF16 void to_bf16_pairs(const float* src, int64_t cols, uint32_t* pairs)
 }
 
 // ne elements of one weight row (at a block boundary) -> ne/2 bf16 pairs. Direct
-// vector paths for the common types (the same values as dequantize_row, then rounded
-// to bf16 like to_bf16_pairs); the rest through dequantize_row. rowf: ne floats.
+// vector paths for F16 and BF16 (the same values as dequantize_row, then rounded to
+// bf16 like to_bf16_pairs); the rest through dequantize_row. rowf: ne floats.
 SHARDLM_BF16 void row_to_bf16_pairs(DType t, const uint8_t* src, int64_t ne, uint32_t* pairs, float* rowf) {
   if (t == DType::BF16 && ne % 2 == 0) {  // already bf16, in pair order
     std::memcpy(pairs, src, static_cast<size_t>(ne) * 2);
@@ -68,28 +68,6 @@ SHARDLM_BF16 void row_to_bf16_pairs(DType t, const uint8_t* src, int64_t ne, uin
     for (int64_t k = 0; k < ne; k += 32) {
       const __m512 lo = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 2 * k)));
       const __m512 hi = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 2 * k + 32)));
-      const __m512bh b = _mm512_cvtne2ps_pbh(hi, lo);
-      _mm512_storeu_si512(pairs + k / 2, reinterpret_cast<const __m512i&>(b));
-    }
-    return;
-  }
-  if ((t == DType::Q8_0 || t == DType::Q4_0) && ne % 32 == 0) {
-    const size_t bb = t == DType::Q8_0 ? 34 : 18;  // bytes per block of 32
-    for (int64_t k = 0; k < ne; k += 32, src += bb) {
-      uint16_t dh;
-      std::memcpy(&dh, src, 2);
-      const __m512 d = _mm512_set1_ps(_cvtsh_ss(dh));
-      __m512i q0, q1;  // elements 0-15 and 16-31 as int32
-      if (t == DType::Q8_0) {
-        q0 = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2)));
-        q1 = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 18)));
-      } else {  // low nibbles are elements 0-15, high nibbles 16-31; value - 8
-        const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2)));
-        const __m512i eight = _mm512_set1_epi32(8);
-        q0 = _mm512_sub_epi32(_mm512_and_si512(b, _mm512_set1_epi32(15)), eight);
-        q1 = _mm512_sub_epi32(_mm512_srli_epi32(b, 4), eight);
-      }
-      const __m512 lo = _mm512_mul_ps(_mm512_cvtepi32_ps(q0), d), hi = _mm512_mul_ps(_mm512_cvtepi32_ps(q1), d);
       const __m512bh b = _mm512_cvtne2ps_pbh(hi, lo);
       _mm512_storeu_si512(pairs + k / 2, reinterpret_cast<const __m512i&>(b));
     }

@@ -79,10 +79,12 @@ for m in models:
         c.check(got.shape == ref.shape and err <= tol_for(m), f"{os.path.basename(m)} np={n}: rel err {err:.2e} <= {tol_for(m)}")
 
 # Prompts of 32 tokens or more (kMatmulGemmMinTokens) run every non-F32 matmul through
-# the BF16 GEMM where the CPU has AVX512-BF16: weights and activations rounded to bf16
-# (8 significant bits), f32 sums. Measured 0.6-1.0e-2 on these random tiny models (a
-# 124-token prompt); 3e-2, as for 8-bit activations, still catches a wrong panel or
-# chunk (errors of order 1). On other CPUs the same
+# a GEMM: Q8_0/Q4_0 through the integer GEMM where the CPU has AVX512-VNNI (8-bit
+# activations, like the decode kernels), F16/BF16 through the BF16 GEMM where it has
+# AVX512-BF16 (weights and activations rounded to 8 significant bits, f32 sums).
+# Measured 0.6-1.0e-2 on these random tiny models (a 124-token prompt); 3e-2, as for
+# 8-bit activations, still catches a wrong panel or chunk (errors of order 1). On
+# other CPUs the same
 # prompt goes through the decode kernels and must meet their own tolerance.
 LONG = PROMPT + ", " + ", ".join(["there lived a little fox who liked to run in the green fields"] * 4)
 TOL_GEMM = 3e-2

@@ -20,14 +20,16 @@ struct WeightView {
 // Set BLAS to one thread: the pool owns parallelism (no oversubscription).
 void kernels_init();
 
-// Steps of at least this many tokens use the BF16 GEMM (gemm-bf16.h) for non-F32
-// weights when the CPU has AVX512-BF16.
+// Steps of at least this many tokens use a GEMM (gemm-int8.h, gemm-bf16.h) for non-F32
+// weights when the CPU has AVX512-VNNI / AVX512-BF16.
 constexpr int64_t kMatmulGemmMinTokens = 32;
 
 // y[n, w.rows] = x[n, w.cols] · wᵀ. Rows of w are split over the pool.
-//   - Steps of kMatmulGemmMinTokens or more with non-F32 weights, on CPUs with
-//     AVX512-BF16: weights dequantized a panel at a time to bf16, activations to bf16,
-//     f32 accumulation (gemm-bf16.h; compute-bound prompt processing).
+//   - Steps of kMatmulGemmMinTokens or more (compute-bound prompt processing):
+//     Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K on CPUs with AVX512-VNNI: the weight
+//     codes of 32 rows at a time against 8-bit activations (gemm-int8.h); other
+//     non-F32 weights on CPUs with AVX512-BF16: weights dequantized a panel at a time
+//     to bf16, activations to bf16, f32 accumulation (gemm-bf16.h).
 //   - Quantized weights (any step) and F16/BF16 weights (steps of up to 16 tokens): the
 //     activations are converted once to the kernel's format (8-bit blocks, or f32 for
 //     F16/BF16) and each block of 16 weight rows is read once and applied to every

@@ -1,0 +1,63 @@
+// Multi-token matrix products with 8-bit integer dot products (AVX512-VNNI vpdpbusd):
+// the prompt-processing path for the weight types whose 32-element blocks are
+// integer codes with one scale (and for some an offset): Q8_0, Q4_0, Q4_1, Q5_0,
+// Q5_1, Q4_K, Q5_K.
+//
+// vpdpbusd does 64 multiply-adds per instruction, twice vdpbf16ps (gemm-bf16.h), at
+// the same rate on the CPUs measured (Zen 4: 1 per cycle each). Each 32-element block
+// then needs a convert, a multiply and an FMA per (16 rows, token) to apply its
+// scales; with them, a register-only loop reaches 186 GMAC/s per core against 116 for
+// vdpbf16ps's peak (docs/benchmarks.md).
+//
+// Weight w = d_b * (u - zp) + m_b for the code u (0..255) of 32-element block b:
+//   Q8_0: u = q + 128, zp 128        Q4_0: u = nibble, zp 8     Q5_0: u = 5 bits, zp 16
+//   Q4_1, Q5_1: u = code, zp 0, m_b = m     Q4_K, Q5_K: u = code, zp 0, d_b = d*sc_j,
+//   m_b = -dmin*mn_j (sub-block j).
+// Activations x are quantized per token and 32-block like the decode kernels' Q8_0:
+// dx = amax/127, q = round(x/dx) in [-127, 127]. Then for a row and a token
+//   y = sum_b d_b*dx_b * (sum_k u_k q_k - zp*sum_k q_k) + m_b * dx_b * sum_k q_k,
+// where the integer part is exact in int32 and -zp*sum q is the accumulator's start.
+//
+// Layouts:
+//   activations (gemm_int8_pack_x): per token, cols int8 codes; then per (token,
+//     block) dx (f32), dx*sum q (f32) and -zp*sum q (int32);
+//   weight panel (internal): 32 rows over all columns, codes in [cols/4][32 rows][4]
+//     (one 64-byte vector holds 4 consecutive codes of 16 rows), and d_b, m_b in
+//     [blocks][32]; built once per 32 rows and applied to every token from L2.
+// Register tile: 32 rows (2 vectors of 16 lanes) x 6 tokens: 12 int32 accumulators
+// for the current block and 12 f32 sums; activation codes are broadcast 4 at a time.
+//
+// Precision: only the activations are rounded (8 bits per block, as in the decode
+// kernels); the weights are used exactly. Against a double sum of w * (dx*q) the result
+// differs by the f32 summation of the blocks (about blocks * 2^-24 * sum |w*x|).
+//
+// Threads: pure functions; gemm_int8_rows is called on disjoint row ranges from the
+// pool's threads, each with its own internal scratch (thread_local).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "shardlm/core/dtype.h"
+#include "shardlm/kernels/matmul.h"
+
+namespace shardlm {
+
+// The CPU has AVX-512 F/BW/VL/DQ and VNNI (cpu_features()) and t is one of the types
+// above.
+bool gemm_int8_supported(DType t);
+
+// Bytes of the packed activations for n tokens of cols (a multiple of 32).
+size_t gemm_int8_packed_x_bytes(int64_t n, int64_t cols);
+// Tokens [t0, t1) of x [n, cols] f32 -> their part of xp (gemm_int8_packed_x_bytes(n,
+// cols) bytes), for weights of type t (its zero point). Disjoint token ranges may be
+// packed from different threads.
+void gemm_int8_pack_x(DType t, const float* x, int64_t n, int64_t cols, int64_t t0, int64_t t1, uint8_t* xp);
+
+// y[t * ldy + r] = dot(row r of w, token t) for rows [r0, r1) and every token t < n.
+// r0 must be a multiple of kGemmInt8TileRows. Only call when gemm_int8_supported(w.type).
+void gemm_int8_rows(const WeightView& w, const uint8_t* xp, int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1);
+
+// Rows per panel (row ranges that are multiples of it waste nothing).
+constexpr int64_t kGemmInt8TileRows = 32;
+
+}  // namespace shardlm

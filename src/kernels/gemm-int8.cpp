@@ -1,0 +1,370 @@
+// 8-bit integer GEMM for multi-token steps (see gemm-int8.h for formulas and layouts).
+//
+// The library is compiled for the x86-64 baseline: every function that uses AVX-512
+// carries SHARDLM_VNNI (a target attribute) and is only reached when
+// gemm_int8_supported().
+#include "shardlm/kernels/gemm-int8.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "shardlm/core/cpu-features.h"
+
+#if defined(__x86_64__)
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+#define SHARDLM_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
+#endif
+
+namespace shardlm {
+
+namespace {
+
+constexpr int64_t kBlock = 32;
+
+// The zero point subtracted from the codes of type t (gemm-int8.h).
+int zero_point(DType t) {
+  switch (t) {
+    case DType::Q8_0: return 128;
+    case DType::Q4_0: return 8;
+    case DType::Q5_0: return 16;
+    default: return 0;
+  }
+}
+
+bool has_offset(DType t) {
+  return t == DType::Q4_1 || t == DType::Q5_1 || t == DType::Q4_K || t == DType::Q5_K;
+}
+
+// Byte offsets of the four per-(token, block) arrays after the codes.
+struct XLayout {
+  int64_t nb;  // blocks per token
+  size_t d, s, z, bytes;
+  XLayout(int64_t n, int64_t cols) : nb(cols / kBlock) {
+    d = static_cast<size_t>(n * cols);
+    s = d + static_cast<size_t>(n * nb) * 4;
+    z = s + static_cast<size_t>(n * nb) * 4;
+    bytes = z + static_cast<size_t>(n * nb) * 4;
+  }
+};
+
+}  // namespace
+
+bool gemm_int8_supported(DType t) {
+#if defined(__x86_64__)
+  const CpuFeatures f = cpu_features();
+  const bool isa = f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512_vnni;
+  switch (t) {
+    case DType::Q8_0:
+    case DType::Q4_0:
+    case DType::Q4_1:
+    case DType::Q5_0:
+    case DType::Q5_1:
+    case DType::Q4_K:
+    case DType::Q5_K: return isa;
+    default: return false;
+  }
+#else
+  (void)t;
+  return false;
+#endif
+}
+
+size_t gemm_int8_packed_x_bytes(int64_t n, int64_t cols) { return XLayout(n, cols).bytes; }
+
+#if defined(__x86_64__)
+namespace {
+
+constexpr int kT = 6;           // tokens per register tile
+constexpr int kRows = 32;       // rows per panel (2 vectors of 16 lanes)
+constexpr int kStepBytes = 128; // one step of 4 codes for the 32 rows of a panel
+
+SHARDLM_VNNI inline float hmax(__m512 v) { return _mm512_reduce_max_ps(v); }
+
+// Tokens [t0, t1) -> codes, dx, dx*sum q, -zp*sum q (layout in XLayout).
+SHARDLM_VNNI void pack_x(int zp, const float* x, int64_t n, int64_t cols, int64_t t0, int64_t t1, uint8_t* xp) {
+  const XLayout L(n, cols);
+  for (int64_t t = t0; t < t1; ++t) {
+    const float* xr = x + t * cols;
+    int8_t* q = reinterpret_cast<int8_t*>(xp) + t * cols;
+    float* d = reinterpret_cast<float*>(xp + L.d) + t * L.nb;
+    float* s = reinterpret_cast<float*>(xp + L.s) + t * L.nb;
+    int32_t* z = reinterpret_cast<int32_t*>(xp + L.z) + t * L.nb;
+    for (int64_t b = 0; b < L.nb; ++b) {
+      const __m512 lo = _mm512_loadu_ps(xr + b * kBlock), hi = _mm512_loadu_ps(xr + b * kBlock + 16);
+      const float amax = hmax(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
+      const float db = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+      const __m512i qlo = _mm512_cvtps_epi32(_mm512_mul_ps(lo, _mm512_set1_ps(id)));  // round to nearest even
+      const __m512i qhi = _mm512_cvtps_epi32(_mm512_mul_ps(hi, _mm512_set1_ps(id)));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * kBlock), _mm512_cvtsepi32_epi8(qlo));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * kBlock + 16), _mm512_cvtsepi32_epi8(qhi));
+      const int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(qlo, qhi));
+      d[b] = db;
+      s[b] = db * static_cast<float>(sum);
+      z[b] = -zp * sum;
+    }
+  }
+}
+
+SHARDLM_VNNI inline float load_f16(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+// 16 bytes of packed nibbles -> 32 codes: low nibbles first, then high nibbles.
+SHARDLM_VNNI inline __m256i nibbles(const uint8_t* p) {
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i m = _mm_set1_epi8(15);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m), _mm_and_si128(b, m));
+}
+
+// Bit `bit` of each of 32 bytes -> 16 where set, else 0.
+SHARDLM_VNNI inline __m256i fifth_bits(__mmask32 bits) {
+  return _mm256_maskz_mov_epi8(bits, _mm256_set1_epi8(16));
+}
+
+// The 6-bit (scale, min) of sub-block j of a Q4_K/Q5_K super-block (see quant.cpp).
+inline void scale_min_k4(int j, const uint8_t* s, int* sc, int* mn) {
+  if (j < 4) {
+    *sc = s[j] & 63;
+    *mn = s[j + 4] & 63;
+  } else {
+    *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
+    *mn = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+  }
+}
+
+SHARDLM_VNNI inline void put(uint8_t* codes, int64_t b, __m256i c) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(codes + b * kBlock), c);
+}
+
+// One weight row (cols elements) -> codes (cols bytes), d and m per 32-block.
+SHARDLM_VNNI void row_codes(DType t, const uint8_t* src, int64_t cols, uint8_t* codes, float* d, float* m) {
+  const int64_t nb = cols / kBlock;
+  switch (t) {
+    case DType::Q8_0:
+      for (int64_t b = 0; b < nb; ++b, src += 34) {
+        d[b] = load_f16(src);
+        m[b] = 0;
+        put(codes, b, _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 2)), _mm256_set1_epi8(-128)));
+      }
+      return;
+    case DType::Q4_0:
+      for (int64_t b = 0; b < nb; ++b, src += 18) {
+        d[b] = load_f16(src);
+        m[b] = 0;
+        put(codes, b, nibbles(src + 2));
+      }
+      return;
+    case DType::Q4_1:
+      for (int64_t b = 0; b < nb; ++b, src += 20) {
+        d[b] = load_f16(src);
+        m[b] = load_f16(src + 2);
+        put(codes, b, nibbles(src + 4));
+      }
+      return;
+    case DType::Q5_0:
+    case DType::Q5_1: {
+      const bool one = t == DType::Q5_1;
+      const int64_t bb = one ? 24 : 22, h = one ? 4 : 2;  // block bytes, offset of qh
+      for (int64_t b = 0; b < nb; ++b, src += bb) {
+        d[b] = load_f16(src);
+        m[b] = one ? load_f16(src + 2) : 0;
+        uint32_t qh;
+        std::memcpy(&qh, src + h, 4);
+        put(codes, b, _mm256_or_si256(nibbles(src + h + 4), fifth_bits(qh)));
+      }
+      return;
+    }
+    case DType::Q4_K:
+    case DType::Q5_K: {
+      const bool five = t == DType::Q5_K;
+      const int64_t bb = five ? 176 : 144;
+      for (int64_t s = 0; s < nb / 8; ++s, src += bb) {
+        const float dd = load_f16(src), dmin = load_f16(src + 2);
+        const uint8_t* sc = src + 4;
+        const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 16));  // Q5_K only
+        const uint8_t* ql = src + (five ? 48 : 16);
+        for (int j = 0; j < 8; ++j) {
+          int a, mn;
+          scale_min_k4(j, sc, &a, &mn);
+          const int64_t b = s * 8 + j;
+          d[b] = dd * static_cast<float>(a);
+          m[b] = -dmin * static_cast<float>(mn);
+          // Sub-block j: the low (j even) or high (j odd) nibbles of ql[32 (j/2) ..].
+          const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32 * (j / 2)));
+          __m256i c = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(q, 4) : q, _mm256_set1_epi8(15));
+          if (five) c = _mm256_or_si256(c, fifth_bits(_mm256_test_epi8_mask(qh, _mm256_set1_epi8(static_cast<char>(1 << j)))));
+          put(codes, b, c);
+        }
+      }
+      return;
+    }
+    default: return;  // not reached: gemm_int8_supported
+  }
+}
+
+// Rows [p, p + nr) of w -> the panel (codes [cols/4][32][4], d and m [nb][32]); rows
+// past nr get zero codes and scales. Four rows at a time: their codes go to `codes`
+// ([4][cols]) and are transposed 32 at a time into the panel with dword unpacks.
+SHARDLM_VNNI void build_panel(const WeightView& w, int64_t p, int nr, uint8_t* pc, float* pd, float* pm, uint8_t* codes,
+                              float* d, float* m) {
+  const int64_t nb = w.cols / kBlock;
+  for (int r0 = 0; r0 < kRows; r0 += 4) {
+    for (int i = 0; i < 4; ++i) {
+      const int r = r0 + i;
+      uint8_t* ci = codes + i * w.cols;
+      if (r < nr) {
+        row_codes(w.type, w.data + (p + r) * w.row_bytes, w.cols, ci, d, m);
+      } else {
+        std::memset(ci, 0, static_cast<size_t>(w.cols));
+        std::fill(d, d + nb, 0.0f);
+        std::fill(m, m + nb, 0.0f);
+      }
+      for (int64_t b = 0; b < nb; ++b) {
+        pd[b * kRows + r] = d[b];
+        pm[b * kRows + r] = m[b];
+      }
+    }
+    // Block b of rows r0..r0+3: dwords j = 0..7 of each row -> step 8b + j, lanes r0..r0+3.
+    for (int64_t b = 0; b < nb; ++b) {
+      __m256i c[4];
+      for (int i = 0; i < 4; ++i) c[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + i * w.cols + b * kBlock));
+      const __m256i lo01 = _mm256_unpacklo_epi32(c[0], c[1]), hi01 = _mm256_unpackhi_epi32(c[0], c[1]);
+      const __m256i lo23 = _mm256_unpacklo_epi32(c[2], c[3]), hi23 = _mm256_unpackhi_epi32(c[2], c[3]);
+      // 128-bit lane h of q[k] holds dword 4h + k of the four rows.
+      const __m256i q[4] = {_mm256_unpacklo_epi64(lo01, lo23), _mm256_unpackhi_epi64(lo01, lo23),
+                            _mm256_unpacklo_epi64(hi01, hi23), _mm256_unpackhi_epi64(hi01, hi23)};
+      uint8_t* dst = pc + b * (kBlock / 4) * kStepBytes + r0 * 4;
+      for (int k = 0; k < 4; ++k) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + k * kStepBytes), _mm256_castsi256_si128(q[k]));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + (4 + k) * kStepBytes), _mm256_extracti128_si256(q[k], 1));
+      }
+    }
+  }
+}
+
+struct XView {
+  const int8_t* q;
+  const float* d;
+  const float* s;
+  const int32_t* z;
+  int64_t cols, nb;
+};
+
+// y[t * ldy + (0..31)] = the panel's 32 rows . tokens t0 .. t0+T-1 (masked to nr rows).
+template <int T, bool kOff>
+SHARDLM_VNNI void tile(const uint8_t* pc, const float* pd, const float* pm, const XView& x, int64_t t0, float* y,
+                       int64_t ldy, __mmask16 k0, __mmask16 k1) {
+  __m512 f[2][T];
+#pragma GCC unroll 6
+  for (int t = 0; t < T; ++t) f[0][t] = f[1][t] = _mm512_setzero_ps();
+  const int8_t* xq = x.q + t0 * x.cols;
+  for (int64_t b = 0; b < x.nb; ++b) {
+    __m512i a[2][T];
+#pragma GCC unroll 6
+    for (int t = 0; t < T; ++t) a[0][t] = a[1][t] = _mm512_set1_epi32(x.z[(t0 + t) * x.nb + b]);
+    const uint8_t* wb = pc + b * (kBlock / 4) * kStepBytes;
+    const int8_t* xb = xq + b * kBlock;
+#pragma GCC unroll 8
+    for (int j = 0; j < kBlock / 4; ++j) {
+      const __m512i w0 = _mm512_loadu_si512(wb + j * kStepBytes), w1 = _mm512_loadu_si512(wb + j * kStepBytes + 64);
+#pragma GCC unroll 6
+      for (int t = 0; t < T; ++t) {
+        int32_t v;
+        std::memcpy(&v, xb + t * x.cols + 4 * j, 4);
+        const __m512i xv = _mm512_set1_epi32(v);
+        a[0][t] = _mm512_dpbusd_epi32(a[0][t], w0, xv);
+        a[1][t] = _mm512_dpbusd_epi32(a[1][t], w1, xv);
+      }
+    }
+    const __m512 d0 = _mm512_loadu_ps(pd + b * kRows), d1 = _mm512_loadu_ps(pd + b * kRows + 16);
+#pragma GCC unroll 6
+    for (int t = 0; t < T; ++t) {
+      const __m512 dx = _mm512_set1_ps(x.d[(t0 + t) * x.nb + b]);
+      f[0][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[0][t]), _mm512_mul_ps(d0, dx), f[0][t]);
+      f[1][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[1][t]), _mm512_mul_ps(d1, dx), f[1][t]);
+    }
+    if constexpr (kOff) {
+      const __m512 m0 = _mm512_loadu_ps(pm + b * kRows), m1 = _mm512_loadu_ps(pm + b * kRows + 16);
+#pragma GCC unroll 6
+      for (int t = 0; t < T; ++t) {
+        const __m512 s = _mm512_set1_ps(x.s[(t0 + t) * x.nb + b]);
+        f[0][t] = _mm512_fmadd_ps(m0, s, f[0][t]);
+        f[1][t] = _mm512_fmadd_ps(m1, s, f[1][t]);
+      }
+    }
+  }
+#pragma GCC unroll 6
+  for (int t = 0; t < T; ++t) {
+    _mm512_mask_storeu_ps(y + t * ldy, k0, f[0][t]);
+    _mm512_mask_storeu_ps(y + t * ldy + 16, k1, f[1][t]);
+  }
+}
+
+template <bool kOff>
+SHARDLM_VNNI void tiles(const uint8_t* pc, const float* pd, const float* pm, const XView& x, int64_t n, float* y,
+                        int64_t ldy, __mmask16 k0, __mmask16 k1) {
+  int64_t t0 = 0;
+  for (; t0 + kT <= n; t0 += kT) tile<kT, kOff>(pc, pd, pm, x, t0, y + t0 * ldy, ldy, k0, k1);
+  switch (n - t0) {
+    case 1: tile<1, kOff>(pc, pd, pm, x, t0, y + t0 * ldy, ldy, k0, k1); break;
+    case 2: tile<2, kOff>(pc, pd, pm, x, t0, y + t0 * ldy, ldy, k0, k1); break;
+    case 3: tile<3, kOff>(pc, pd, pm, x, t0, y + t0 * ldy, ldy, k0, k1); break;
+    case 4: tile<4, kOff>(pc, pd, pm, x, t0, y + t0 * ldy, ldy, k0, k1); break;
+    case 5: tile<5, kOff>(pc, pd, pm, x, t0, y + t0 * ldy, ldy, k0, k1); break;
+    default: break;
+  }
+}
+
+SHARDLM_VNNI void rows_int8(const WeightView& w, const uint8_t* xp, int64_t n, float* y, int64_t ldy, int64_t r0,
+                            int64_t r1, uint8_t* pc, float* pd, float* pm, uint8_t* codes, float* d, float* m) {
+  const XLayout L(n, w.cols);
+  const XView x{reinterpret_cast<const int8_t*>(xp), reinterpret_cast<const float*>(xp + L.d),
+                reinterpret_cast<const float*>(xp + L.s), reinterpret_cast<const int32_t*>(xp + L.z), w.cols, L.nb};
+  const bool off = has_offset(w.type);
+  for (int64_t p = r0; p < r1; p += kRows) {
+    const int nr = static_cast<int>(std::min<int64_t>(kRows, r1 - p));
+    build_panel(w, p, nr, pc, pd, pm, codes, d, m);
+    const __mmask16 k0 = static_cast<__mmask16>(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
+    const __mmask16 k1 = static_cast<__mmask16>(nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
+    if (off)
+      tiles<true>(pc, pd, pm, x, n, y + p, ldy, k0, k1);
+    else
+      tiles<false>(pc, pd, pm, x, n, y + p, ldy, k0, k1);
+  }
+}
+
+}  // namespace
+
+void gemm_int8_pack_x(DType t, const float* x, int64_t n, int64_t cols, int64_t t0, int64_t t1, uint8_t* xp) {
+  pack_x(zero_point(t), x, n, cols, t0, t1, xp);
+}
+
+// Scratch lives in this baseline-compiled wrapper, so no standard-library template is
+// instantiated inside an AVX-512 function.
+void gemm_int8_rows(const WeightView& w, const uint8_t* xp, int64_t n, float* y, int64_t ldy, int64_t r0,
+                    int64_t r1) {
+  thread_local std::vector<uint8_t> pc, codes;
+  thread_local std::vector<float> pd, pm, d, m;
+  const auto nb = static_cast<size_t>(w.cols / kBlock);
+  pc.resize(static_cast<size_t>(w.cols) * kRows);
+  pd.resize(nb * kRows);
+  pm.resize(nb * kRows);
+  codes.resize(static_cast<size_t>(w.cols) * 4);
+  d.resize(nb);
+  m.resize(nb);
+  rows_int8(w, xp, n, y, ldy, r0, r1, pc.data(), pd.data(), pm.data(), codes.data(), d.data(), m.data());
+}
+
+#else   // not x86-64: never supported, never called
+void gemm_int8_pack_x(DType, const float*, int64_t, int64_t, int64_t, int64_t, uint8_t*) {}
+void gemm_int8_rows(const WeightView&, const uint8_t*, int64_t, float*, int64_t, int64_t, int64_t) {}
+#endif
+
+}  // namespace shardlm
