@@ -26,6 +26,7 @@
 
 #include "shardlm/core/cpu-features.h"
 #include "shardlm/core/thread-pool.h"
+#include "shardlm/kernels/gemm-int8.h"
 #include "shardlm/kernels/matmul.h"
 #include "shardlm/kernels/quant.h"
 #include "shardlm/kernels/vec-dot.h"
@@ -172,6 +173,33 @@ void bm_read(benchmark::State& state, DType t, int64_t rows, int64_t cols, bool 
   state.SetLabel(std::string(dram ? "dram x" : "hot x") + std::to_string(m.copies.size()));
 }
 
+// One-token matmul on Q8_0 / Q4_0 weights stored as 32-row panels (gemm-int8.h; what
+// the engine loads on AVX512-VNNI CPUs), one thread: compare with vec_dot_rows.
+void bm_panel32(benchmark::State& state, DType t, int64_t rows, int64_t cols, bool dram) {
+  kernels_init();
+  Matrix& m = matrix(t, rows, cols, dram);
+  ThreadPool pool(1);
+  const size_t pb = gemm_int8_packed_weight_bytes(t, rows, cols);
+  std::vector<std::unique_ptr<uint8_t[]>> packed;
+  for (const auto& c : m.copies) {
+    packed.push_back(std::make_unique<uint8_t[]>(pb));
+    gemm_int8_pack_weights(WeightView{t, rows, cols, m.row_bytes, c.get()}, packed.back().get());
+  }
+  std::vector<float> x(static_cast<size_t>(cols)), y(static_cast<size_t>(rows));
+  std::mt19937 rng(1);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (auto& v : x) v = nd(rng);
+  size_t c = 0;
+  for (auto _ : state) {
+    matmul(WeightView{t, rows, cols, m.row_bytes, packed[c].get(), WeightLayout::Panel32}, x.data(), 1, y.data(), pool);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+    c = c + 1 == packed.size() ? 0 : c + 1;
+  }
+  set_rate(state, pb);
+  state.SetLabel(std::string(dram ? "dram x" : "hot x") + std::to_string(packed.size()));
+}
+
 // Whole matmul (matmul.h: the path the model uses) for a step of n tokens on a pool
 // of `threads`; GFLOPs counts 2 * rows * cols * n per call.
 void bm_matmul(benchmark::State& state, DType t, int64_t rows, int64_t cols, int64_t n, int threads) {
@@ -210,6 +238,10 @@ int main(int argc, char** argv) {
         benchmark::RegisterBenchmark(("read/" + std::string(dtype_name(t)) + "/" + shape + "/" + where).c_str(),
                                      bm_read, t, s.rows, s.cols, dram)
             ->Unit(benchmark::kMicrosecond);
+        if (gemm_int8_packable(t))
+          benchmark::RegisterBenchmark(("panel32/" + std::string(dtype_name(t)) + "/" + shape + "/" + where).c_str(),
+                                       bm_panel32, t, s.rows, s.cols, dram)
+              ->Unit(benchmark::kMicrosecond);
         for (Isa isa : isas) {
           if (!isa_available(isa, cpu_features())) continue;
           if (vec_dot_kernel(t, isa).isa != isa && isa != Isa::Scalar) continue;  // falls back: same kernel

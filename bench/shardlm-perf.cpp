@@ -5,8 +5,10 @@
 //   mpirun -n K --bind-to none build/shardlm-perf --model M.gguf -p 512 -n 128 -r 3 -t 2
 //
 // Every rank measures its read bandwidth at the same time (so ranks sharing a node
-// share it, as they do while decoding); the limit is min over ranks of
-// bandwidth_r / bytes_per_token_r. A benchmark program, not a test.
+// share it, as they do while decoding), once before the model is loaded and once after
+// the runs: on a shared machine the bandwidth left to us drifts, and the mean of the
+// two brackets the runs. The limit is min over ranks of bandwidth_r / bytes_per_token_r
+// (bandwidth_r the mean); both measurements are printed. A benchmark program, not a test.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -67,6 +69,16 @@ double read_bandwidth(int threads, size_t bytes) {
   }
   std::sort(passes.begin(), passes.end());
   return passes[passes.size() / 2];
+}
+
+// Every rank's read bandwidth, measured at the same time after a barrier (rank 0 gets
+// the vector; the others an empty one).
+std::vector<double> bandwidth_all(int threads, double mib) {
+  (void)Comm::allreduce_min(1, 60, "bandwidth start");
+  const double bw = read_bandwidth(threads, static_cast<size_t>(mib * 1048576.0));
+  std::vector<double> bws(Comm::rank() == 0 ? Comm::size() : 0);
+  Comm::gather(&bw, sizeof bw, bws.data(), 0, 60, "gather bandwidth");
+  return bws;
 }
 
 struct MeanSd {
@@ -131,6 +143,7 @@ int main(int argc, char** argv) {
   app.add_option("-n,--n-gen", n, "generated tokens (tg test; 0 = skip)")->check(CLI::NonNegativeNumber);
   app.add_option("-r,--repetitions", reps, "repetitions of each test")->check(CLI::PositiveNumber);
   app.add_option("-t,--threads", rt.threads, "threads per rank (default: cores / ranks on the node)");
+  app.add_flag("!--no-pack-weights", rt.pack_weights, "keep Q8_0/Q4_0 rows as stored (no 32-row panels)");
   app.add_option("--bw-mib", bw_mib, "MiB read per bandwidth pass, per rank")->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
 
@@ -150,16 +163,13 @@ int main(int argc, char** argv) {
   rt.n_ctx = std::max(p, n) + 16;
   rt.max_seqs = 1;
 
-  // Bandwidth: every rank at once, after a barrier.
-  (void)Comm::allreduce_min(1, 60, "bandwidth start");
-  const double bw = read_bandwidth(threads, static_cast<size_t>(bw_mib * 1048576.0));
-  std::vector<double> bws(Comm::rank() == 0 ? Comm::size() : 0);
-  Comm::gather(&bw, sizeof bw, bws.data(), 0, 60, "gather bandwidth");
+  const std::vector<double> bw_before = bandwidth_all(threads, bw_mib);
 
   if (Comm::rank() != 0) {
     WorkerLoopConfig wc;
     wc.idle_timeout_s = 3600;
     const int rc = worker_loop(wc);
+    (void)bandwidth_all(threads, bw_mib);  // with rank 0, after its SHUTDOWN
     Comm::finalize();
     return rc;
   }
@@ -169,6 +179,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "load failed: %s\n", loaded.message().c_str());
     channel_send(MsgKind::SHUTDOWN, {}, 60);
     (void)shutdown_gather_rss(60);
+    (void)bandwidth_all(threads, bw_mib);  // the workers' second measurement
     Comm::finalize();
     return 1;
   }
@@ -185,12 +196,16 @@ int main(int argc, char** argv) {
     if (n > 0) tg.push_back(n / run_seq(m, pool, n, true, 2000 + r, tmo));
     std::fprintf(stderr, "shardlm-perf: repetition %d/%d done\n", r + 1, reps);
   }
-  double limit = 1e300, bytes_total = 0, bw_total = 0;
+  channel_send(MsgKind::SHUTDOWN, {}, 60);
+  (void)shutdown_gather_rss(60);
+  const std::vector<double> bw_after = bandwidth_all(threads, bw_mib);
+  double limit = 1e300, bytes_total = 0, before_total = 0, after_total = 0;
   for (int r = 0; r < Comm::size(); ++r) {
     const double b = stats[r].bytes_per_token;
     bytes_total += b;
-    bw_total += bws[r];
-    if (b > 0) limit = std::min(limit, bws[r] / b);
+    before_total += bw_before[r];
+    after_total += bw_after[r];
+    if (b > 0) limit = std::min(limit, (bw_before[r] + bw_after[r]) / 2 / b);
   }
   const std::string name = rt.model_path.substr(rt.model_path.find_last_of('/') + 1);
   const std::string setup = Comm::size() > 1 ? fmt::format("{} ranks x {} t", Comm::size(), threads) : fmt::format("{} t", threads);
@@ -204,11 +219,9 @@ int main(int argc, char** argv) {
   };
   row("pp", p, pp, false);
   row("tg", n, tg, true);
-  std::printf("\nread bandwidth %.1f GB/s (sum over ranks, measured concurrently); weights read per token %.3f GB; "
-              "decode limit %.2f tok/s; cpu paths: %s\n",
-              bw_total / 1e9, bytes_total / 1e9, limit, describe(cpu_features()).c_str());
-  channel_send(MsgKind::SHUTDOWN, {}, 60);
-  (void)shutdown_gather_rss(60);
+  std::printf("\nread bandwidth %.1f GB/s before, %.1f after (sum over ranks, measured concurrently); weights read "
+              "per token %.3f GB; decode limit %.2f tok/s (mean bandwidth); cpu paths: %s\n",
+              before_total / 1e9, after_total / 1e9, bytes_total / 1e9, limit, describe(cpu_features()).c_str());
   Comm::finalize();
   return 0;
 }

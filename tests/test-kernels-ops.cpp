@@ -105,7 +105,8 @@ TEST(Matmul, Bf16GemmEveryTypeWithinRoundingBound) {
         }
 }
 
-// The integer GEMM for every weight type it takes: rows that fill and do not fill a
+// The integer GEMM for every weight type it takes, and Q8_0 / Q4_0 stored as 32-row
+// panels (every step size, decode included): rows that fill and do not fill a
 // 32-row panel, token counts with partial 6-token tiles. The activations are quantized
 // here the same way (dx = amax/127, q = round-to-even(x * (127/amax))), so the result
 // must equal the double sum of w * dx * q up to f32 rounding of the block sums.
@@ -113,41 +114,56 @@ TEST(Matmul, Int8GemmEqualsQuantizedActivationProduct) {
   if (!gemm_int8_supported(DType::Q8_0)) GTEST_SKIP() << "this CPU has no AVX512-VNNI (cpu_features: " << describe() << ")";
   ThreadPool pool(2);
   for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K}) {
-    ASSERT_TRUE(gemm_int8_supported(t)) << dtype_name(t);
-    for (int64_t rows : {13, 45, 64})
-      for (int64_t cols : {256, 1280})
-        for (int64_t n : {kMatmulGemmMinTokens, int64_t{47}}) {
-          auto wf = randn(rows * cols, 5);
-          for (int64_t i = 0; i < rows * cols; i += 7) wf[i] += 0.5f;  // offsets matter for Q4_1/K
-          const size_t rb = dtype_row_bytes(t, cols);
-          std::vector<uint8_t> q(rb * rows);
-          for (int64_t r = 0; r < rows; ++r) ASSERT_TRUE(quantize_row(t, wf.data() + r * cols, q.data() + r * rb, cols));
-          WeightView w{t, rows, cols, rb, q.data()};
-          auto x = randn(n * cols, 6);
-          x[3] = 0;
-          for (int64_t c = 32; c < 64; ++c) x[c] = 0;  // an all-zero block
-          std::vector<float> xq(x.size());
-          for (int64_t b = 0; b < n * cols; b += 32) {
-            float amax = 0;
-            for (int64_t c = b; c < b + 32; ++c) amax = std::max(amax, std::fabs(x[c]));
-            const float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
-            for (int64_t c = b; c < b + 32; ++c) xq[c] = d * std::nearbyint(x[c] * id);
-          }
-          std::vector<float> y(n * rows), wrow(cols);
-          matmul(w, x.data(), n, y.data(), pool);
-          for (int64_t r = 0; r < rows; ++r) {
-            dequantize_row(t, q.data() + r * rb, wrow.data(), cols);
-            for (int64_t i = 0; i < n; ++i) {
-              double ref = 0, mag = 0;
-              for (int64_t c = 0; c < cols; ++c) {
-                ref += static_cast<double>(wrow[c]) * xq[i * cols + c];
-                mag += std::fabs(static_cast<double>(wrow[c]) * xq[i * cols + c]);
+    for (WeightLayout layout : {WeightLayout::Rows, WeightLayout::Panel32}) {
+      ASSERT_TRUE(gemm_int8_supported(t)) << dtype_name(t);
+      const bool panel = layout == WeightLayout::Panel32;
+      if (panel && !gemm_int8_packable(t)) continue;
+      ASSERT_EQ(gemm_int8_packable(t), t == DType::Q8_0 || t == DType::Q4_0);
+      const std::vector<int64_t> steps = panel ? std::vector<int64_t>{1, 3, 7, 47} : std::vector<int64_t>{32, 47};
+      for (int64_t rows : {13, 45, 64})
+        for (int64_t cols : {256, 1280})
+          for (int64_t n : steps) {
+            auto wf = randn(rows * cols, 5);
+            for (int64_t i = 0; i < rows * cols; i += 7) wf[i] += 0.5f;  // offsets matter for Q4_1/K
+            const size_t rb = dtype_row_bytes(t, cols);
+            std::vector<uint8_t> q(rb * rows);
+            for (int64_t r = 0; r < rows; ++r) ASSERT_TRUE(quantize_row(t, wf.data() + r * cols, q.data() + r * rb, cols));
+            WeightView w{t, rows, cols, rb, q.data()};
+            std::vector<uint8_t> packed;
+            if (panel) {
+              packed.resize(gemm_int8_packed_weight_bytes(t, rows, cols));
+              ASSERT_EQ(packed.size(), static_cast<size_t>((rows + 31) / 32 * 32) * rb);
+              gemm_int8_pack_weights(w, packed.data());
+              w.data = packed.data();
+              w.layout = layout;
+            }
+            auto x = randn(n * cols, 6);
+            x[3] = 0;
+            for (int64_t c = 32; c < 64; ++c) x[c] = 0;  // an all-zero block
+            std::vector<float> xq(x.size());
+            for (int64_t b = 0; b < n * cols; b += 32) {
+              float amax = 0;
+              for (int64_t c = b; c < b + 32; ++c) amax = std::max(amax, std::fabs(x[c]));
+              const float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+              for (int64_t c = b; c < b + 32; ++c) xq[c] = d * std::nearbyint(x[c] * id);
+            }
+            std::vector<float> y(n * rows), wrow(cols);
+            matmul(w, x.data(), n, y.data(), pool);
+            for (int64_t r = 0; r < rows; ++r) {
+              dequantize_row(t, q.data() + r * rb, wrow.data(), cols);
+              for (int64_t i = 0; i < n; ++i) {
+                double ref = 0, mag = 0;
+                for (int64_t c = 0; c < cols; ++c) {
+                  ref += static_cast<double>(wrow[c]) * xq[i * cols + c];
+                  mag += std::fabs(static_cast<double>(wrow[c]) * xq[i * cols + c]);
+                }
+                ASSERT_NEAR(y[i * rows + r], ref, mag * 1e-5 + 1e-6) << dtype_name(t) << (panel ? " panel32 " : " rows ")
+                                                                    << rows << "x" << cols << " n=" << n << " row " << r
+                                                                    << " token " << i;
               }
-              ASSERT_NEAR(y[i * rows + r], ref, mag * 1e-5 + 1e-6)
-                  << dtype_name(t) << " " << rows << "x" << cols << " n=" << n << " row " << r << " token " << i;
             }
           }
-        }
+    }
   }
 }
 

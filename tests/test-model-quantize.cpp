@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shardlm/core/log.h"
+#include "shardlm/kernels/gemm-int8.h"
 #include "shardlm/kernels/matmul.h"
 #include "shardlm/kernels/quant.h"
 #include "shardlm/model/forward.h"
@@ -77,7 +78,7 @@ struct Runner {
   std::unique_ptr<Forward> fwd;
   std::vector<int32_t> blocks;
   std::string error;
-  explicit Runner(const std::string& path) {
+  explicit Runner(const std::string& path, bool pack_panels = true) {
     kernels_init();
     auto s = ModelSource::open(path);
     if (!s) {
@@ -86,7 +87,9 @@ struct Runner {
     }
     src = std::move(s.value());
     auto plan = make_shard_plan(src->hparams(), 0, 1, ff_split_unit(*src));
-    auto ww = load_weights(*src, plan.value(), {});
+    LoadOptions opt;
+    opt.pack_panels = pack_panels;
+    auto ww = load_weights(*src, plan.value(), {}, opt);
     if (!ww) {
       error = ww.message();
       return;
@@ -301,6 +304,49 @@ TEST(Quantize, Stories260KEveryTypeLoadsAndStaysClose) {
     const std::string s = t;
     const double bound = s[0] == 'F' || s[0] == 'B' ? 1e-2 : s == "Q8_0" ? 3e-2 : s[1] == '4' ? 0.2 : 0.1;
     EXPECT_LT(rel, bound);
+  }
+}
+
+// Q8_0 / Q4_0 matrices stored as 32-row panels (the default where the CPU has
+// AVX512-VNNI) give the story of the file's own row layout: the same greedy tokens and
+// logits within the 8-bit activation rounding of the two kernels.
+TEST(Quantize, Stories260KPanelsEqualRows) {
+  const std::string in = shared_path("models/stories260K/stories260K.gguf");
+  if (!fs::exists(in)) GTEST_SKIP() << in << " not available (../shared absent)";
+  if (!gemm_int8_packable(DType::Q8_0)) GTEST_SKIP() << "this CPU has no AVX512-VNNI: weights stay in rows";
+  TempDir tmp;
+  Runner f32(in);
+  ASSERT_TRUE(f32.ok()) << f32.error;
+  const std::vector<int32_t> prompt = {1, 403, 407, 261, 378, 432, 383};
+  for (const char* t : {"q8_0", "q4_0"}) {
+    SCOPED_TRACE(t);
+    const std::string out = tmp.path + "/" + t + ".gguf";
+    ASSERT_TRUE(quantize(in, out, t, true));
+    Runner rows(out, false), panels(out, true);
+    ASSERT_TRUE(rows.ok() && panels.ok()) << rows.error << panels.error;
+    for (const auto& l : panels.w->layers)
+      for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
+        EXPECT_EQ(m->layout, m->type == DType::Q8_0 || m->type == DType::Q4_0 ? WeightLayout::Panel32 : WeightLayout::Rows);
+    EXPECT_EQ(panels.w->tok_embd.layout, WeightLayout::Rows);  // rows read by token id
+    EXPECT_EQ(rows.w->layers[0].wq.layout, WeightLayout::Rows);
+    auto rel = [](const std::vector<float>& a, const std::vector<float>& b) {
+      double e2 = 0, n2 = 0;
+      for (size_t i = 0; i < a.size(); ++i) {
+        e2 += (a[i] - b[i]) * (a[i] - b[i]);
+        n2 += a[i] * a[i];
+      }
+      return std::sqrt(e2 / n2);
+    };
+    const auto a = rows.prompt_logits(prompt), b = panels.prompt_logits(prompt), r = f32.prompt_logits(prompt);
+    ASSERT_EQ(a.size(), b.size());
+    std::printf("%s prompt logits rel rms: panels vs rows %.2e, rows vs F32 %.2e, panels vs F32 %.2e\n", t, rel(b, a),
+                rel(a, r), rel(b, r));
+    EXPECT_GT(rel(b, a), 0.0);  // a different kernel ran
+    // Both round activations to 8 bits per block (the 8-bit tolerance of the test above).
+    EXPECT_LT(rel(b, a), 3e-2);
+    EXPECT_LT(rel(b, r), std::string(t) == "q8_0" ? 3e-2 : 0.2);
+    const auto g_rows = rows.greedy({1, 403, 407, 261, 378}, 64, 1), g_panels = panels.greedy({1, 403, 407, 261, 378}, 64, 1);
+    EXPECT_GE(common_prefix(g_rows, g_panels), std::min<size_t>(g_rows.size(), 37));
   }
 }
 

@@ -97,6 +97,7 @@ Result<std::unique_ptr<RankModel>> load_rank_model(const RuntimeConfig& cfg) {
   };
   LoadOptions lopt;
   lopt.weight_dtype = weight_dtype;
+  lopt.pack_panels = cfg.pack_weights;
   auto w = load_weights(*m->src_, plan.value(), hooks, lopt);
   if (!w) {
     // A rank that failed on its own still meets the others at the agreement they

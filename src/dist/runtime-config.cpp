@@ -14,6 +14,7 @@ std::string RuntimeConfig::to_json() const {
                       {"block_size", block_size},
                       {"kv_cache_dtype", kv_cache_dtype},
                       {"weight_dtype", weight_dtype},
+                      {"pack_weights", pack_weights},
                       {"sample_candidates", sample_candidates},
                       {"eval_timeout_s", eval_timeout_s},
                       {"collective_timeout_s", collective_timeout_s},
@@ -38,6 +39,7 @@ Result<RuntimeConfig> RuntimeConfig::from_json(const std::string& s) {
     c.block_size = j.value("block_size", c.block_size);
     c.kv_cache_dtype = j.value("kv_cache_dtype", c.kv_cache_dtype);
     c.weight_dtype = j.value("weight_dtype", c.weight_dtype);
+    c.pack_weights = j.value("pack_weights", c.pack_weights);
     c.sample_candidates = j.value("sample_candidates", c.sample_candidates);
     c.eval_timeout_s = j.value("eval_timeout_s", c.eval_timeout_s);
     c.collective_timeout_s = j.value("collective_timeout_s", c.collective_timeout_s);

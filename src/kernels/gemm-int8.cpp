@@ -76,6 +76,12 @@ bool gemm_int8_supported(DType t) {
 
 size_t gemm_int8_packed_x_bytes(int64_t n, int64_t cols) { return XLayout(n, cols).bytes; }
 
+bool gemm_int8_packable(DType t) { return (t == DType::Q8_0 || t == DType::Q4_0) && gemm_int8_supported(t); }
+
+size_t gemm_int8_packed_weight_bytes(DType t, int64_t rows, int64_t cols) {
+  return static_cast<size_t>((rows + 31) / 32 * 32) * dtype_row_bytes(t, cols);
+}
+
 #if defined(__x86_64__)
 namespace {
 
@@ -257,10 +263,47 @@ struct XView {
   int64_t cols, nb;
 };
 
-// y[t * ldy + (0..31)] = the panel's 32 rows . tokens t0 .. t0+T-1 (masked to nr rows).
-template <int T, bool kOff>
-SHARDLM_VNNI void tile(const uint8_t* pc, const float* pd, const float* pm, const XView& x, int64_t t0, float* y,
-                       int64_t ldy, __mmask16 k0, __mmask16 k1) {
+// Where a tile reads its weights: codes(b, j, h) = the 64-byte vector of step j (4
+// codes) of block b for rows 16h..16h+15; scale(b, h) / offset(b, h) their d_b / m_b.
+// A panel built from Rows weights (build_panel): f32 scales and offsets.
+template <bool kOffsets>
+struct BuiltPanel {
+  static constexpr bool kOff = kOffsets;
+  const uint8_t* pc;
+  const float* pd;
+  const float* pm;
+  SHARDLM_VNNI __m512i codes(int64_t b, int j, int h) const {
+    return _mm512_loadu_si512(pc + (b * (kBlock / 4) + j) * kStepBytes + h * 64);
+  }
+  SHARDLM_VNNI __m512 scale(int64_t b, int h) const { return _mm512_loadu_ps(pd + b * kRows + h * 16); }
+  SHARDLM_VNNI __m512 offset(int64_t b, int h) const { return _mm512_loadu_ps(pm + b * kRows + h * 16); }
+};
+
+// A Panel32 panel as stored (gemm-int8.h): per block 32 f16 scales, then the codes.
+template <DType kType>
+struct StoredPanel {
+  static constexpr bool kOff = false;
+  static constexpr int64_t kBytes = kType == DType::Q8_0 ? 1088 : 576;  // per block
+  const uint8_t* base;
+  SHARDLM_VNNI __m512i codes(int64_t b, int j, int h) const {
+    const uint8_t* c = base + b * kBytes + 64;
+    if constexpr (kType == DType::Q8_0) {
+      return _mm512_loadu_si512(c + j * kStepBytes + h * 64);
+    } else {  // steps j and j + 4 share a byte: low and high nibble
+      const __m512i raw = _mm512_loadu_si512(c + (j % 4) * kStepBytes + h * 64);
+      return _mm512_and_si512(j < 4 ? raw : _mm512_srli_epi16(raw, 4), _mm512_set1_epi8(15));
+    }
+  }
+  SHARDLM_VNNI __m512 scale(int64_t b, int h) const {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + b * kBytes + h * 32)));
+  }
+  SHARDLM_VNNI __m512 offset(int64_t, int) const { return _mm512_setzero_ps(); }
+};
+
+// y[t * ldy + (0..31)] = the panel's 32 rows . tokens t0 .. t0+T-1 (masked to the
+// valid rows by k0, k1).
+template <int T, class P>
+SHARDLM_VNNI void tile(const P& pan, const XView& x, int64_t t0, float* y, int64_t ldy, __mmask16 k0, __mmask16 k1) {
   __m512 f[2][T];
 #pragma GCC unroll 6
   for (int t = 0; t < T; ++t) f[0][t] = f[1][t] = _mm512_setzero_ps();
@@ -269,11 +312,10 @@ SHARDLM_VNNI void tile(const uint8_t* pc, const float* pd, const float* pm, cons
     __m512i a[2][T];
 #pragma GCC unroll 6
     for (int t = 0; t < T; ++t) a[0][t] = a[1][t] = _mm512_set1_epi32(x.z[(t0 + t) * x.nb + b]);
-    const uint8_t* wb = pc + b * (kBlock / 4) * kStepBytes;
     const int8_t* xb = xq + b * kBlock;
 #pragma GCC unroll 8
     for (int j = 0; j < kBlock / 4; ++j) {
-      const __m512i w0 = _mm512_loadu_si512(wb + j * kStepBytes), w1 = _mm512_loadu_si512(wb + j * kStepBytes + 64);
+      const __m512i w0 = pan.codes(b, j, 0), w1 = pan.codes(b, j, 1);
 #pragma GCC unroll 6
       for (int t = 0; t < T; ++t) {
         int32_t v;
@@ -283,15 +325,15 @@ SHARDLM_VNNI void tile(const uint8_t* pc, const float* pd, const float* pm, cons
         a[1][t] = _mm512_dpbusd_epi32(a[1][t], w1, xv);
       }
     }
-    const __m512 d0 = _mm512_loadu_ps(pd + b * kRows), d1 = _mm512_loadu_ps(pd + b * kRows + 16);
+    const __m512 d0 = pan.scale(b, 0), d1 = pan.scale(b, 1);
 #pragma GCC unroll 6
     for (int t = 0; t < T; ++t) {
       const __m512 dx = _mm512_set1_ps(x.d[(t0 + t) * x.nb + b]);
       f[0][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[0][t]), _mm512_mul_ps(d0, dx), f[0][t]);
       f[1][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[1][t]), _mm512_mul_ps(d1, dx), f[1][t]);
     }
-    if constexpr (kOff) {
-      const __m512 m0 = _mm512_loadu_ps(pm + b * kRows), m1 = _mm512_loadu_ps(pm + b * kRows + 16);
+    if constexpr (P::kOff) {
+      const __m512 m0 = pan.offset(b, 0), m1 = pan.offset(b, 1);
 #pragma GCC unroll 6
       for (int t = 0; t < T; ++t) {
         const __m512 s = _mm512_set1_ps(x.s[(t0 + t) * x.nb + b]);
@@ -307,37 +349,81 @@ SHARDLM_VNNI void tile(const uint8_t* pc, const float* pd, const float* pm, cons
   }
 }
 
-template <bool kOff>
-SHARDLM_VNNI void tiles(const uint8_t* pc, const float* pd, const float* pm, const XView& x, int64_t n, float* y,
-                        int64_t ldy, __mmask16 k0, __mmask16 k1) {
+template <class P>
+SHARDLM_VNNI void tiles(const P& pan, const XView& x, int64_t n, float* y, int64_t ldy, __mmask16 k0, __mmask16 k1) {
   int64_t t0 = 0;
-  for (; t0 + kT <= n; t0 += kT) tile<kT, kOff>(pc, pd, pm, x, t0, y + t0 * ldy, ldy, k0, k1);
+  for (; t0 + kT <= n; t0 += kT) tile<kT>(pan, x, t0, y + t0 * ldy, ldy, k0, k1);
   switch (n - t0) {
-    case 1: tile<1, kOff>(pc, pd, pm, x, t0, y + t0 * ldy, ldy, k0, k1); break;
-    case 2: tile<2, kOff>(pc, pd, pm, x, t0, y + t0 * ldy, ldy, k0, k1); break;
-    case 3: tile<3, kOff>(pc, pd, pm, x, t0, y + t0 * ldy, ldy, k0, k1); break;
-    case 4: tile<4, kOff>(pc, pd, pm, x, t0, y + t0 * ldy, ldy, k0, k1); break;
-    case 5: tile<5, kOff>(pc, pd, pm, x, t0, y + t0 * ldy, ldy, k0, k1); break;
+    case 1: tile<1>(pan, x, t0, y + t0 * ldy, ldy, k0, k1); break;
+    case 2: tile<2>(pan, x, t0, y + t0 * ldy, ldy, k0, k1); break;
+    case 3: tile<3>(pan, x, t0, y + t0 * ldy, ldy, k0, k1); break;
+    case 4: tile<4>(pan, x, t0, y + t0 * ldy, ldy, k0, k1); break;
+    case 5: tile<5>(pan, x, t0, y + t0 * ldy, ldy, k0, k1); break;
     default: break;
   }
 }
 
+XView x_view(const uint8_t* xp, int64_t n, int64_t cols) {
+  const XLayout L(n, cols);
+  return {reinterpret_cast<const int8_t*>(xp), reinterpret_cast<const float*>(xp + L.d),
+          reinterpret_cast<const float*>(xp + L.s), reinterpret_cast<const int32_t*>(xp + L.z), cols, L.nb};
+}
+
+// Masks of the valid rows of a panel starting at row p of r1.
+SHARDLM_VNNI inline void row_masks(int64_t p, int64_t r1, __mmask16* k0, __mmask16* k1) {
+  const int64_t nr = std::min<int64_t>(kRows, r1 - p);
+  *k0 = static_cast<__mmask16>(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
+  *k1 = static_cast<__mmask16>(nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
+}
+
 SHARDLM_VNNI void rows_int8(const WeightView& w, const uint8_t* xp, int64_t n, float* y, int64_t ldy, int64_t r0,
                             int64_t r1, uint8_t* pc, float* pd, float* pm, uint8_t* codes, float* d, float* m) {
-  const XLayout L(n, w.cols);
-  const XView x{reinterpret_cast<const int8_t*>(xp), reinterpret_cast<const float*>(xp + L.d),
-                reinterpret_cast<const float*>(xp + L.s), reinterpret_cast<const int32_t*>(xp + L.z), w.cols, L.nb};
-  const bool off = has_offset(w.type);
+  const XView x = x_view(xp, n, w.cols);
   for (int64_t p = r0; p < r1; p += kRows) {
-    const int nr = static_cast<int>(std::min<int64_t>(kRows, r1 - p));
-    build_panel(w, p, nr, pc, pd, pm, codes, d, m);
-    const __mmask16 k0 = static_cast<__mmask16>(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
-    const __mmask16 k1 = static_cast<__mmask16>(nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
-    if (off)
-      tiles<true>(pc, pd, pm, x, n, y + p, ldy, k0, k1);
+    __mmask16 k0, k1;
+    row_masks(p, r1, &k0, &k1);
+    build_panel(w, p, static_cast<int>(std::min<int64_t>(kRows, r1 - p)), pc, pd, pm, codes, d, m);
+    if (has_offset(w.type))
+      tiles(BuiltPanel<true>{pc, pd, pm}, x, n, y + p, ldy, k0, k1);
     else
-      tiles<false>(pc, pd, pm, x, n, y + p, ldy, k0, k1);
+      tiles(BuiltPanel<false>{pc, pd, pm}, x, n, y + p, ldy, k0, k1);
   }
+}
+
+// Rows [r0, r1) of a Panel32 weight (r0 a multiple of 32).
+template <DType kType>
+SHARDLM_VNNI void rows_stored(const WeightView& w, const uint8_t* xp, int64_t n, float* y, int64_t ldy, int64_t r0,
+                              int64_t r1) {
+  const XView x = x_view(xp, n, w.cols);
+  const size_t panel_bytes = kRows * w.row_bytes;
+  for (int64_t p = r0; p < r1; p += kRows) {
+    __mmask16 k0, k1;
+    row_masks(p, r1, &k0, &k1);
+    tiles(StoredPanel<kType>{w.data + (p / kRows) * panel_bytes}, x, n, y + p, ldy, k0, k1);
+  }
+}
+
+// Rows of a Q8_0 / Q4_0 weight -> Panel32 (layout in gemm-int8.h).
+SHARDLM_VNNI void pack_weights(const WeightView& w, uint8_t* dst) {
+  const bool q8 = w.type == DType::Q8_0;
+  const int64_t nb = w.cols / kBlock, bb = q8 ? 34 : 18, words = q8 ? 8 : 4;  // code dwords per row and block
+  const int64_t panels = (w.rows + kRows - 1) / kRows;
+  for (int64_t p = 0; p < panels; ++p)
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* o = dst + (p * nb + b) * kRows * bb;
+      for (int r = 0; r < kRows; ++r) {
+        const int64_t row = p * kRows + r;
+        uint8_t blk[34] = {};  // a zero row past the end: d = 0, codes 0
+        if (row < w.rows) std::memcpy(blk, w.data + row * w.row_bytes + b * bb, static_cast<size_t>(bb));
+        std::memcpy(o + 2 * r, blk, 2);
+        for (int64_t j = 0; j < words; ++j) {
+          uint32_t v;
+          std::memcpy(&v, blk + 2 + 4 * j, 4);
+          if (q8) v ^= 0x80808080u;  // q + 128
+          std::memcpy(o + 64 + (j * kRows + r) * 4, &v, 4);
+        }
+      }
+    }
 }
 
 }  // namespace
@@ -350,6 +436,13 @@ void gemm_int8_pack_x(DType t, const float* x, int64_t n, int64_t cols, int64_t 
 // instantiated inside an AVX-512 function.
 void gemm_int8_rows(const WeightView& w, const uint8_t* xp, int64_t n, float* y, int64_t ldy, int64_t r0,
                     int64_t r1) {
+  if (w.layout == WeightLayout::Panel32) {
+    if (w.type == DType::Q8_0)
+      rows_stored<DType::Q8_0>(w, xp, n, y, ldy, r0, r1);
+    else
+      rows_stored<DType::Q4_0>(w, xp, n, y, ldy, r0, r1);
+    return;
+  }
   thread_local std::vector<uint8_t> pc, codes;
   thread_local std::vector<float> pd, pm, d, m;
   const auto nb = static_cast<size_t>(w.cols / kBlock);
@@ -362,7 +455,10 @@ void gemm_int8_rows(const WeightView& w, const uint8_t* xp, int64_t n, float* y,
   rows_int8(w, xp, n, y, ldy, r0, r1, pc.data(), pd.data(), pm.data(), codes.data(), d.data(), m.data());
 }
 
+void gemm_int8_pack_weights(const WeightView& w, uint8_t* dst) { pack_weights(w, dst); }
+
 #else   // not x86-64: never supported, never called
+void gemm_int8_pack_weights(const WeightView&, uint8_t*) {}
 void gemm_int8_pack_x(DType, const float*, int64_t, int64_t, int64_t, int64_t, uint8_t*) {}
 void gemm_int8_rows(const WeightView&, const uint8_t*, int64_t, float*, int64_t, int64_t, int64_t) {}
 #endif

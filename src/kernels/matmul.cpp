@@ -75,13 +75,19 @@ int64_t grain_for(const WeightView& w, int threads, int64_t min_rows) {
 
 void matmul(const WeightView& w, const float* x, int64_t n, float* y, ThreadPool& pool) {
   if (n <= 0 || w.rows == 0) return;
-  if (n >= kMatmulGemmMinTokens && w.cols % 32 == 0 && gemm_int8_supported(w.type)) {
+  const bool panel = w.layout == WeightLayout::Panel32;
+  if (panel || (n >= kMatmulGemmMinTokens && w.cols % 32 == 0 && gemm_int8_supported(w.type))) {
     thread_local std::vector<uint8_t> xq;  // gemm-int8.h layout
     xq.resize(gemm_int8_packed_x_bytes(n, w.cols));
     uint8_t* xqd = xq.data();  // not `xq` in the lambdas: thread_local per thread
-    pool.parallel_for(n, 8, [&](int64_t t0, int64_t t1, int) { gemm_int8_pack_x(w.type, x, n, w.cols, t0, t1, xqd); });
+    if (n < kMatmulGemmMinTokens)
+      gemm_int8_pack_x(w.type, x, n, w.cols, 0, n, xqd);
+    else
+      pool.parallel_for(n, 8, [&](int64_t t0, int64_t t1, int) { gemm_int8_pack_x(w.type, x, n, w.cols, t0, t1, xqd); });
     const int64_t panels = (w.rows + kGemmInt8TileRows - 1) / kGemmInt8TileRows;
-    pool.parallel_for(panels, 1, [&](int64_t p0, int64_t p1, int) {
+    // Decode (stored panels, few tokens): a few panels per task, for balance.
+    const int64_t grain = panel && n < kMatmulGemmMinTokens ? std::max<int64_t>(1, panels / (4 * pool.size())) : 1;
+    pool.parallel_for(panels, grain, [&](int64_t p0, int64_t p1, int) {
       gemm_int8_rows(w, xqd, n, y, w.rows, p0 * kGemmInt8TileRows, std::min(w.rows, p1 * kGemmInt8TileRows));
     });
     return;

@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "shardlm/core/log.h"
+#include "shardlm/kernels/gemm-int8.h"
 #include "shardlm/kernels/quant.h"
 #include "shardlm/model/model-arch.h"
 #include "shardlm/model/weights.h"
@@ -89,11 +90,21 @@ void requantize(WeightMatrix& m, std::optional<DType> to, const std::string& nam
   m = std::move(q);
 }
 
+// LoadOptions::pack_panels: a Q8_0 / Q4_0 matrix rearranged into 32-row panels.
+void pack_panels(WeightMatrix& m) {
+  if (m.layout != WeightLayout::Rows || !gemm_int8_packable(m.type) || m.cols % 32 != 0) return;
+  Buffer p(gemm_int8_packed_weight_bytes(m.type, m.rows, m.cols));
+  gemm_int8_pack_weights(m.view(), p.data());
+  m.data = std::move(p);
+  m.layout = WeightLayout::Panel32;
+}
+
 struct Loader {
   const ModelSource& src;
   const ShardPlan& plan;
   const HParams& h;
   std::optional<DType> weight_dtype;
+  bool pack = false;  // pack_panels for matrices only used by matmul
 
   Result<const RawTensor*> get(const std::string& name) {
     const RawTensor* t = src.tensor(name);
@@ -107,6 +118,7 @@ struct Loader {
     if (!m) return m.status();
     out = std::move(m.value());
     requantize(out, weight_dtype, name);
+    if (pack) pack_panels(out);
     return Status::ok();
   }
   Status cols(const std::string& name, Range c, WeightMatrix& out) {
@@ -116,6 +128,7 @@ struct Loader {
     if (!m) return m.status();
     out = std::move(m.value());
     requantize(out, weight_dtype, name);
+    if (pack) pack_panels(out);
     return Status::ok();
   }
   Status vector(const std::string& name, Range r, std::vector<float>& out) {
@@ -180,11 +193,12 @@ Result<std::unique_ptr<ModelWeights>> load_weights(const ModelSource& src, const
   w->hp = src.hparams();
   w->plan = plan;
   const HParams& h = w->hp;
-  Loader L{src, plan, h, opt.weight_dtype};
+  Loader L{src, plan, h, opt.weight_dtype, false};
   const int64_t hd = h.head_dim;
 
   if (hooks.before_layer) SHARDLM_TRY(hooks.before_layer(-1, layer_slice_bytes(src, plan, -1)));
-  SHARDLM_TRY(L.rows(tensor_name("token_embd"), plan.vocab, w->tok_embd));
+  SHARDLM_TRY(L.rows(tensor_name("token_embd"), plan.vocab, w->tok_embd));  // rows read by token id
+  L.pack = opt.pack_panels;
   SHARDLM_TRY(L.rows(h.tied_embeddings ? tensor_name("token_embd") : tensor_name("output"), plan.vocab, w->output));
   SHARDLM_TRY(L.vector_all(tensor_name("output_norm"), w->output_norm));
   if (hooks.after_layer) SHARDLM_TRY(hooks.after_layer(-1));

@@ -27,6 +27,14 @@
 // Register tile: 32 rows (2 vectors of 16 lanes) x 6 tokens: 12 int32 accumulators
 // for the current block and 12 f32 sums; activation codes are broadcast 4 at a time.
 //
+// Stored panels (WeightLayout::Panel32, Q8_0 and Q4_0 only): the weight is repacked
+// once at load into the panel form, so no step rebuilds it and decode streams each
+// panel once with no per-row horizontal sums. Same bytes as the rows plus zero rows up
+// to a multiple of 32: per panel, per block b (in order), 32 * block bytes:
+//   32 x f16 d (row order), then the codes as [step][32 rows][4 bytes]:
+//   Q8_0: 8 steps, byte = q + 128 (1088 B);  Q4_0: 4 steps, byte i of (step v, row r) =
+//   qs[4v + i] of row r: low nibble = element 4v + i, high nibble = element 16 + 4v + i (576 B).
+//
 // Precision: only the activations are rounded (8 bits per block, as in the decode
 // kernels); the weights are used exactly. Against a double sum of w * (dx*q) the result
 // differs by the f32 summation of the blocks (about blocks * 2^-24 * sum |w*x|).
@@ -53,9 +61,17 @@ size_t gemm_int8_packed_x_bytes(int64_t n, int64_t cols);
 // packed from different threads.
 void gemm_int8_pack_x(DType t, const float* x, int64_t n, int64_t cols, int64_t t0, int64_t t1, uint8_t* xp);
 
-// y[t * ldy + r] = dot(row r of w, token t) for rows [r0, r1) and every token t < n.
-// r0 must be a multiple of kGemmInt8TileRows. Only call when gemm_int8_supported(w.type).
+// y[t * ldy + r] = dot(row r of w, token t) for rows [r0, r1) and every token t < n
+// (any n >= 1), for w in either layout. r0 must be a multiple of kGemmInt8TileRows.
+// Only call when gemm_int8_supported(w.type).
 void gemm_int8_rows(const WeightView& w, const uint8_t* xp, int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1);
+
+// Weights that can be stored as Panel32 on this CPU (Q8_0, Q4_0 with AVX512-VNNI).
+bool gemm_int8_packable(DType t);
+// Bytes of the Panel32 form of a [rows, cols] weight of type t.
+size_t gemm_int8_packed_weight_bytes(DType t, int64_t rows, int64_t cols);
+// Rows-layout w (Q8_0 or Q4_0) -> dst (gemm_int8_packed_weight_bytes) in Panel32.
+void gemm_int8_pack_weights(const WeightView& w, uint8_t* dst);
 
 // Rows per panel (row ranges that are multiples of it waste nothing).
 constexpr int64_t kGemmInt8TileRows = 32;

@@ -8,13 +8,20 @@
 
 namespace shardlm {
 
-// A non-owning view of a 2-D weight [rows, cols], rows contiguous, row_bytes apart.
+// How a weight's bytes are arranged.
+//   Rows: row r at data + r * row_bytes, in the type's own block layout.
+//   Panel32: Q8_0 / Q4_0 rows interleaved 32 at a time for the integer kernels
+//     (gemm-int8.h: gemm_int8_pack_weights); rows padded to a multiple of 32.
+enum class WeightLayout : uint8_t { Rows = 0, Panel32 = 1 };
+
+// A non-owning view of a 2-D weight [rows, cols].
 struct WeightView {
   DType type = DType::F32;
   int64_t rows = 0;
   int64_t cols = 0;
-  size_t row_bytes = 0;
+  size_t row_bytes = 0;  // bytes of one row in the type (also for Panel32)
   const uint8_t* data = nullptr;
+  WeightLayout layout = WeightLayout::Rows;
 };
 
 // Set BLAS to one thread: the pool owns parallelism (no oversubscription).
@@ -25,6 +32,8 @@ void kernels_init();
 constexpr int64_t kMatmulGemmMinTokens = 32;
 
 // y[n, w.rows] = x[n, w.cols] · wᵀ. Rows of w are split over the pool.
+//   - Panel32 weights (Q8_0 / Q4_0 repacked at load on CPUs with AVX512-VNNI), every
+//     step: the integer kernels of gemm-int8.h straight from the packed panels.
 //   - Steps of kMatmulGemmMinTokens or more (compute-bound prompt processing):
 //     Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K on CPUs with AVX512-VNNI: the weight
 //     codes of 32 rows at a time against 8-bit activations (gemm-int8.h); other
@@ -39,7 +48,7 @@ constexpr int64_t kMatmulGemmMinTokens = 32;
 //     (weights dequantized a sub-chunk at a time into per-thread scratch).
 void matmul(const WeightView& w, const float* x, int64_t n, float* y, ThreadPool& pool);
 
-// Plain reference (double accumulation), for tests.
+// Plain reference (double accumulation), for tests. Rows layout only.
 void matmul_ref(const WeightView& w, const float* x, int64_t n, float* y);
 
 }  // namespace shardlm

@@ -21,8 +21,9 @@ struct WeightMatrix {
   DType type = DType::F32;
   int64_t rows = 0, cols = 0;
   size_t row_bytes = 0;
-  Buffer data;  // [rows, row_bytes]
-  WeightView view() const { return {type, rows, cols, row_bytes, data.data()}; }
+  Buffer data;  // [rows, row_bytes], or Panel32 (matmul.h)
+  WeightLayout layout = WeightLayout::Rows;
+  WeightView view() const { return {type, rows, cols, row_bytes, data.data(), layout}; }
   size_t bytes() const { return data.size(); }
 };
 
@@ -64,6 +65,9 @@ uint64_t layer_slice_bytes(const ModelSource& src, const ShardPlan& plan, int la
 struct LoadOptions {
   // --weight-dtype: re-encode F32/F16/BF16 matrices in this type at load (none = as stored).
   std::optional<DType> weight_dtype;
+  // Store Q8_0 / Q4_0 matrices (not the embedding table) as Panel32 where the CPU has
+  // the integer kernels for it (gemm_int8_packable): same bytes, faster decode.
+  bool pack_panels = true;
 };
 
 Result<std::unique_ptr<ModelWeights>> load_weights(const ModelSource& src, const ShardPlan& plan,
