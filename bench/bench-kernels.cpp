@@ -15,7 +15,6 @@
 // Paths the CPU lacks are not registered; SHARDLM_CPU is not read here (all paths run).
 #include <benchmark/benchmark.h>
 
-#include <immintrin.h>
 
 #include <cstdint>
 #include <cstring>
@@ -27,6 +26,7 @@
 #include "shardlm/core/cpu-features.h"
 #include "shardlm/core/thread-pool.h"
 #include "shardlm/kernels/gemm-int8.h"
+#include "shardlm/kernels/stream-read.h"
 #include "shardlm/kernels/matmul.h"
 #include "shardlm/kernels/quant.h"
 #include "shardlm/kernels/vec-dot.h"
@@ -134,38 +134,11 @@ void bm_rows(benchmark::State& state, DType t, Isa isa, int64_t rows, int64_t co
   state.SetLabel(std::string(isa_name(k.isa)) + (dram ? " dram x" : " hot x") + std::to_string(m.copies.size()));
 }
 
-// Plain streaming read of the same bytes (the bandwidth reference).
-__attribute__((target("avx2"))) uint64_t read_avx2(const uint8_t* p, size_t bytes) {
-  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-  size_t i = 0;
-  for (; i + 128 <= bytes; i += 128) {
-    a0 = _mm256_xor_si256(a0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)));
-    a1 = _mm256_xor_si256(a1, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
-    a2 = _mm256_xor_si256(a2, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 64)));
-    a3 = _mm256_xor_si256(a3, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 96)));
-  }
-  const __m256i a = _mm256_xor_si256(_mm256_xor_si256(a0, a1), _mm256_xor_si256(a2, a3));
-  uint64_t r = static_cast<uint64_t>(_mm256_extract_epi64(a, 0) ^ _mm256_extract_epi64(a, 3));
-  for (; i < bytes; ++i) r ^= p[i];
-  return r;
-}
-
-uint64_t read_scalar(const uint8_t* p, size_t bytes) {
-  uint64_t r = 0, v;
-  size_t i = 0;
-  for (; i + 8 <= bytes; i += 8) {
-    std::memcpy(&v, p + i, 8);
-    r ^= v;
-  }
-  return r;
-}
-
 void bm_read(benchmark::State& state, DType t, int64_t rows, int64_t cols, bool dram) {
   Matrix& m = matrix(t, rows, cols, dram);
-  const bool avx2 = cpu_features().avx2;
   size_t c = 0;
   for (auto _ : state) {
-    const uint64_t r = avx2 ? read_avx2(m.copies[c].get(), m.bytes) : read_scalar(m.copies[c].get(), m.bytes);
+    const uint64_t r = stream_read(m.copies[c].get(), m.bytes);
     benchmark::DoNotOptimize(r);
     c = c + 1 == m.copies.size() ? 0 : c + 1;
   }

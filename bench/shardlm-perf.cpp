@@ -28,6 +28,7 @@
 #include "shardlm/dist/rank-model.h"
 #include "shardlm/dist/worker-loop.h"
 #include "shardlm/kernels/matmul.h"
+#include "shardlm/kernels/stream-read.h"
 #include "shardlm/kv/block-pool.h"
 #include "shardlm/sampling/candidates.h"
 
@@ -38,33 +39,26 @@ namespace {
 
 double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-// Read bandwidth (bytes/s) of `threads` threads summing disjoint parts of one buffer:
+// Read bandwidth (bytes/s) of `threads` threads streaming disjoint parts of one buffer
+// (stream_read: the widest plain loads of this CPU):
 // the median of 5 passes after a warm-up pass.
 double read_bandwidth(int threads, size_t bytes) {
   Buffer buf(bytes);
-  float* f = reinterpret_cast<float*>(buf.data());
-  const size_t n = bytes / sizeof(float);
-  for (size_t i = 0; i < n; ++i) f[i] = static_cast<float>(i & 1023);
+  for (size_t i = 0; i < bytes; ++i) buf.data()[i] = static_cast<uint8_t>(i * 131);
   std::vector<double> passes;
-  volatile float sink = 0;
+  volatile uint64_t sink = 0;
   for (int pass = 0; pass < 6; ++pass) {
     std::vector<std::thread> ts;
-    std::vector<float> part(threads);
+    std::vector<uint64_t> part(threads);
     const auto t0 = Clock::now();
     for (int t = 0; t < threads; ++t)
       ts.emplace_back([&, t] {
-        const size_t a = n * t / threads, b = n * (t + 1) / threads;
-        float s[16] = {};
-        size_t i = a;
-        for (; i + 16 <= b; i += 16)
-          for (int k = 0; k < 16; ++k) s[k] += f[i + k];
-        float tot = 0;
-        for (int k = 0; k < 16; ++k) tot += s[k];
-        part[t] = tot;
+        const size_t a = bytes * t / threads / 64 * 64, b = t + 1 == threads ? bytes : bytes * (t + 1) / threads / 64 * 64;
+        part[t] = stream_read(buf.data() + a, b - a);
       });
     for (auto& t : ts) t.join();
     const double dt = seconds(Clock::now() - t0);
-    sink = sink + std::accumulate(part.begin(), part.end(), 0.0f);
+    for (uint64_t v : part) sink = sink ^ v;
     if (pass > 0) passes.push_back(static_cast<double>(bytes) / dt);
   }
   std::sort(passes.begin(), passes.end());
