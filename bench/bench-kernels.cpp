@@ -146,7 +146,7 @@ void bm_read(benchmark::State& state, DType t, int64_t rows, int64_t cols, bool 
   state.SetLabel(std::string(dram ? "dram x" : "hot x") + std::to_string(m.copies.size()));
 }
 
-// One-token matmul on Q8_0 / Q4_0 weights stored as 32-row panels (gemm-int8.h; what
+// One-token matmul on Q8_0 / Q4_0 / Q4_K weights stored as 32-row panels (gemm-int8.h; what
 // the engine loads on AVX512-VNNI CPUs), one thread: compare with vec_dot_rows.
 void bm_panel32(benchmark::State& state, DType t, int64_t rows, int64_t cols, bool dram) {
   kernels_init();

@@ -105,7 +105,7 @@ TEST(Matmul, Bf16GemmEveryTypeWithinRoundingBound) {
         }
 }
 
-// The integer GEMM for every weight type it takes, and Q8_0 / Q4_0 stored as 32-row
+// The integer GEMM for every weight type it takes, and Q8_0 / Q4_0 / Q4_K stored as 32-row
 // panels (every step size, decode included): rows that fill and do not fill a
 // 32-row panel, token counts with partial 6-token tiles. The activations are quantized
 // here the same way (dx = amax/127, q = round-to-even(x * (127/amax))), so the result
@@ -118,7 +118,7 @@ TEST(Matmul, Int8GemmEqualsQuantizedActivationProduct) {
       ASSERT_TRUE(gemm_int8_supported(t)) << dtype_name(t);
       const bool panel = layout == WeightLayout::Panel32;
       if (panel && !gemm_int8_packable(t)) continue;
-      ASSERT_EQ(gemm_int8_packable(t), t == DType::Q8_0 || t == DType::Q4_0);
+      ASSERT_EQ(gemm_int8_packable(t), t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_K);
       const std::vector<int64_t> steps = panel ? std::vector<int64_t>{1, 3, 7, 47} : std::vector<int64_t>{32, 47};
       for (int64_t rows : {13, 45, 64})
         for (int64_t cols : {256, 1280})
@@ -132,7 +132,9 @@ TEST(Matmul, Int8GemmEqualsQuantizedActivationProduct) {
             std::vector<uint8_t> packed;
             if (panel) {
               packed.resize(gemm_int8_packed_weight_bytes(t, rows, cols));
-              ASSERT_EQ(packed.size(), static_cast<size_t>((rows + 31) / 32 * 32) * rb);
+              // Rows padded to 32; Q4_K stores its 6-bit scales a byte each (4736 B per 32 x 256).
+              const size_t panels = static_cast<size_t>((rows + 31) / 32);
+              ASSERT_EQ(packed.size(), t == DType::Q4_K ? panels * (cols / 256) * 4736 : panels * 32 * rb);
               gemm_int8_pack_weights(w, packed.data());
               w.data = packed.data();
               w.layout = layout;

@@ -76,10 +76,22 @@ bool gemm_int8_supported(DType t) {
 
 size_t gemm_int8_packed_x_bytes(int64_t n, int64_t cols) { return XLayout(n, cols).bytes; }
 
-bool gemm_int8_packable(DType t) { return (t == DType::Q8_0 || t == DType::Q4_0) && gemm_int8_supported(t); }
+bool gemm_int8_packable(DType t) {
+  return (t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_K) && gemm_int8_supported(t);
+}
+
+namespace {
+
+// Bytes of one stored 32-row panel of cols columns (gemm-int8.h).
+size_t panel_bytes(DType t, int64_t cols) {
+  if (t == DType::Q4_K) return static_cast<size_t>(cols / 256) * 4736;
+  return 32 * dtype_row_bytes(t, cols);
+}
+
+}  // namespace
 
 size_t gemm_int8_packed_weight_bytes(DType t, int64_t rows, int64_t cols) {
-  return static_cast<size_t>((rows + 31) / 32 * 32) * dtype_row_bytes(t, cols);
+  return static_cast<size_t>((rows + 31) / 32) * panel_bytes(t, cols);
 }
 
 #if defined(__x86_64__)
@@ -279,14 +291,24 @@ struct BuiltPanel {
   SHARDLM_VNNI __m512 offset(int64_t b, int h) const { return _mm512_loadu_ps(pm + b * kRows + h * 16); }
 };
 
-// A Panel32 panel as stored (gemm-int8.h): per block 32 f16 scales, then the codes.
+// A Panel32 panel as stored (gemm-int8.h). Q8_0 / Q4_0: per block 32 f16 scales,
+// then the codes. Q4_K: per super-block (8 blocks) d, dmin (32 f16 each), sc and mn
+// ([8][32] u8 each), then the codes of sub-block pairs.
 template <DType kType>
 struct StoredPanel {
-  static constexpr bool kOff = false;
-  static constexpr int64_t kBytes = kType == DType::Q8_0 ? 1088 : 576;  // per block
+  static constexpr bool kOff = kType == DType::Q4_K;
+  static constexpr int64_t kBytes = kType == DType::Q8_0 ? 1088 : 576;  // per block (Q8_0, Q4_0)
+  static constexpr int64_t kSuper = 4736, kSub = 576;  // Q4_K: per super-block, per sub-block
   const uint8_t* base;
+  // The codes of block b start at base + block_off(b) + 64 (Q4_K: after sc and mn).
+  SHARDLM_VNNI static int64_t block_off(int64_t b) {
+    if constexpr (kType == DType::Q4_K)
+      return (b / 8) * kSuper + 128 + (b % 8) * kSub;
+    else
+      return b * kBytes;
+  }
   SHARDLM_VNNI __m512i codes(int64_t b, int j, int h) const {
-    const uint8_t* c = base + b * kBytes + 64;
+    const uint8_t* c = base + block_off(b) + 64;
     if constexpr (kType == DType::Q8_0) {
       return _mm512_loadu_si512(c + j * kStepBytes + h * 64);
     } else {  // steps j and j + 4 share a byte: low and high nibble
@@ -294,10 +316,27 @@ struct StoredPanel {
       return _mm512_and_si512(j < 4 ? raw : _mm512_srli_epi16(raw, 4), _mm512_set1_epi8(15));
     }
   }
-  SHARDLM_VNNI __m512 scale(int64_t b, int h) const {
-    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + b * kBytes + h * 32)));
+  // 16 f16 at p -> f32; 16 u8 at q -> f32.
+  SHARDLM_VNNI static __m512 f16x16(const uint8_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
   }
-  SHARDLM_VNNI __m512 offset(int64_t, int) const { return _mm512_setzero_ps(); }
+  SHARDLM_VNNI static __m512 u8x16(const uint8_t* q) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q))));
+  }
+  SHARDLM_VNNI __m512 scale(int64_t b, int h) const {
+    if constexpr (kType == DType::Q4_K)
+      return _mm512_mul_ps(f16x16(base + (b / 8) * kSuper + h * 32), u8x16(base + block_off(b) + h * 16));
+    else
+      return f16x16(base + block_off(b) + h * 32);
+  }
+  SHARDLM_VNNI __m512 offset(int64_t b, int h) const {
+    if constexpr (kType == DType::Q4_K) {
+      const __m512 mn = u8x16(base + block_off(b) + 32 + h * 16);
+      return _mm512_mul_ps(f16x16(base + (b / 8) * kSuper + 64 + h * 32), _mm512_sub_ps(_mm512_setzero_ps(), mn));
+    } else {
+      return _mm512_setzero_ps();
+    }
+  }
 };
 
 // y[t * ldy + (0..31)] = the panel's 32 rows . tokens t0 .. t0+T-1 (masked to the
@@ -395,16 +434,48 @@ template <DType kType>
 SHARDLM_VNNI void rows_stored(const WeightView& w, const uint8_t* xp, int64_t n, float* y, int64_t ldy, int64_t r0,
                               int64_t r1) {
   const XView x = x_view(xp, n, w.cols);
-  const size_t panel_bytes = kRows * w.row_bytes;
+  const size_t pb = panel_bytes(kType, w.cols);
   for (int64_t p = r0; p < r1; p += kRows) {
     __mmask16 k0, k1;
     row_masks(p, r1, &k0, &k1);
-    tiles(StoredPanel<kType>{w.data + (p / kRows) * panel_bytes}, x, n, y + p, ldy, k0, k1);
+    tiles(StoredPanel<kType>{w.data + (p / kRows) * pb}, x, n, y + p, ldy, k0, k1);
   }
+}
+
+// Rows of a Q4_K weight -> Panel32 (layout in gemm-int8.h).
+void pack_q4_k(const WeightView& w, uint8_t* dst) {
+  const int64_t ns = w.cols / 256, panels = (w.rows + kRows - 1) / kRows;
+  for (int64_t p = 0; p < panels; ++p)
+    for (int64_t sb = 0; sb < ns; ++sb) {
+      uint8_t* o = dst + (p * ns + sb) * 4736;
+      for (int r = 0; r < kRows; ++r) {
+        const int64_t row = p * kRows + r;
+        uint8_t blk[144] = {};  // a zero row past the end
+        if (row < w.rows) std::memcpy(blk, w.data + row * w.row_bytes + sb * 144, 144);
+        std::memcpy(o + 2 * r, blk, 2);           // d
+        std::memcpy(o + 64 + 2 * r, blk + 2, 2);  // dmin
+        for (int u = 0; u < 8; ++u) {
+          uint8_t* so = o + 128 + u * 576;  // sc [32], mn [32], codes [4 steps][32 rows][4]
+          int sc, mn;
+          scale_min_k4(u, blk + 4, &sc, &mn);
+          so[r] = static_cast<uint8_t>(sc);
+          so[32 + r] = static_cast<uint8_t>(mn);
+          // Element e of sub-block u: nibble u % 2 of qs[32 (u / 2) + e].
+          auto nib = [&](int e) { return (blk[16 + 32 * (u / 2) + e] >> (4 * (u % 2))) & 15; };
+          for (int v = 0; v < 4; ++v)
+            for (int i = 0; i < 4; ++i)
+              so[64 + (v * kRows + r) * 4 + i] = static_cast<uint8_t>(nib(4 * v + i) | nib(16 + 4 * v + i) << 4);
+        }
+      }
+    }
 }
 
 // Rows of a Q8_0 / Q4_0 weight -> Panel32 (layout in gemm-int8.h).
 SHARDLM_VNNI void pack_weights(const WeightView& w, uint8_t* dst) {
+  if (w.type == DType::Q4_K) {
+    pack_q4_k(w, dst);
+    return;
+  }
   const bool q8 = w.type == DType::Q8_0;
   const int64_t nb = w.cols / kBlock, bb = q8 ? 34 : 18, words = q8 ? 8 : 4;  // code dwords per row and block
   const int64_t panels = (w.rows + kRows - 1) / kRows;
@@ -439,8 +510,10 @@ void gemm_int8_rows(const WeightView& w, const uint8_t* xp, int64_t n, float* y,
   if (w.layout == WeightLayout::Panel32) {
     if (w.type == DType::Q8_0)
       rows_stored<DType::Q8_0>(w, xp, n, y, ldy, r0, r1);
-    else
+    else if (w.type == DType::Q4_0)
       rows_stored<DType::Q4_0>(w, xp, n, y, ldy, r0, r1);
+    else
+      rows_stored<DType::Q4_K>(w, xp, n, y, ldy, r0, r1);
     return;
   }
   thread_local std::vector<uint8_t> pc, codes;
