@@ -174,8 +174,9 @@ void bm_panel32(benchmark::State& state, DType t, int64_t rows, int64_t cols, bo
 }
 
 // Whole matmul (matmul.h: the path the model uses) for a step of n tokens on a pool
-// of `threads`; GFLOPs counts 2 * rows * cols * n per call.
-void bm_matmul(benchmark::State& state, DType t, int64_t rows, int64_t cols, int64_t n, int threads) {
+// of `threads`; GFLOPs counts 2 * rows * cols * n per call. panel: the weights stored
+// as 32-row panels (what the engine loads for Q8_0 / Q4_0 / Q4_K on AVX512-VNNI).
+void bm_matmul(benchmark::State& state, DType t, int64_t rows, int64_t cols, int64_t n, int threads, bool panel) {
   kernels_init();  // BLAS single-threaded: the pool owns the threads, as in the engine
   Matrix& m = matrix(t, rows, cols, false);
   ThreadPool pool(threads);
@@ -183,7 +184,14 @@ void bm_matmul(benchmark::State& state, DType t, int64_t rows, int64_t cols, int
   std::mt19937 rng(7);
   std::normal_distribution<float> nd(0.0f, 1.0f);
   for (auto& v : x) v = nd(rng);
-  const WeightView w{t, rows, cols, m.row_bytes, m.copies[0].get()};
+  WeightView w{t, rows, cols, m.row_bytes, m.copies[0].get()};
+  std::vector<uint8_t> packed;
+  if (panel) {  // as the engine stores it (gemm_int8_packable types)
+    packed.resize(gemm_int8_packed_weight_bytes(t, rows, cols));
+    gemm_int8_pack_weights(w, packed.data());
+    w.data = packed.data();
+    w.layout = WeightLayout::Panel32;
+  }
   for (auto _ : state) {
     matmul(w, x.data(), n, y.data(), pool);
     benchmark::DoNotOptimize(y.data());
@@ -231,14 +239,17 @@ int main(int argc, char** argv) {
     }
   }
   for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::F16, DType::F32})
-    for (int64_t n : {16, 64, 256, 512})
-      for (int threads : {1, 2})
-        benchmark::RegisterBenchmark(("matmul/" + std::string(dtype_name(t)) + "/2048x5632/n" + std::to_string(n) +
-                                      "/t" + std::to_string(threads))
-                                         .c_str(),
-                                     bm_matmul, t, int64_t{2048}, int64_t{5632}, n, threads)
-            ->Unit(benchmark::kMillisecond)
-            ->UseRealTime();
+    for (bool panel : {false, true}) {
+      if (panel && !gemm_int8_packable(t)) continue;
+      for (int64_t n : {1, 16, 64, 256, 512})
+        for (int threads : {1, 2})
+          benchmark::RegisterBenchmark(("matmul/" + std::string(dtype_name(t)) + (panel ? "/panel32" : "") +
+                                        "/2048x5632/n" + std::to_string(n) + "/t" + std::to_string(threads))
+                                           .c_str(),
+                                       bm_matmul, t, int64_t{2048}, int64_t{5632}, n, threads, panel)
+              ->Unit(benchmark::kMillisecond)
+              ->UseRealTime();
+    }
   benchmark::AddCustomContext("cpu_features", describe());
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -43,7 +43,7 @@ TEST(Matmul, MatchesReferenceForEveryTypeAndShape) {
           // Integer kernels quantize the activations to 8 bits per 32-block: each x moves
           // by at most amax(block)/254, so |Δy| <= Σ_blocks amax/254 · Σ|w| over the block.
           const bool big = n >= kMatmulGemmMinTokens;
-          const bool int8 = big && gemm_int8_supported(t);
+          const bool int8 = n >= kMatmulInt8MinTokens && gemm_int8_supported(t);
           const bool gemm = big && !int8 && t != DType::F32 && gemm_bf16_supported();
           const bool q8_act = int8 || (!gemm && (t == DType::Q8_0 || t == DType::Q4_0));
           std::vector<float> wrow(cols);
@@ -119,7 +119,8 @@ TEST(Matmul, Int8GemmEqualsQuantizedActivationProduct) {
       const bool panel = layout == WeightLayout::Panel32;
       if (panel && !gemm_int8_packable(t)) continue;
       ASSERT_EQ(gemm_int8_packable(t), t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_K);
-      const std::vector<int64_t> steps = panel ? std::vector<int64_t>{1, 3, 7, 47} : std::vector<int64_t>{32, 47};
+      const std::vector<int64_t> steps =
+          panel ? std::vector<int64_t>{1, 3, 7, 47} : std::vector<int64_t>{kMatmulInt8MinTokens, 32, 47};
       for (int64_t rows : {13, 45, 64})
         for (int64_t cols : {256, 1280})
           for (int64_t n : steps) {

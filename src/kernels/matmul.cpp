@@ -76,7 +76,7 @@ int64_t grain_for(const WeightView& w, int threads, int64_t min_rows) {
 void matmul(const WeightView& w, const float* x, int64_t n, float* y, ThreadPool& pool) {
   if (n <= 0 || w.rows == 0) return;
   const bool panel = w.layout == WeightLayout::Panel32;
-  if (panel || (n >= kMatmulGemmMinTokens && w.cols % 32 == 0 && gemm_int8_supported(w.type))) {
+  if (panel || (n >= kMatmulInt8MinTokens && w.cols % 32 == 0 && gemm_int8_supported(w.type))) {
     thread_local std::vector<uint8_t> xq;  // gemm-int8.h layout
     xq.resize(gemm_int8_packed_x_bytes(n, w.cols));
     uint8_t* xqd = xq.data();  // not `xq` in the lambdas: thread_local per thread

@@ -30,14 +30,19 @@ void kernels_init();
 // Steps of at least this many tokens use a GEMM (gemm-int8.h, gemm-bf16.h) for non-F32
 // weights when the CPU has AVX512-VNNI / AVX512-BF16.
 constexpr int64_t kMatmulGemmMinTokens = 32;
+// The integer GEMM on Rows weights builds a 32-row panel per step (about 6 one-token
+// products' worth of work on the 1.1B shapes) and then beats the vec-dot kernels by
+// about 5x per token: from this many tokens on it is faster (bench-kernels matmul/*).
+constexpr int64_t kMatmulInt8MinTokens = 8;
 
 // y[n, w.rows] = x[n, w.cols] · wᵀ. Rows of w are split over the pool.
 //   - Panel32 weights (Q8_0 / Q4_0 / Q4_K repacked at load on CPUs with AVX512-VNNI), every
 //     step: the integer kernels of gemm-int8.h straight from the packed panels.
-//   - Steps of kMatmulGemmMinTokens or more (compute-bound prompt processing):
-//     Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K on CPUs with AVX512-VNNI: the weight
-//     codes of 32 rows at a time against 8-bit activations (gemm-int8.h); other
-//     non-F32 weights on CPUs with AVX512-BF16: weights dequantized a panel at a time
+//   - Steps of kMatmulInt8MinTokens or more on Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K,
+//     Q5_K rows, on CPUs with AVX512-VNNI: the weight codes of 32 rows at a time
+//     against 8-bit activations (gemm-int8.h).
+//   - Steps of kMatmulGemmMinTokens or more (compute-bound prompt processing) on other
+//     non-F32 weights, on CPUs with AVX512-BF16: weights dequantized a panel at a time
 //     to bf16, activations to bf16, f32 accumulation (gemm-bf16.h).
 //   - Quantized weights (any step) and F16/BF16 weights (steps of up to 16 tokens): the
 //     activations are converted once to the kernel's format (8-bit blocks, or f32 for
