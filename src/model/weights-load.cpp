@@ -91,12 +91,13 @@ void requantize(WeightMatrix& m, std::optional<DType> to, const std::string& nam
 }
 
 // LoadOptions::pack_panels: a Q8_0 / Q4_0 / Q4_K matrix rearranged into 32-row panels.
-void pack_panels(WeightMatrix& m) {
-  if (m.layout != WeightLayout::Rows || !gemm_int8_packable(m.type) || m.cols % 32 != 0) return;
+bool pack_panels(WeightMatrix& m) {
+  if (m.layout != WeightLayout::Rows || !gemm_int8_packable(m.type) || m.cols % 32 != 0) return false;
   Buffer p(gemm_int8_packed_weight_bytes(m.type, m.rows, m.cols));
   gemm_int8_pack_weights(m.view(), p.data());
   m.data = std::move(p);
   m.layout = WeightLayout::Panel32;
+  return true;
 }
 
 struct Loader {
@@ -105,6 +106,7 @@ struct Loader {
   const HParams& h;
   std::optional<DType> weight_dtype;
   bool pack = false;  // pack_panels for matrices only used by matmul
+  int packed = 0;     // matrices stored as panels
 
   Result<const RawTensor*> get(const std::string& name) {
     const RawTensor* t = src.tensor(name);
@@ -118,7 +120,7 @@ struct Loader {
     if (!m) return m.status();
     out = std::move(m.value());
     requantize(out, weight_dtype, name);
-    if (pack) pack_panels(out);
+    if (pack) packed += pack_panels(out);
     return Status::ok();
   }
   Status cols(const std::string& name, Range c, WeightMatrix& out) {
@@ -128,7 +130,7 @@ struct Loader {
     if (!m) return m.status();
     out = std::move(m.value());
     requantize(out, weight_dtype, name);
-    if (pack) pack_panels(out);
+    if (pack) packed += pack_panels(out);
     return Status::ok();
   }
   Status vector(const std::string& name, Range r, std::vector<float>& out) {
@@ -227,6 +229,7 @@ Result<std::unique_ptr<ModelWeights>> load_weights(const ModelSource& src, const
     SHARDLM_TRY(L.cols(tensor_name("ffn_down", l), plan.ff, lw.w_down));
     if (hooks.after_layer) SHARDLM_TRY(hooks.after_layer(l));
   }
+  if (L.packed > 0) LOG_INFO("{} Q8_0/Q4_0/Q4_K matrices stored as 32-row panels (AVX512-VNNI kernels)", L.packed);
   return w;
 }
 
