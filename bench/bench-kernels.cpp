@@ -146,7 +146,7 @@ void bm_read(benchmark::State& state, DType t, int64_t rows, int64_t cols, bool 
   state.SetLabel(std::string(dram ? "dram x" : "hot x") + std::to_string(m.copies.size()));
 }
 
-// One-token matmul on Q8_0 / Q4_0 / Q4_K weights stored as 32-row panels (gemm-int8.h; what
+// One-token matmul on Q8_0 / Q4_0 / Q4_K / Q6_K weights stored as 32-row panels (gemm-int8.h; what
 // the engine loads on AVX512-VNNI CPUs), one thread: compare with vec_dot_rows.
 void bm_panel32(benchmark::State& state, DType t, int64_t rows, int64_t cols, bool dram) {
   kernels_init();
@@ -175,7 +175,7 @@ void bm_panel32(benchmark::State& state, DType t, int64_t rows, int64_t cols, bo
 
 // Whole matmul (matmul.h: the path the model uses) for a step of n tokens on a pool
 // of `threads`; GFLOPs counts 2 * rows * cols * n per call. panel: the weights stored
-// as 32-row panels (what the engine loads for Q8_0 / Q4_0 / Q4_K on AVX512-VNNI).
+// as 32-row panels (what the engine loads for Q8_0 / Q4_0 / Q4_K / Q6_K on AVX512-VNNI).
 void bm_matmul(benchmark::State& state, DType t, int64_t rows, int64_t cols, int64_t n, int threads, bool panel) {
   kernels_init();  // BLAS single-threaded: the pool owns the threads, as in the engine
   Matrix& m = matrix(t, rows, cols, false);

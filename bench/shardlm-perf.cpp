@@ -137,7 +137,7 @@ int main(int argc, char** argv) {
   app.add_option("-n,--n-gen", n, "generated tokens (tg test; 0 = skip)")->check(CLI::NonNegativeNumber);
   app.add_option("-r,--repetitions", reps, "repetitions of each test")->check(CLI::PositiveNumber);
   app.add_option("-t,--threads", rt.threads, "threads per rank (default: cores / ranks on the node)");
-  app.add_flag("!--no-pack-weights", rt.pack_weights, "keep Q8_0/Q4_0/Q4_K rows as stored (no 32-row panels)");
+  app.add_flag("!--no-pack-weights", rt.pack_weights, "keep Q8_0/Q4_0/Q4_K/Q6_K rows as stored (no 32-row panels)");
   app.add_option("--bw-mib", bw_mib, "MiB read per bandwidth pass, per rank")->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
 

@@ -105,7 +105,7 @@ TEST(Matmul, Bf16GemmEveryTypeWithinRoundingBound) {
         }
 }
 
-// The integer GEMM for every weight type it takes, and Q8_0 / Q4_0 / Q4_K stored as 32-row
+// The integer GEMM for every weight type it takes, and Q8_0 / Q4_0 / Q4_K / Q6_K stored as 32-row
 // panels (every step size, decode included): rows that fill and do not fill a
 // 32-row panel, token counts with partial 6-token tiles. The activations are quantized
 // here the same way (dx = amax/127, q = round-to-even(x * (127/amax))), so the result
@@ -113,12 +113,12 @@ TEST(Matmul, Bf16GemmEveryTypeWithinRoundingBound) {
 TEST(Matmul, Int8GemmEqualsQuantizedActivationProduct) {
   if (!gemm_int8_supported(DType::Q8_0)) GTEST_SKIP() << "this CPU has no AVX512-VNNI (cpu_features: " << describe() << ")";
   ThreadPool pool(2);
-  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K}) {
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
     for (WeightLayout layout : {WeightLayout::Rows, WeightLayout::Panel32}) {
-      ASSERT_TRUE(gemm_int8_supported(t)) << dtype_name(t);
+      ASSERT_EQ(gemm_int8_supported(t), t != DType::Q6_K) << dtype_name(t);
+      ASSERT_EQ(gemm_int8_packable(t), t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_K || t == DType::Q6_K);
       const bool panel = layout == WeightLayout::Panel32;
-      if (panel && !gemm_int8_packable(t)) continue;
-      ASSERT_EQ(gemm_int8_packable(t), t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_K);
+      if (panel ? !gemm_int8_packable(t) : !gemm_int8_supported(t)) continue;
       const std::vector<int64_t> steps =
           panel ? std::vector<int64_t>{1, 3, 7, 47} : std::vector<int64_t>{kMatmulInt8MinTokens, 32, 47};
       for (int64_t rows : {13, 45, 64})

@@ -32,6 +32,7 @@ int zero_point(DType t) {
     case DType::Q8_0: return 128;
     case DType::Q4_0: return 8;
     case DType::Q5_0: return 16;
+    case DType::Q6_K: return 32;
     default: return 0;
   }
 }
@@ -43,21 +44,34 @@ bool has_offset(DType t) {
 // Byte offsets of the four per-(token, block) arrays after the codes.
 struct XLayout {
   int64_t nb;  // blocks per token
-  size_t d, s, z, bytes;
+  size_t d, s, z, z2, bytes;
   XLayout(int64_t n, int64_t cols) : nb(cols / kBlock) {
     d = static_cast<size_t>(n * cols);
     s = d + static_cast<size_t>(n * nb) * 4;
     z = s + static_cast<size_t>(n * nb) * 4;
-    bytes = z + static_cast<size_t>(n * nb) * 4;
+    z2 = z + static_cast<size_t>(n * nb) * 4;
+    bytes = z2 + static_cast<size_t>(n * nb) * 8;
   }
 };
 
 }  // namespace
 
-bool gemm_int8_supported(DType t) {
+namespace {
+
+bool vnni() {
 #if defined(__x86_64__)
   const CpuFeatures f = cpu_features();
-  const bool isa = f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512_vnni;
+  return f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512_vnni;
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
+bool gemm_int8_supported(DType t) {
+#if defined(__x86_64__)
+  const bool isa = vnni();
   switch (t) {
     case DType::Q8_0:
     case DType::Q4_0:
@@ -77,7 +91,7 @@ bool gemm_int8_supported(DType t) {
 size_t gemm_int8_packed_x_bytes(int64_t n, int64_t cols) { return XLayout(n, cols).bytes; }
 
 bool gemm_int8_packable(DType t) {
-  return (t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_K) && gemm_int8_supported(t);
+  return (t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_K || t == DType::Q6_K) && vnni();
 }
 
 namespace {
@@ -85,6 +99,7 @@ namespace {
 // Bytes of one stored 32-row panel of cols columns (gemm-int8.h).
 size_t panel_bytes(DType t, int64_t cols) {
   if (t == DType::Q4_K) return static_cast<size_t>(cols / 256) * 4736;
+  if (t == DType::Q6_K) return static_cast<size_t>(cols / 256) * 6720;
   return 32 * dtype_row_bytes(t, cols);
 }
 
@@ -112,6 +127,7 @@ SHARDLM_VNNI void pack_x(int zp, const float* x, int64_t n, int64_t cols, int64_
     float* d = reinterpret_cast<float*>(xp + L.d) + t * L.nb;
     float* s = reinterpret_cast<float*>(xp + L.s) + t * L.nb;
     int32_t* z = reinterpret_cast<int32_t*>(xp + L.z) + t * L.nb;
+    int32_t* z2 = reinterpret_cast<int32_t*>(xp + L.z2) + 2 * t * L.nb;
     for (int64_t b = 0; b < L.nb; ++b) {
       const __m512 lo = _mm512_loadu_ps(xr + b * kBlock), hi = _mm512_loadu_ps(xr + b * kBlock + 16);
       const float amax = hmax(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
@@ -120,10 +136,12 @@ SHARDLM_VNNI void pack_x(int zp, const float* x, int64_t n, int64_t cols, int64_
       const __m512i qhi = _mm512_cvtps_epi32(_mm512_mul_ps(hi, _mm512_set1_ps(id)));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * kBlock), _mm512_cvtsepi32_epi8(qlo));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * kBlock + 16), _mm512_cvtsepi32_epi8(qhi));
-      const int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(qlo, qhi));
+      const int sum_lo = _mm512_reduce_add_epi32(qlo), sum = sum_lo + _mm512_reduce_add_epi32(qhi);
       d[b] = db;
       s[b] = db * static_cast<float>(sum);
       z[b] = -zp * sum;
+      z2[2 * b] = -zp * sum_lo;  // halves of 16 (Q6_K: a scale per half)
+      z2[2 * b + 1] = -zp * (sum - sum_lo);
     }
   }
 }
@@ -272,22 +290,25 @@ struct XView {
   const float* d;
   const float* s;
   const int32_t* z;
+  const int32_t* z2;
   int64_t cols, nb;
 };
 
 // Where a tile reads its weights: codes(b, j, h) = the 64-byte vector of step j (4
-// codes) of block b for rows 16h..16h+15; scale(b, h) / offset(b, h) their d_b / m_b.
+// codes) of block b for rows 16h..16h+15; scale(b, q, h) / offset(b, h) their d_b /
+// m_b (q: the half of the block, for kHalves types with a scale per 16 codes; else 0).
 // A panel built from Rows weights (build_panel): f32 scales and offsets.
 template <bool kOffsets>
 struct BuiltPanel {
   static constexpr bool kOff = kOffsets;
+  static constexpr bool kHalves = false;
   const uint8_t* pc;
   const float* pd;
   const float* pm;
   SHARDLM_VNNI __m512i codes(int64_t b, int j, int h) const {
     return _mm512_loadu_si512(pc + (b * (kBlock / 4) + j) * kStepBytes + h * 64);
   }
-  SHARDLM_VNNI __m512 scale(int64_t b, int h) const { return _mm512_loadu_ps(pd + b * kRows + h * 16); }
+  SHARDLM_VNNI __m512 scale(int64_t b, int, int h) const { return _mm512_loadu_ps(pd + b * kRows + h * 16); }
   SHARDLM_VNNI __m512 offset(int64_t b, int h) const { return _mm512_loadu_ps(pm + b * kRows + h * 16); }
 };
 
@@ -297,6 +318,7 @@ struct BuiltPanel {
 template <DType kType>
 struct StoredPanel {
   static constexpr bool kOff = kType == DType::Q4_K;
+  static constexpr bool kHalves = false;
   static constexpr int64_t kBytes = kType == DType::Q8_0 ? 1088 : 576;  // per block (Q8_0, Q4_0)
   static constexpr int64_t kSuper = 4736, kSub = 576;  // Q4_K: per super-block, per sub-block
   const uint8_t* base;
@@ -323,7 +345,7 @@ struct StoredPanel {
   SHARDLM_VNNI static __m512 u8x16(const uint8_t* q) {
     return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q))));
   }
-  SHARDLM_VNNI __m512 scale(int64_t b, int h) const {
+  SHARDLM_VNNI __m512 scale(int64_t b, int, int h) const {
     if constexpr (kType == DType::Q4_K)
       return _mm512_mul_ps(f16x16(base + (b / 8) * kSuper + h * 32), u8x16(base + block_off(b) + h * 16));
     else
@@ -339,6 +361,33 @@ struct StoredPanel {
   }
 };
 
+// Q6_K as stored (gemm-int8.h): per super-block 32 f16 d, then per block sc [2][32]
+// int8 (one scale per half of 16), the low nibbles as Q4_0's codes, and the high two
+// bits as crumbs: crumb k of byte i of (q, row) = bits 4-5 of the code of step 4q + k.
+struct StoredQ6K {
+  static constexpr bool kOff = false;
+  static constexpr bool kHalves = true;
+  static constexpr int64_t kSuper = 6720, kSub = 832;
+  const uint8_t* base;
+  SHARDLM_VNNI static int64_t block_off(int64_t b) { return (b / 8) * kSuper + 64 + (b % 8) * kSub; }
+  SHARDLM_VNNI __m512i codes(int64_t b, int j, int h) const {
+    const uint8_t* c = base + block_off(b) + 64;
+    const __m512i raw = _mm512_loadu_si512(c + (j % 4) * kStepBytes + h * 64);
+    const __m512i lo = _mm512_and_si512(j < 4 ? raw : _mm512_srli_epi16(raw, 4), _mm512_set1_epi8(15));
+    const __m512i hv = _mm512_loadu_si512(c + 512 + (j / 4) * kStepBytes + h * 64);
+    const int k = j % 4;  // crumb k -> bits 4-5: shift left by 4 - 2k (in 16-bit lanes; the mask drops what crosses bytes)
+    const __m512i hs = k == 0 ? _mm512_slli_epi16(hv, 4) : k == 1 ? _mm512_slli_epi16(hv, 2) : k == 2 ? hv : _mm512_srli_epi16(hv, 2);
+    return _mm512_ternarylogic_epi32(hs, _mm512_set1_epi8(0x30), lo, 0xEA);  // (hs & 0x30) | lo
+  }
+  // d * sc of half q of block b, rows 16h..16h+15.
+  SHARDLM_VNNI __m512 scale(int64_t b, int q, int h) const {
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + (b / 8) * kSuper + h * 32)));
+    const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + block_off(b) + q * 32 + h * 16));
+    return _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sc)));
+  }
+  SHARDLM_VNNI __m512 offset(int64_t, int) const { return _mm512_setzero_ps(); }
+};
+
 // y[t * ldy + (0..31)] = the panel's 32 rows . tokens t0 .. t0+T-1 (masked to the
 // valid rows by k0, k1).
 template <int T, class P>
@@ -348,28 +397,34 @@ SHARDLM_VNNI void tile(const P& pan, const XView& x, int64_t t0, float* y, int64
   for (int t = 0; t < T; ++t) f[0][t] = f[1][t] = _mm512_setzero_ps();
   const int8_t* xq = x.q + t0 * x.cols;
   for (int64_t b = 0; b < x.nb; ++b) {
-    __m512i a[2][T];
-#pragma GCC unroll 6
-    for (int t = 0; t < T; ++t) a[0][t] = a[1][t] = _mm512_set1_epi32(x.z[(t0 + t) * x.nb + b]);
     const int8_t* xb = xq + b * kBlock;
+    // One integer sum per scale: the whole block, or (kHalves) each half of 16 codes.
+    constexpr int kSeg = P::kHalves ? 2 : 1, kSteps = kBlock / 4 / kSeg;
+#pragma GCC unroll 2
+    for (int q = 0; q < kSeg; ++q) {
+      __m512i a[2][T];
+#pragma GCC unroll 6
+      for (int t = 0; t < T; ++t)
+        a[0][t] = a[1][t] = _mm512_set1_epi32(P::kHalves ? x.z2[2 * ((t0 + t) * x.nb + b) + q] : x.z[(t0 + t) * x.nb + b]);
 #pragma GCC unroll 8
-    for (int j = 0; j < kBlock / 4; ++j) {
-      const __m512i w0 = pan.codes(b, j, 0), w1 = pan.codes(b, j, 1);
+      for (int j = q * kSteps; j < (q + 1) * kSteps; ++j) {
+        const __m512i w0 = pan.codes(b, j, 0), w1 = pan.codes(b, j, 1);
+#pragma GCC unroll 6
+        for (int t = 0; t < T; ++t) {
+          int32_t v;
+          std::memcpy(&v, xb + t * x.cols + 4 * j, 4);
+          const __m512i xv = _mm512_set1_epi32(v);
+          a[0][t] = _mm512_dpbusd_epi32(a[0][t], w0, xv);
+          a[1][t] = _mm512_dpbusd_epi32(a[1][t], w1, xv);
+        }
+      }
+      const __m512 d0 = pan.scale(b, q, 0), d1 = pan.scale(b, q, 1);
 #pragma GCC unroll 6
       for (int t = 0; t < T; ++t) {
-        int32_t v;
-        std::memcpy(&v, xb + t * x.cols + 4 * j, 4);
-        const __m512i xv = _mm512_set1_epi32(v);
-        a[0][t] = _mm512_dpbusd_epi32(a[0][t], w0, xv);
-        a[1][t] = _mm512_dpbusd_epi32(a[1][t], w1, xv);
+        const __m512 dx = _mm512_set1_ps(x.d[(t0 + t) * x.nb + b]);
+        f[0][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[0][t]), _mm512_mul_ps(d0, dx), f[0][t]);
+        f[1][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[1][t]), _mm512_mul_ps(d1, dx), f[1][t]);
       }
-    }
-    const __m512 d0 = pan.scale(b, 0), d1 = pan.scale(b, 1);
-#pragma GCC unroll 6
-    for (int t = 0; t < T; ++t) {
-      const __m512 dx = _mm512_set1_ps(x.d[(t0 + t) * x.nb + b]);
-      f[0][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[0][t]), _mm512_mul_ps(d0, dx), f[0][t]);
-      f[1][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[1][t]), _mm512_mul_ps(d1, dx), f[1][t]);
     }
     if constexpr (P::kOff) {
       const __m512 m0 = pan.offset(b, 0), m1 = pan.offset(b, 1);
@@ -404,8 +459,9 @@ SHARDLM_VNNI void tiles(const P& pan, const XView& x, int64_t n, float* y, int64
 
 XView x_view(const uint8_t* xp, int64_t n, int64_t cols) {
   const XLayout L(n, cols);
-  return {reinterpret_cast<const int8_t*>(xp), reinterpret_cast<const float*>(xp + L.d),
-          reinterpret_cast<const float*>(xp + L.s), reinterpret_cast<const int32_t*>(xp + L.z), cols, L.nb};
+  return {reinterpret_cast<const int8_t*>(xp),         reinterpret_cast<const float*>(xp + L.d),
+          reinterpret_cast<const float*>(xp + L.s),     reinterpret_cast<const int32_t*>(xp + L.z),
+          reinterpret_cast<const int32_t*>(xp + L.z2), cols, L.nb};
 }
 
 // Masks of the valid rows of a panel starting at row p of r1.
@@ -429,16 +485,16 @@ SHARDLM_VNNI void rows_int8(const WeightView& w, const uint8_t* xp, int64_t n, f
   }
 }
 
-// Rows [r0, r1) of a Panel32 weight (r0 a multiple of 32).
-template <DType kType>
+// Rows [r0, r1) of a Panel32 weight (r0 a multiple of 32) read through policy P.
+template <class P>
 SHARDLM_VNNI void rows_stored(const WeightView& w, const uint8_t* xp, int64_t n, float* y, int64_t ldy, int64_t r0,
                               int64_t r1) {
   const XView x = x_view(xp, n, w.cols);
-  const size_t pb = panel_bytes(kType, w.cols);
+  const size_t pb = panel_bytes(w.type, w.cols);
   for (int64_t p = r0; p < r1; p += kRows) {
     __mmask16 k0, k1;
     row_masks(p, r1, &k0, &k1);
-    tiles(StoredPanel<kType>{w.data + (p / kRows) * pb}, x, n, y + p, ldy, k0, k1);
+    tiles(P{w.data + (p / kRows) * pb}, x, n, y + p, ldy, k0, k1);
   }
 }
 
@@ -470,10 +526,61 @@ void pack_q4_k(const WeightView& w, uint8_t* dst) {
     }
 }
 
-// Rows of a Q8_0 / Q4_0 weight -> Panel32 (layout in gemm-int8.h).
+// The 6-bit codes (0..63) of one Q6_K super-block, in element order (see quant.cpp).
+void q6_codes(const uint8_t* blk, uint8_t* q) {
+  for (int h = 0; h < 2; ++h) {
+    const uint8_t* ql = blk + 64 * h;
+    const uint8_t* qh = blk + 128 + 32 * h;
+    uint8_t* o = q + 128 * h;
+    for (int l = 0; l < 32; ++l) {
+      o[l] = static_cast<uint8_t>((ql[l] & 15) | ((qh[l] & 3) << 4));
+      o[l + 32] = static_cast<uint8_t>((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4));
+      o[l + 64] = static_cast<uint8_t>((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+      o[l + 96] = static_cast<uint8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
+    }
+  }
+}
+
+// Rows of a Q6_K weight -> Panel32 (layout in gemm-int8.h; the same bytes as the rows).
+void pack_q6_k(const WeightView& w, uint8_t* dst) {
+  const int64_t ns = w.cols / 256, panels = (w.rows + kRows - 1) / kRows;
+  for (int64_t p = 0; p < panels; ++p)
+    for (int64_t sb = 0; sb < ns; ++sb) {
+      uint8_t* o = dst + (p * ns + sb) * 6720;
+      for (int r = 0; r < kRows; ++r) {
+        const int64_t row = p * kRows + r;
+        uint8_t blk[210] = {};  // a zero row past the end
+        if (row < w.rows) std::memcpy(blk, w.data + row * w.row_bytes + sb * 210, 210);
+        std::memcpy(o + 2 * r, blk + 208, 2);  // d
+        uint8_t q[256];
+        q6_codes(blk, q);
+        for (int u = 0; u < 8; ++u) {
+          uint8_t* so = o + 64 + u * 832;  // sc [2][32], low nibbles [4][32][4], crumbs [2][32][4]
+          so[r] = blk[192 + 2 * u];
+          so[32 + r] = blk[192 + 2 * u + 1];
+          const uint8_t* e = q + 32 * u;
+          for (int v = 0; v < 4; ++v)
+            for (int i = 0; i < 4; ++i)
+              so[64 + (v * kRows + r) * 4 + i] = static_cast<uint8_t>((e[4 * v + i] & 15) | (e[16 + 4 * v + i] & 15) << 4);
+          for (int h = 0; h < 2; ++h)
+            for (int i = 0; i < 4; ++i) {
+              int c = 0;
+              for (int k = 0; k < 4; ++k) c |= (e[4 * (4 * h + k) + i] >> 4) << (2 * k);
+              so[576 + (h * kRows + r) * 4 + i] = static_cast<uint8_t>(c);
+            }
+        }
+      }
+    }
+}
+
+// Rows of a packable weight -> Panel32 (layout in gemm-int8.h).
 SHARDLM_VNNI void pack_weights(const WeightView& w, uint8_t* dst) {
   if (w.type == DType::Q4_K) {
     pack_q4_k(w, dst);
+    return;
+  }
+  if (w.type == DType::Q6_K) {
+    pack_q6_k(w, dst);
     return;
   }
   const bool q8 = w.type == DType::Q8_0;
@@ -508,12 +615,12 @@ void gemm_int8_pack_x(DType t, const float* x, int64_t n, int64_t cols, int64_t 
 void gemm_int8_rows(const WeightView& w, const uint8_t* xp, int64_t n, float* y, int64_t ldy, int64_t r0,
                     int64_t r1) {
   if (w.layout == WeightLayout::Panel32) {
-    if (w.type == DType::Q8_0)
-      rows_stored<DType::Q8_0>(w, xp, n, y, ldy, r0, r1);
-    else if (w.type == DType::Q4_0)
-      rows_stored<DType::Q4_0>(w, xp, n, y, ldy, r0, r1);
-    else
-      rows_stored<DType::Q4_K>(w, xp, n, y, ldy, r0, r1);
+    switch (w.type) {
+      case DType::Q8_0: rows_stored<StoredPanel<DType::Q8_0>>(w, xp, n, y, ldy, r0, r1); break;
+      case DType::Q4_0: rows_stored<StoredPanel<DType::Q4_0>>(w, xp, n, y, ldy, r0, r1); break;
+      case DType::Q4_K: rows_stored<StoredPanel<DType::Q4_K>>(w, xp, n, y, ldy, r0, r1); break;
+      default: rows_stored<StoredQ6K>(w, xp, n, y, ldy, r0, r1); break;
+    }
     return;
   }
   thread_local std::vector<uint8_t> pc, codes;

@@ -90,7 +90,7 @@ void requantize(WeightMatrix& m, std::optional<DType> to, const std::string& nam
   m = std::move(q);
 }
 
-// LoadOptions::pack_panels: a Q8_0 / Q4_0 / Q4_K matrix rearranged into 32-row panels.
+// LoadOptions::pack_panels: a Q8_0 / Q4_0 / Q4_K / Q6_K matrix rearranged into 32-row panels.
 bool pack_panels(WeightMatrix& m) {
   if (m.layout != WeightLayout::Rows || !gemm_int8_packable(m.type) || m.cols % 32 != 0) return false;
   Buffer p(gemm_int8_packed_weight_bytes(m.type, m.rows, m.cols));
@@ -229,7 +229,7 @@ Result<std::unique_ptr<ModelWeights>> load_weights(const ModelSource& src, const
     SHARDLM_TRY(L.cols(tensor_name("ffn_down", l), plan.ff, lw.w_down));
     if (hooks.after_layer) SHARDLM_TRY(hooks.after_layer(l));
   }
-  if (L.packed > 0) LOG_INFO("{} Q8_0/Q4_0/Q4_K matrices stored as 32-row panels (AVX512-VNNI kernels)", L.packed);
+  if (L.packed > 0) LOG_INFO("{} Q8_0/Q4_0/Q4_K/Q6_K matrices stored as 32-row panels (AVX512-VNNI kernels)", L.packed);
   return w;
 }
 

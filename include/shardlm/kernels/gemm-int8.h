@@ -27,7 +27,7 @@
 // Register tile: 32 rows (2 vectors of 16 lanes) x 6 tokens: 12 int32 accumulators
 // for the current block and 12 f32 sums; activation codes are broadcast 4 at a time.
 //
-// Stored panels (WeightLayout::Panel32: Q8_0, Q4_0, Q4_K): the weight is repacked
+// Stored panels (WeightLayout::Panel32: Q8_0, Q4_0, Q4_K, Q6_K): the weight is repacked
 // once at load into the panel form, so no step rebuilds it and decode streams each
 // panel once with no per-row horizontal sums. Rows are padded with zero rows to a
 // multiple of 32; per panel, in column order:
@@ -38,6 +38,11 @@
 //   Q4_K, per super-block of 256 (4736 B, 2.8% more than the rows' 4608: the 6-bit
 //     scales are stored a byte each): 32 x f16 d, 32 x f16 dmin, then per sub-block
 //     of 32: sc [32] u8, mn [32] u8 and the codes as for Q4_0 (576 B).
+//   Q6_K, per super-block of 256 (6720 B, the same bytes as the rows): 32 x f16 d, then
+//     per sub-block of 32 (832 B): sc [2][32] int8 (one scale per 16 codes), the low
+//     nibbles as Q4_0's codes, and the high 2 bits as [2][32 rows][4 bytes] where bits
+//     2k..2k+1 of byte i of (half q, row) belong to element 4 (4q + k) + i. The codes
+//     are u = q6 (zp 32), and each half of a block gets its own integer sum and scale.
 //
 // Precision: only the activations are rounded (8 bits per block, as in the decode
 // kernels); the weights are used exactly. Against a double sum of w * (dx*q) the result
@@ -67,10 +72,11 @@ void gemm_int8_pack_x(DType t, const float* x, int64_t n, int64_t cols, int64_t 
 
 // y[t * ldy + r] = dot(row r of w, token t) for rows [r0, r1) and every token t < n
 // (any n >= 1), for w in either layout. r0 must be a multiple of kGemmInt8TileRows.
-// Only call when gemm_int8_supported(w.type).
+// Only call when gemm_int8_supported(w.type) (Rows) or gemm_int8_packable(w.type) (Panel32).
 void gemm_int8_rows(const WeightView& w, const uint8_t* xp, int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1);
 
-// Weights that can be stored as Panel32 on this CPU (Q8_0, Q4_0, Q4_K with AVX512-VNNI).
+// Weights that can be stored as Panel32 on this CPU (Q8_0, Q4_0, Q4_K, Q6_K with
+// AVX512-VNNI).
 bool gemm_int8_packable(DType t);
 // Bytes of the Panel32 form of a [rows, cols] weight of type t.
 size_t gemm_int8_packed_weight_bytes(DType t, int64_t rows, int64_t cols);

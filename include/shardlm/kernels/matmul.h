@@ -10,7 +10,7 @@ namespace shardlm {
 
 // How a weight's bytes are arranged.
 //   Rows: row r at data + r * row_bytes, in the type's own block layout.
-//   Panel32: Q8_0 / Q4_0 / Q4_K rows interleaved 32 at a time for the integer kernels
+//   Panel32: Q8_0 / Q4_0 / Q4_K / Q6_K rows interleaved 32 at a time for the integer kernels
 //     (gemm-int8.h: gemm_int8_pack_weights); rows padded to a multiple of 32.
 enum class WeightLayout : uint8_t { Rows = 0, Panel32 = 1 };
 
@@ -36,7 +36,7 @@ constexpr int64_t kMatmulGemmMinTokens = 32;
 constexpr int64_t kMatmulInt8MinTokens = 8;
 
 // y[n, w.rows] = x[n, w.cols] · wᵀ. Rows of w are split over the pool.
-//   - Panel32 weights (Q8_0 / Q4_0 / Q4_K repacked at load on CPUs with AVX512-VNNI), every
+//   - Panel32 weights (Q8_0 / Q4_0 / Q4_K / Q6_K repacked at load on CPUs with AVX512-VNNI), every
 //     step: the integer kernels of gemm-int8.h straight from the packed panels.
 //   - Steps of kMatmulInt8MinTokens or more on Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K,
 //     Q5_K rows, on CPUs with AVX512-VNNI: the weight codes of 32 rows at a time
