@@ -5,10 +5,11 @@
 //   mpirun -n K --bind-to none build/shardlm-perf --model M.gguf -p 512 -n 128 -r 3 -t 2
 //
 // Every rank measures its read bandwidth at the same time (so ranks sharing a node
-// share it, as they do while decoding), once before the model is loaded and once after
-// the runs: on a shared machine the bandwidth left to us drifts, and the mean of the
-// two brackets the runs. The limit is min over ranks of bandwidth_r / bytes_per_token_r
-// (bandwidth_r the mean); both measurements are printed. A benchmark program, not a test.
+// share it, as they do while decoding), right before and right after each generation
+// run: on a shared machine the bandwidth left to us drifts, so each run is judged
+// against the mean of its own two measurements. The limit is min over ranks of
+// bandwidth_r / bytes_per_token_r; the fraction printed is the median over runs. A
+// benchmark program, not a test.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -27,6 +28,7 @@
 #include "shardlm/dist/comm.h"
 #include "shardlm/dist/exit-audit.h"
 #include "shardlm/dist/rank-model.h"
+#include "shardlm/dist/wire.h"
 #include "shardlm/dist/worker-loop.h"
 #include "shardlm/kernels/matmul.h"
 #include "shardlm/kernels/stream-read.h"
@@ -40,40 +42,20 @@ namespace {
 
 double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-// Read bandwidth (bytes/s) of `threads` threads streaming disjoint parts of one buffer
-// (stream_read: the widest plain loads of this CPU):
-// the median of 5 passes after a warm-up pass.
-double read_bandwidth(int threads, size_t bytes) {
-  Buffer buf(bytes);
-  std::memset(buf.data(), 0x5a, bytes);  // touch every page (the values do not matter)
-  std::vector<double> passes;
-  volatile uint64_t sink = 0;
-  for (int pass = 0; pass < 6; ++pass) {
-    std::vector<std::thread> ts;
-    std::vector<uint64_t> part(threads);
-    const auto t0 = Clock::now();
-    for (int t = 0; t < threads; ++t)
-      ts.emplace_back([&, t] {
-        const size_t a = bytes * t / threads / 64 * 64, b = t + 1 == threads ? bytes : bytes * (t + 1) / threads / 64 * 64;
-        part[t] = stream_read(buf.data() + a, b - a);
-      });
-    for (auto& t : ts) t.join();
-    const double dt = seconds(Clock::now() - t0);
-    for (uint64_t v : part) sink = sink ^ v;
-    if (pass > 0) passes.push_back(static_cast<double>(bytes) / dt);
-  }
-  std::sort(passes.begin(), passes.end());
-  return passes[passes.size() / 2];
-}
-
-// Every rank's read bandwidth, measured at the same time after a barrier (rank 0 gets
-// the vector; the others an empty one).
+// Every rank's read bandwidth, measured at the same time (PROBE: the workers are in
+// their loop); rank 0 gets one entry per rank.
 std::vector<double> bandwidth_all(int threads, double mib) {
-  (void)Comm::allreduce_min(1, 60, "bandwidth start");
-  const double bw = read_bandwidth(threads, static_cast<size_t>(mib * 1048576.0));
-  std::vector<double> bws(Comm::rank() == 0 ? Comm::size() : 0);
+  const ProbeMsg pm{static_cast<uint64_t>(mib * 1048576.0), static_cast<uint32_t>(threads)};
+  channel_send(MsgKind::PROBE, encode_probe(pm), 60);
+  const double bw = stream_read_bandwidth(threads, pm.bytes);
+  std::vector<double> bws(Comm::size());
   Comm::gather(&bw, sizeof bw, bws.data(), 0, 60, "gather bandwidth");
   return bws;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
 struct MeanSd {
@@ -158,13 +140,10 @@ int main(int argc, char** argv) {
   rt.n_ctx = std::max(p, n) + 16;
   rt.max_seqs = 1;
 
-  const std::vector<double> bw_before = bandwidth_all(threads, bw_mib);
-
   if (Comm::rank() != 0) {
     WorkerLoopConfig wc;
     wc.idle_timeout_s = 3600;
     const int rc = worker_loop(wc);
-    (void)bandwidth_all(threads, bw_mib);  // with rank 0, after its SHUTDOWN
     Comm::finalize();
     return rc;
   }
@@ -174,7 +153,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "load failed: %s\n", loaded.message().c_str());
     channel_send(MsgKind::SHUTDOWN, {}, 60);
     (void)shutdown_gather_rss(60);
-    (void)bandwidth_all(threads, bw_mib);  // the workers' second measurement
     Comm::finalize();
     return 1;
   }
@@ -185,23 +163,39 @@ int main(int argc, char** argv) {
   std::vector<RankStats> stats = gather_rank_stats(&m, 60);
   BlockPool pool(m.kv_blocks());
   const double tmo = 600;
-  std::vector<double> pp, tg;
+  // Limit of this rank set for a bandwidth measurement: min over ranks of bw_r / bytes_r.
+  auto limit_of = [&](const std::vector<double>& bws) {
+    double l = 1e300;
+    for (int r = 0; r < Comm::size(); ++r)
+      if (stats[r].bytes_per_token > 0) l = std::min(l, bws[r] / stats[r].bytes_per_token);
+    return l;
+  };
+  // The bandwidth left to us drifts on a shared machine: each generation run is
+  // bracketed by two measurements, and its fraction uses their mean.
+  std::vector<double> pp, tg, fractions, limits, bw_sums;
   for (int r = 0; r < reps; ++r) {
     if (p > 0) pp.push_back(p / run_seq(m, pool, p, false, 1000 + r, tmo));
-    if (n > 0) tg.push_back(n / run_seq(m, pool, n, true, 2000 + r, tmo));
+    if (n > 0) {
+      const std::vector<double> before = bandwidth_all(threads, bw_mib);
+      tg.push_back(n / run_seq(m, pool, n, true, 2000 + r, tmo));
+      const std::vector<double> after = bandwidth_all(threads, bw_mib);
+      std::vector<double> mean(before.size());
+      for (size_t i = 0; i < mean.size(); ++i) mean[i] = (before[i] + after[i]) / 2;
+      limits.push_back(limit_of(mean));
+      fractions.push_back(tg.back() / limits.back());
+      for (const auto* v : {&before, &after}) bw_sums.push_back(std::accumulate(v->begin(), v->end(), 0.0));
+    }
     std::fprintf(stderr, "shardlm-perf: repetition %d/%d done\n", r + 1, reps);
+  }
+  if (n == 0) {  // no generation runs: one measurement for the printed limit
+    const std::vector<double> bws = bandwidth_all(threads, bw_mib);
+    limits.push_back(limit_of(bws));
+    bw_sums.push_back(std::accumulate(bws.begin(), bws.end(), 0.0));
   }
   channel_send(MsgKind::SHUTDOWN, {}, 60);
   (void)shutdown_gather_rss(60);
-  const std::vector<double> bw_after = bandwidth_all(threads, bw_mib);
-  double limit = 1e300, bytes_total = 0, before_total = 0, after_total = 0;
-  for (int r = 0; r < Comm::size(); ++r) {
-    const double b = stats[r].bytes_per_token;
-    bytes_total += b;
-    before_total += bw_before[r];
-    after_total += bw_after[r];
-    if (b > 0) limit = std::min(limit, (bw_before[r] + bw_after[r]) / 2 / b);
-  }
+  double bytes_total = 0;
+  for (int r = 0; r < Comm::size(); ++r) bytes_total += stats[r].bytes_per_token;
   const std::string name = rt.model_path.substr(rt.model_path.find_last_of('/') + 1);
   const std::string setup = Comm::size() > 1 ? fmt::format("{} ranks x {} t", Comm::size(), threads) : fmt::format("{} t", threads);
   std::printf("| model | size | ranks x threads | test | t/s | fraction of limit |\n");
@@ -210,13 +204,16 @@ int main(int argc, char** argv) {
     if (v.empty()) return;
     MeanSd s = mean_sd(v);
     std::printf("| %s | %.2f GiB | %s | %s%d | %.2f ± %.2f | %s |\n", name.c_str(), bytes_total / 1073741824.0, setup.c_str(),
-                test, count, s.mean, s.sd, decode ? fmt::format("{:.2f}", s.mean / limit).c_str() : "-");
+                test, count, s.mean, s.sd, decode ? fmt::format("{:.2f}", median(fractions)).c_str() : "-");
   };
   row("pp", p, pp, false);
   row("tg", n, tg, true);
-  std::printf("\nread bandwidth %.1f GB/s before, %.1f after (sum over ranks, measured concurrently); weights read "
-              "per token %.3f GB; decode limit %.2f tok/s (mean bandwidth); cpu paths: %s\n",
-              before_total / 1e9, after_total / 1e9, bytes_total / 1e9, limit, describe(cpu_features()).c_str());
+  const auto [lo, hi] = std::minmax_element(bw_sums.begin(), bw_sums.end());
+  std::printf("\nread bandwidth %.1f GB/s (median of %zu measurements around the generation runs, %.1f-%.1f; sum over "
+              "ranks, measured concurrently); weights read per token %.3f GB; decode limit %.2f tok/s (median); "
+              "fraction = median over runs of tg / the limit of its own two measurements; cpu paths: %s\n",
+              median(bw_sums) / 1e9, bw_sums.size(), *lo / 1e9, *hi / 1e9, bytes_total / 1e9, median(limits),
+              describe(cpu_features()).c_str());
   Comm::finalize();
   return 0;
 }

@@ -204,10 +204,27 @@ Result<LoadMsg> decode_load(const uint8_t* data, size_t n) {
   return m;
 }
 
+std::vector<uint8_t> encode_probe(const ProbeMsg& m) {
+  Writer w;
+  w.put<uint64_t>(m.bytes);
+  w.put<uint32_t>(m.threads);
+  return std::move(w.out);
+}
+
+Result<ProbeMsg> decode_probe(const uint8_t* data, size_t n) {
+  Reader r(data, n);
+  ProbeMsg m;
+  m.bytes = r.get<uint64_t>();
+  m.threads = r.get<uint32_t>();
+  if (!r.ok || !r.at_end() || m.bytes == 0 || m.threads == 0 || m.threads > 4096)
+    return Status::error("malformed PROBE message");
+  return m;
+}
+
 Status check_header(const MsgHeader& h) {
   if (h.magic != kWireMagic) return Status::errorf("bad message magic 0x{:08x}", h.magic);
   if (h.version != kWireVersion) return Status::errorf("message version {} (this build speaks {})", h.version, kWireVersion);
-  if (h.kind < 1 || h.kind > 5) return Status::errorf("unknown message kind {}", h.kind);
+  if (h.kind < 1 || h.kind > 6) return Status::errorf("unknown message kind {}", h.kind);
   if (h.payload_bytes > (1ull << 31)) return Status::errorf("message payload of {} bytes too large", h.payload_bytes);
   return Status::ok();
 }

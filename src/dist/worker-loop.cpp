@@ -6,6 +6,7 @@
 #include "shardlm/dist/comm.h"
 #include "shardlm/dist/exit-audit.h"
 #include "shardlm/dist/rank-model.h"
+#include "shardlm/kernels/stream-read.h"
 
 namespace shardlm {
 
@@ -53,6 +54,13 @@ int worker_loop(const WorkerLoopConfig& cfg) {
       case MsgKind::PING:
         (void)gather_rank_stats(model.get(), cfg.idle_timeout_s, cfg.silence_cause);
         break;
+      case MsgKind::PROBE: {
+        auto pm = decode_probe(m.payload.data(), m.payload.size());
+        if (!pm) Comm::fatal("error", pm.message());
+        const double bw = stream_read_bandwidth(static_cast<int>(pm->threads), pm->bytes);
+        Comm::gather(&bw, sizeof bw, nullptr, 0, cfg.idle_timeout_s, "gather bandwidth");
+        break;
+      }
       case MsgKind::SHUTDOWN:
         (void)shutdown_gather_rss(cfg.idle_timeout_s);  // as loaded, like rank 0's figure
         model.reset();

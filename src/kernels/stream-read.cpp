@@ -1,6 +1,12 @@
 #include "shardlm/kernels/stream-read.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <thread>
+#include <vector>
+
+#include "shardlm/core/mmap.h"
 
 #include "shardlm/core/cpu-features.h"
 
@@ -47,6 +53,31 @@ uint64_t stream_read(const uint8_t* p, size_t bytes) {
   if (cpu_features().avx2) return read_avx2(p, bytes);
 #endif
   return read_words(p, bytes);
+}
+
+double stream_read_bandwidth(int threads, size_t bytes) {
+  threads = std::max(1, threads);
+  Buffer buf(bytes);
+  std::memset(buf.data(), 0x5a, bytes);  // touch every page (the values do not matter)
+  std::vector<double> passes;
+  volatile uint64_t sink = 0;
+  for (int pass = 0; pass < 6; ++pass) {
+    std::vector<std::thread> ts;
+    std::vector<uint64_t> part(static_cast<size_t>(threads));
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int t = 0; t < threads; ++t)
+      ts.emplace_back([&, t] {
+        const size_t n = static_cast<size_t>(threads);
+        const size_t a = bytes * t / n / 64 * 64, b = t + 1 == threads ? bytes : bytes * (t + 1) / n / 64 * 64;
+        part[t] = stream_read(buf.data() + a, b - a);
+      });
+    for (auto& t : ts) t.join();
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    for (uint64_t v : part) sink = sink ^ v;
+    if (pass > 0) passes.push_back(static_cast<double>(bytes) / dt);
+  }
+  std::sort(passes.begin(), passes.end());
+  return passes[passes.size() / 2];
 }
 
 }  // namespace shardlm

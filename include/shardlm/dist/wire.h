@@ -51,7 +51,9 @@ namespace shardlm {
 constexpr uint32_t kWireMagic = 0x574D4C53;  // "SLMW"
 constexpr uint16_t kWireVersion = 2;
 
-enum class MsgKind : uint16_t { STEP = 1, LOAD = 2, UNLOAD = 3, PING = 4, SHUTDOWN = 5 };
+// PROBE: every rank measures its read bandwidth at once and gathers it to rank 0
+// (shardlm-perf, between repetitions); payload: ProbeMsg.
+enum class MsgKind : uint16_t { STEP = 1, LOAD = 2, UNLOAD = 3, PING = 4, SHUTDOWN = 5, PROBE = 6 };
 
 struct MsgHeader {
   uint32_t magic = kWireMagic;
@@ -66,10 +68,17 @@ struct LoadMsg {
   std::string config_json;
 };
 
+struct ProbeMsg {
+  uint64_t bytes = 0;   // buffer each rank streams
+  uint32_t threads = 1; // threads per rank
+};
+
 std::vector<uint8_t> encode_step(const StepMsg& m);
 Result<StepMsg> decode_step(const uint8_t* data, size_t n);
 std::vector<uint8_t> encode_load(const LoadMsg& m);
 Result<LoadMsg> decode_load(const uint8_t* data, size_t n);
+std::vector<uint8_t> encode_probe(const ProbeMsg& m);
+Result<ProbeMsg> decode_probe(const uint8_t* data, size_t n);
 Status check_header(const MsgHeader& h);
 
 }  // namespace shardlm
