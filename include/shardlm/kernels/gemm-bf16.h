@@ -4,10 +4,11 @@
 // Prompt processing is compute-bound. vdpbf16ps does 32 multiply-adds per
 // instruction with no per-block scale work, against 16 for f32 FMA (sgemm). A panel of
 // weight rows is dequantized once to bf16 and then applied to every token of the step
-// from cache. The types whose blocks are integer codes with one scale per 32 elements
-// (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K) go to the integer GEMM instead
-// (gemm-int8.h: 64 multiply-adds per vpdpbusd, measured 1.3-1.6x faster); this one
-// serves F16, BF16, Q6_K and the remaining dequantizable types.
+// from cache. The types whose blocks are integer codes with one scale per 32 (or 16)
+// elements go to the integer GEMM instead (gemm-int8.h: 64 multiply-adds per
+// vpdpbusd, measured 1.3-1.6x faster): Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, and
+// Q6_K when stored as panels. This one serves F16, BF16, Q6_K rows and the remaining
+// dequantizable types.
 //
 // Layouts (a "pair" is two bf16 in one uint32: element 2j in the low half):
 //   packed activations xp: [ceil(n/16)][cols/2][16] pairs — groups of 16 tokens,
