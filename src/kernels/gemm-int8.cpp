@@ -498,32 +498,41 @@ SHARDLM_VNNI void rows_stored(const WeightView& w, const uint8_t* xp, int64_t n,
   }
 }
 
-// Rows of a Q4_K weight -> Panel32 (layout in gemm-int8.h).
-void pack_q4_k(const WeightView& w, uint8_t* dst) {
+// For every (panel, super-block of 256, row of the panel): fn(out, r, blk) with out the
+// panel's part for that super-block (out_bytes apart) and blk the row's block (in_bytes;
+// zeros for a row past the end).
+template <class Fn>
+void for_each_super_row(const WeightView& w, size_t in_bytes, size_t out_bytes, uint8_t* dst, Fn fn) {
   const int64_t ns = w.cols / 256, panels = (w.rows + kRows - 1) / kRows;
+  uint8_t blk[256];
   for (int64_t p = 0; p < panels; ++p)
-    for (int64_t sb = 0; sb < ns; ++sb) {
-      uint8_t* o = dst + (p * ns + sb) * 4736;
+    for (int64_t sb = 0; sb < ns; ++sb)
       for (int r = 0; r < kRows; ++r) {
         const int64_t row = p * kRows + r;
-        uint8_t blk[144] = {};  // a zero row past the end
-        if (row < w.rows) std::memcpy(blk, w.data + row * w.row_bytes + sb * 144, 144);
-        std::memcpy(o + 2 * r, blk, 2);           // d
-        std::memcpy(o + 64 + 2 * r, blk + 2, 2);  // dmin
-        for (int u = 0; u < 8; ++u) {
-          uint8_t* so = o + 128 + u * 576;  // sc [32], mn [32], codes [4 steps][32 rows][4]
-          int sc, mn;
-          scale_min_k4(u, blk + 4, &sc, &mn);
-          so[r] = static_cast<uint8_t>(sc);
-          so[32 + r] = static_cast<uint8_t>(mn);
-          // Element e of sub-block u: nibble u % 2 of qs[32 (u / 2) + e].
-          auto nib = [&](int e) { return (blk[16 + 32 * (u / 2) + e] >> (4 * (u % 2))) & 15; };
-          for (int v = 0; v < 4; ++v)
-            for (int i = 0; i < 4; ++i)
-              so[64 + (v * kRows + r) * 4 + i] = static_cast<uint8_t>(nib(4 * v + i) | nib(16 + 4 * v + i) << 4);
-        }
+        std::memset(blk, 0, in_bytes);
+        if (row < w.rows) std::memcpy(blk, w.data + row * w.row_bytes + sb * in_bytes, in_bytes);
+        fn(dst + (p * ns + sb) * out_bytes, r, blk);
       }
+}
+
+// Rows of a Q4_K weight -> Panel32 (layout in gemm-int8.h).
+void pack_q4_k(const WeightView& w, uint8_t* dst) {
+  for_each_super_row(w, 144, 4736, dst, [](uint8_t* o, int r, const uint8_t* blk) {
+    std::memcpy(o + 2 * r, blk, 2);           // d
+    std::memcpy(o + 64 + 2 * r, blk + 2, 2);  // dmin
+    for (int u = 0; u < 8; ++u) {
+      uint8_t* so = o + 128 + u * 576;  // sc [32], mn [32], codes [4 steps][32 rows][4]
+      int sc, mn;
+      scale_min_k4(u, blk + 4, &sc, &mn);
+      so[r] = static_cast<uint8_t>(sc);
+      so[32 + r] = static_cast<uint8_t>(mn);
+      // Element e of sub-block u: nibble u % 2 of qs[32 (u / 2) + e].
+      auto nib = [&](int e) { return (blk[16 + 32 * (u / 2) + e] >> (4 * (u % 2))) & 15; };
+      for (int v = 0; v < 4; ++v)
+        for (int i = 0; i < 4; ++i)
+          so[64 + (v * kRows + r) * 4 + i] = static_cast<uint8_t>(nib(4 * v + i) | nib(16 + 4 * v + i) << 4);
     }
+  });
 }
 
 // The 6-bit codes (0..63) of one Q6_K super-block, in element order (see quant.cpp).
@@ -543,34 +552,26 @@ void q6_codes(const uint8_t* blk, uint8_t* q) {
 
 // Rows of a Q6_K weight -> Panel32 (layout in gemm-int8.h; the same bytes as the rows).
 void pack_q6_k(const WeightView& w, uint8_t* dst) {
-  const int64_t ns = w.cols / 256, panels = (w.rows + kRows - 1) / kRows;
-  for (int64_t p = 0; p < panels; ++p)
-    for (int64_t sb = 0; sb < ns; ++sb) {
-      uint8_t* o = dst + (p * ns + sb) * 6720;
-      for (int r = 0; r < kRows; ++r) {
-        const int64_t row = p * kRows + r;
-        uint8_t blk[210] = {};  // a zero row past the end
-        if (row < w.rows) std::memcpy(blk, w.data + row * w.row_bytes + sb * 210, 210);
-        std::memcpy(o + 2 * r, blk + 208, 2);  // d
-        uint8_t q[256];
-        q6_codes(blk, q);
-        for (int u = 0; u < 8; ++u) {
-          uint8_t* so = o + 64 + u * 832;  // sc [2][32], low nibbles [4][32][4], crumbs [2][32][4]
-          so[r] = blk[192 + 2 * u];
-          so[32 + r] = blk[192 + 2 * u + 1];
-          const uint8_t* e = q + 32 * u;
-          for (int v = 0; v < 4; ++v)
-            for (int i = 0; i < 4; ++i)
-              so[64 + (v * kRows + r) * 4 + i] = static_cast<uint8_t>((e[4 * v + i] & 15) | (e[16 + 4 * v + i] & 15) << 4);
-          for (int h = 0; h < 2; ++h)
-            for (int i = 0; i < 4; ++i) {
-              int c = 0;
-              for (int k = 0; k < 4; ++k) c |= (e[4 * (4 * h + k) + i] >> 4) << (2 * k);
-              so[576 + (h * kRows + r) * 4 + i] = static_cast<uint8_t>(c);
-            }
+  for_each_super_row(w, 210, 6720, dst, [](uint8_t* o, int r, const uint8_t* blk) {
+    std::memcpy(o + 2 * r, blk + 208, 2);  // d
+    uint8_t q[256];
+    q6_codes(blk, q);
+    for (int u = 0; u < 8; ++u) {
+      uint8_t* so = o + 64 + u * 832;  // sc [2][32], low nibbles [4][32][4], crumbs [2][32][4]
+      so[r] = blk[192 + 2 * u];
+      so[32 + r] = blk[192 + 2 * u + 1];
+      const uint8_t* e = q + 32 * u;
+      for (int v = 0; v < 4; ++v)
+        for (int i = 0; i < 4; ++i)
+          so[64 + (v * kRows + r) * 4 + i] = static_cast<uint8_t>((e[4 * v + i] & 15) | (e[16 + 4 * v + i] & 15) << 4);
+      for (int h = 0; h < 2; ++h)
+        for (int i = 0; i < 4; ++i) {
+          int c = 0;
+          for (int k = 0; k < 4; ++k) c |= (e[4 * (4 * h + k) + i] >> 4) << (2 * k);
+          so[576 + (h * kRows + r) * 4 + i] = static_cast<uint8_t>(c);
         }
-      }
     }
+  });
 }
 
 // Rows of a packable weight -> Panel32 (layout in gemm-int8.h).
