@@ -1,10 +1,10 @@
 // The step protocol: rank 0 → all ranks, one message per engine iteration.
 //
-// Wire format, version 2 (little-endian; every rank runs the same binary):
+// Wire format, version 3 (little-endian; every rank runs the same binary; 3 added PROBE):
 //
 //   Message   := Header Payload
-//   Header    := u32 magic "SLMW"  u16 version(=2)  u16 kind  u64 payload_bytes
-//   kind      := 1 STEP | 2 LOAD | 3 UNLOAD | 4 PING | 5 SHUTDOWN
+//   Header    := u32 magic "SLMW"  u16 version(=3)  u16 kind  u64 payload_bytes
+//   kind      := 1 STEP | 2 LOAD | 3 UNLOAD | 4 PING | 5 SHUTDOWN | 6 PROBE
 //   The header (16 bytes) is broadcast first, then the payload, each with a deadline.
 //
 //   STEP payload (a diff against the previous step, as in vLLM's scheduler output):
@@ -35,6 +35,9 @@
 //   After LOAD every rank loads in lockstep (agreement collectives per layer); after
 //   a STEP with sampled rows, a fixed-size gather of candidate records to rank 0;
 //   after PING and after SHUTDOWN, one gather of each rank's RankStats (channel.h) to rank 0.
+//   PROBE payload := u64 bytes  u32 threads : every rank streams a buffer of that size
+//   with that many threads (kernels/stream-read.h) and gathers its bandwidth (f64) to
+//   rank 0 (shardlm-perf measures all ranks at once between runs).
 //   string := u32 length + bytes
 //
 // Decoding checks every length against the payload; a malformed message is an error.
@@ -49,7 +52,7 @@
 namespace shardlm {
 
 constexpr uint32_t kWireMagic = 0x574D4C53;  // "SLMW"
-constexpr uint16_t kWireVersion = 2;
+constexpr uint16_t kWireVersion = 3;
 
 // PROBE: every rank measures its read bandwidth at once and gathers it to rank 0
 // (shardlm-perf, between repetitions); payload: ProbeMsg.
