@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/quant-k.h"
 #include "shardlm/core/cpu-features.h"
 
 #if defined(__x86_64__)
@@ -41,22 +42,18 @@ bool has_offset(DType t) {
   return t == DType::Q4_1 || t == DType::Q5_1 || t == DType::Q4_K || t == DType::Q5_K;
 }
 
-// Byte offsets of the four per-(token, block) arrays after the codes.
+// Byte offsets of the per-(token, block) arrays after the codes: dx, dx * sum q, and
+// -zp * sum q over each half of 16 (the whole block's is their sum).
 struct XLayout {
   int64_t nb;  // blocks per token
-  size_t d, s, z, z2, bytes;
+  size_t d, s, z2, bytes;
   XLayout(int64_t n, int64_t cols) : nb(cols / kBlock) {
     d = static_cast<size_t>(n * cols);
     s = d + static_cast<size_t>(n * nb) * 4;
-    z = s + static_cast<size_t>(n * nb) * 4;
-    z2 = z + static_cast<size_t>(n * nb) * 4;
+    z2 = s + static_cast<size_t>(n * nb) * 4;
     bytes = z2 + static_cast<size_t>(n * nb) * 8;
   }
 };
-
-}  // namespace
-
-namespace {
 
 bool vnni() {
 #if defined(__x86_64__)
@@ -116,9 +113,7 @@ constexpr int kT = 6;           // tokens per register tile
 constexpr int kRows = 32;       // rows per panel (2 vectors of 16 lanes)
 constexpr int kStepBytes = 128; // one step of 4 codes for the 32 rows of a panel
 
-SHARDLM_VNNI inline float hmax(__m512 v) { return _mm512_reduce_max_ps(v); }
-
-// Tokens [t0, t1) -> codes, dx, dx*sum q, -zp*sum q (layout in XLayout).
+// Tokens [t0, t1) -> codes, dx, dx*sum q, -zp*sum q per half block (layout in XLayout).
 SHARDLM_VNNI void pack_x(int zp, const float* x, int64_t n, int64_t cols, int64_t t0, int64_t t1, uint8_t* xp) {
   const XLayout L(n, cols);
   for (int64_t t = t0; t < t1; ++t) {
@@ -126,11 +121,10 @@ SHARDLM_VNNI void pack_x(int zp, const float* x, int64_t n, int64_t cols, int64_
     int8_t* q = reinterpret_cast<int8_t*>(xp) + t * cols;
     float* d = reinterpret_cast<float*>(xp + L.d) + t * L.nb;
     float* s = reinterpret_cast<float*>(xp + L.s) + t * L.nb;
-    int32_t* z = reinterpret_cast<int32_t*>(xp + L.z) + t * L.nb;
     int32_t* z2 = reinterpret_cast<int32_t*>(xp + L.z2) + 2 * t * L.nb;
     for (int64_t b = 0; b < L.nb; ++b) {
       const __m512 lo = _mm512_loadu_ps(xr + b * kBlock), hi = _mm512_loadu_ps(xr + b * kBlock + 16);
-      const float amax = hmax(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
+      const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
       const float db = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
       const __m512i qlo = _mm512_cvtps_epi32(_mm512_mul_ps(lo, _mm512_set1_ps(id)));  // round to nearest even
       const __m512i qhi = _mm512_cvtps_epi32(_mm512_mul_ps(hi, _mm512_set1_ps(id)));
@@ -139,7 +133,6 @@ SHARDLM_VNNI void pack_x(int zp, const float* x, int64_t n, int64_t cols, int64_
       const int sum_lo = _mm512_reduce_add_epi32(qlo), sum = sum_lo + _mm512_reduce_add_epi32(qhi);
       d[b] = db;
       s[b] = db * static_cast<float>(sum);
-      z[b] = -zp * sum;
       z2[2 * b] = -zp * sum_lo;  // halves of 16 (Q6_K: a scale per half)
       z2[2 * b + 1] = -zp * (sum - sum_lo);
     }
@@ -162,17 +155,6 @@ SHARDLM_VNNI inline __m256i nibbles(const uint8_t* p) {
 // Bit `bit` of each of 32 bytes -> 16 where set, else 0.
 SHARDLM_VNNI inline __m256i fifth_bits(__mmask32 bits) {
   return _mm256_maskz_mov_epi8(bits, _mm256_set1_epi8(16));
-}
-
-// The 6-bit (scale, min) of sub-block j of a Q4_K/Q5_K super-block (see quant.cpp).
-inline void scale_min_k4(int j, const uint8_t* s, int* sc, int* mn) {
-  if (j < 4) {
-    *sc = s[j] & 63;
-    *mn = s[j + 4] & 63;
-  } else {
-    *sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
-    *mn = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
 }
 
 SHARDLM_VNNI inline void put(uint8_t* codes, int64_t b, __m256i c) {
@@ -289,7 +271,6 @@ struct XView {
   const int8_t* q;
   const float* d;
   const float* s;
-  const int32_t* z;
   const int32_t* z2;
   int64_t cols, nb;
 };
@@ -404,8 +385,10 @@ SHARDLM_VNNI void tile(const P& pan, const XView& x, int64_t t0, float* y, int64
     for (int q = 0; q < kSeg; ++q) {
       __m512i a[2][T];
 #pragma GCC unroll 6
-      for (int t = 0; t < T; ++t)
-        a[0][t] = a[1][t] = _mm512_set1_epi32(P::kHalves ? x.z2[2 * ((t0 + t) * x.nb + b) + q] : x.z[(t0 + t) * x.nb + b]);
+      for (int t = 0; t < T; ++t) {
+        const int32_t* z = x.z2 + 2 * ((t0 + t) * x.nb + b);
+        a[0][t] = a[1][t] = _mm512_set1_epi32(P::kHalves ? z[q] : z[0] + z[1]);
+      }
 #pragma GCC unroll 8
       for (int j = q * kSteps; j < (q + 1) * kSteps; ++j) {
         const __m512i w0 = pan.codes(b, j, 0), w1 = pan.codes(b, j, 1);
@@ -460,8 +443,8 @@ SHARDLM_VNNI void tiles(const P& pan, const XView& x, int64_t n, float* y, int64
 XView x_view(const uint8_t* xp, int64_t n, int64_t cols) {
   const XLayout L(n, cols);
   return {reinterpret_cast<const int8_t*>(xp),         reinterpret_cast<const float*>(xp + L.d),
-          reinterpret_cast<const float*>(xp + L.s),     reinterpret_cast<const int32_t*>(xp + L.z),
-          reinterpret_cast<const int32_t*>(xp + L.z2), cols, L.nb};
+          reinterpret_cast<const float*>(xp + L.s),     reinterpret_cast<const int32_t*>(xp + L.z2),
+          cols,                                         L.nb};
 }
 
 // Masks of the valid rows of a panel starting at row p of r1.
@@ -535,27 +518,12 @@ void pack_q4_k(const WeightView& w, uint8_t* dst) {
   });
 }
 
-// The 6-bit codes (0..63) of one Q6_K super-block, in element order (see quant.cpp).
-void q6_codes(const uint8_t* blk, uint8_t* q) {
-  for (int h = 0; h < 2; ++h) {
-    const uint8_t* ql = blk + 64 * h;
-    const uint8_t* qh = blk + 128 + 32 * h;
-    uint8_t* o = q + 128 * h;
-    for (int l = 0; l < 32; ++l) {
-      o[l] = static_cast<uint8_t>((ql[l] & 15) | ((qh[l] & 3) << 4));
-      o[l + 32] = static_cast<uint8_t>((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4));
-      o[l + 64] = static_cast<uint8_t>((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
-      o[l + 96] = static_cast<uint8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
-    }
-  }
-}
-
 // Rows of a Q6_K weight -> Panel32 (layout in gemm-int8.h; the same bytes as the rows).
 void pack_q6_k(const WeightView& w, uint8_t* dst) {
   for_each_super_row(w, 210, 6720, dst, [](uint8_t* o, int r, const uint8_t* blk) {
     std::memcpy(o + 2 * r, blk + 208, 2);  // d
     uint8_t q[256];
-    q6_codes(blk, q);
+    q6_k_codes(blk, q);
     for (int u = 0; u < 8; ++u) {
       uint8_t* so = o + 64 + u * 832;  // sc [2][32], low nibbles [4][32][4], crumbs [2][32][4]
       so[r] = blk[192 + 2 * u];

@@ -184,17 +184,6 @@ void dq_q3_k(const uint8_t* b, float* y, int64_t nb) {
   }
 }
 
-// The 6-bit (scale, min) of sub-block j (0..7) packed in the 12 bytes of Q4_K/Q5_K.
-inline void scale_min_k4(int j, const uint8_t* s, uint8_t* sc, uint8_t* mn) {
-  if (j < 4) {
-    *sc = s[j] & 63;
-    *mn = s[j + 4] & 63;
-  } else {
-    *sc = static_cast<uint8_t>((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
-    *mn = static_cast<uint8_t>((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
-  }
-}
-
 // Q4_K: 8 sub-blocks of 32; bytes qs[32c .. 32c+31] hold sub-block 2c in their low
 // nibbles and 2c+1 in their high nibbles.  x = d*sc * q - dmin*mn.
 void dq_q4_k(const uint8_t* b, float* y, int64_t nb) {
@@ -203,7 +192,7 @@ void dq_q4_k(const uint8_t* b, float* y, int64_t nb) {
     const uint8_t* s = b + 4;
     const uint8_t* q = b + 16;
     for (int c = 0; c < 4; ++c, q += 32) {
-      uint8_t sc, mn;
+      int sc, mn;
       scale_min_k4(2 * c, s, &sc, &mn);
       const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(mn);
       scale_min_k4(2 * c + 1, s, &sc, &mn);
@@ -222,7 +211,7 @@ void dq_q5_k(const uint8_t* b, float* y, int64_t nb) {
     const uint8_t* qh = b + 16;
     const uint8_t* ql = b + 48;
     for (int c = 0; c < 4; ++c, ql += 32) {
-      uint8_t sc, mn;
+      int sc, mn;
       scale_min_k4(2 * c, s, &sc, &mn);
       const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(mn);
       scale_min_k4(2 * c + 1, s, &sc, &mn);
@@ -243,24 +232,12 @@ void dq_q5_k(const uint8_t* b, float* y, int64_t nb) {
 //   e = l + 96 : hi4(L[l+32]) | ((H[l] >> 6) & 3) << 4
 // x = d * scales[(128h + e) / 16] * (q6 - 32).
 void dq_q6_k(const uint8_t* b, float* y, int64_t nb) {
-  for (int64_t i = 0; i < nb; ++i, b += 210) {
-    const uint8_t* ql = b;
-    const uint8_t* qh = b + 128;
+  uint8_t q[256];
+  for (int64_t i = 0; i < nb; ++i, b += 210, y += 256) {
     const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192);
     const float d = load_f16(b + 208);
-    for (int h = 0; h < 2; ++h, y += 128, ql += 64, qh += 32, sc += 8) {
-      for (int l = 0; l < 32; ++l) {
-        const int is = l / 16;
-        const int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-        const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-        const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-        const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-        y[l] = d * static_cast<float>(sc[is]) * static_cast<float>(q1);
-        y[l + 32] = d * static_cast<float>(sc[is + 2]) * static_cast<float>(q2);
-        y[l + 64] = d * static_cast<float>(sc[is + 4]) * static_cast<float>(q3);
-        y[l + 96] = d * static_cast<float>(sc[is + 6]) * static_cast<float>(q4);
-      }
-    }
+    q6_k_codes(b, q);
+    for (int e = 0; e < 256; ++e) y[e] = d * static_cast<float>(sc[e / 16]) * static_cast<float>(q[e] - 32);
   }
 }
 
@@ -543,6 +520,20 @@ bool quantize_row(DType t, const float* src, void* dst, int64_t n) {
     default: return false;
   }
   return true;
+}
+
+void q6_k_codes(const uint8_t* b, uint8_t* q) {
+  for (int h = 0; h < 2; ++h) {  // the element map above dq_q6_k
+    const uint8_t* ql = b + 64 * h;
+    const uint8_t* qh = b + 128 + 32 * h;
+    uint8_t* o = q + 128 * h;
+    for (int l = 0; l < 32; ++l) {
+      o[l] = static_cast<uint8_t>((ql[l] & 15) | ((qh[l] & 3) << 4));
+      o[l + 32] = static_cast<uint8_t>((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4));
+      o[l + 64] = static_cast<uint8_t>((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+      o[l + 96] = static_cast<uint8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
+    }
+  }
 }
 
 }  // namespace shardlm
