@@ -5,20 +5,21 @@
 #include <vector>
 
 #include "shardlm/dist/runtime-config.h"
+#include "shardlm/engine/engine-options.h"
 #include "shardlm/sampling/sampling-params.h"
 
 namespace shardlm {
 
+// `shardlm generate`: one request through the same engine as `serve` (no HTTP).
 struct GenerateOptions {
-  RuntimeConfig rt;
+  EngineOptions engine;        // -b/--batch-size sets engine.max_batch_tokens (the prefill chunk)
   std::string prompt;
   int n_predict = 64;          // tokens to generate
   bool echo = true;            // print the prompt before the continuation (as llama.cpp and llama2.c do)
   bool add_bos = true;         // prepend BOS when the tokenizer asks for it
   bool ignore_eos = false;     // keep generating past EOS
-  int max_batch_tokens = 512;  // prefill chunk size
+  std::vector<std::string> stop;  // --stop: end the generation before this text (not printed)
   SamplingParams sampling;
-  std::string logits_out;      // test aid: write the prompt's last-position logits (gathered) here
 };
 
 int cmd_generate(const GenerateOptions& o);

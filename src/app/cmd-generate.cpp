@@ -1,36 +1,95 @@
-// `shardlm generate`: one prompt, streamed to stdout, driven through the step
-// protocol so that every rank runs exactly what the server will send it.
+// `shardlm generate`: one prompt, streamed to stdout, as a client of the same engine
+// that serves HTTP (engine/engine.h): one scheduler, one code path for chunked prefill,
+// decode, end-of-generation and stop strings. The engine runs on the main thread (the
+// only MPI caller); the request is submitted and printed from a second thread.
 #include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include "app/app.h"
 #include "shardlm/core/log.h"
-#include "shardlm/core/memory.h"
-#include "shardlm/dist/channel.h"
 #include "shardlm/dist/comm.h"
 #include "shardlm/dist/exit-audit.h"
-#include "shardlm/dist/rank-model.h"
 #include "shardlm/dist/worker-loop.h"
-#include "shardlm/kv/block-pool.h"
-#include "shardlm/sampling/candidates.h"
-#include "shardlm/sampling/merge.h"
-#include "shardlm/tokenizer/tokenizer.h"
+#include "shardlm/engine/engine.h"
 
 namespace shardlm {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-int fail(const std::string& cause, const std::string& msg) {
-  LOG_ERROR("{}", msg);
-  if (Comm::size() > 1) {
-    channel_send(MsgKind::SHUTDOWN, {}, 30);
-    (void)shutdown_gather_rss(30);
+// What the client thread saw of its one request.
+struct GenerateOutcome {
+  std::string cause, error;  // EXIT AUDIT cause and message when it failed
+  size_t prompt_tokens = 0;
+  int generated = 0;         // tokens printed (an end-of-generation token is not)
+  double prefill_s = 0, decode_s = 0;
+  std::string finish = "length";
+};
+
+void print(const std::string& s) {
+  std::fwrite(s.data(), 1, s.size(), stdout);
+  std::fflush(stdout);
+}
+
+// Waits for the model, tokenizes, submits, prints every event until the last.
+GenerateOutcome run_client(Engine& engine, const GenerateOptions& o) {
+  GenerateOutcome out;
+  EngineSnapshot snap = engine.wait_loaded(1e9);
+  auto tok = engine.tokenizer();
+  if (snap.state != ModelState::ready || !tok) {
+    const bool guard = snap.last_error.find("MemoryGuardError") != std::string::npos;
+    out.cause = guard ? "memory_guard" : "load_error";
+    out.error = "load failed: " + snap.last_error;
+    return out;
   }
-  exit_audit(cause, msg);
-  return 1;
+  std::vector<int32_t> prompt = tok->encode(o.prompt, o.add_bos && tok->add_bos_default(), false);
+  out.prompt_tokens = prompt.size();
+  if (prompt.empty()) return {"error", "the prompt is empty (and the tokenizer adds no BOS)"};
+  if (static_cast<int64_t>(prompt.size()) + o.n_predict > snap.max_context)
+    return {"error", fmt::format("prompt ({} tokens) plus -n {} exceeds the context of {} tokens (--ctx-size, --kv-blocks)",
+                                 prompt.size(), o.n_predict, snap.max_context)};
+  if (o.echo) {
+    StreamDecoder dec(*tok);
+    std::string text;
+    for (auto id : prompt) text += dec.push(id);
+    print(text + dec.flush());
+  }
+  EngineRequest r;
+  r.prompt = std::move(prompt);
+  r.max_tokens = o.n_predict;
+  r.sampling = o.sampling;
+  r.stop = o.stop;
+  r.ignore_eos = o.ignore_eos;
+  r.logprobs = true;  // one event per token: exact counts and first-token time
+  r.results = std::make_shared<ResultQueue>();
+  auto results = r.results;
+  const auto t0 = Clock::now();
+  auto t_first = t0;
+  engine.submit(std::move(r));
+  for (;;) {
+    auto e = results->pop(1.0);
+    if (!e) continue;
+    if (out.generated == 0 && !e->tokens.empty()) t_first = Clock::now();
+    out.generated += static_cast<int>(e->tokens.size());
+    print(e->text);
+    if (!e->done) continue;
+    if (e->error) return {"error", e->error.message};
+    if (e->stop_token >= 0) {
+      out.finish = "eos";
+      --out.generated;  // the end-of-generation token is counted by the engine, not printed
+    }
+    else if (!e->stop_string.empty()) out.finish = "stop";
+    break;
+  }
+  const auto t_end = Clock::now();
+  if (out.generated == 0) t_first = t_end;
+  print("\n");
+  out.prefill_s = secs(t_first - t0);
+  out.decode_s = secs(t_end - t_first);
+  return out;
 }
 
 }  // namespace
@@ -38,156 +97,44 @@ int fail(const std::string& cause, const std::string& msg) {
 int cmd_generate(const GenerateOptions& o) {
   if (Comm::rank() != 0) {
     WorkerLoopConfig wc;
-    wc.idle_timeout_s = std::max(o.rt.collective_timeout_s, o.rt.eval_timeout_s);
+    wc.idle_timeout_s = std::max(o.engine.rt.collective_timeout_s, o.engine.rt.eval_timeout_s);
     return worker_loop(wc);
   }
+  EngineOptions eo = o.engine;
+  eo.max_num_seqs = 1;          // one sequence: the KV pool is sized for one context
+  eo.request_timeout_s = 0;     // no deadline on a command-line run
   Status sv = o.sampling.validate();
-  if (!sv) return fail("error", "invalid sampling parameters: " + sv.message());
-  if (o.n_predict < 0) return fail("error", "-n must be >= 0");
-
-  // Tokenizer first (rank 0 only): a bad tokenizer fails before any rank loads.
-  std::string tok_path = o.rt.tokenizer_path;
-  if (tok_path.empty()) {
-    auto src = ModelSource::open(o.rt.model_path, o.rt.tokenizer_path);
-    if (!src) return fail("load_error", src.message());
-    tok_path = src.value()->tokenizer_path();
+  if (!sv) eo.rt.model_path.clear();  // nothing to load: the client reports the error
+  Engine engine(eo);
+  // A lost rank or a missed deadline (on the engine thread): the EXIT AUDIT, then abort.
+  Comm::set_fatal_handler([&engine](const std::string& cause, const std::string& detail) {
+    engine.fail_now(cause + ": " + detail);
+    exit_audit(cause, detail);
+  });
+  GenerateOutcome out;
+  std::thread client([&] {
+    if (!sv) out = {"error", "invalid sampling parameters: " + sv.message()};
+    else if (o.n_predict < 0) out = {"error", "-n must be >= 0"};
+    else out = run_client(engine, o);
+    engine.stop();
+  });
+  engine.run();
+  client.join();
+  if (!out.cause.empty()) {
+    LOG_ERROR("{}", out.error);
+    exit_audit(out.cause, out.error);
+    return 1;
   }
-  auto tok = load_tokenizer(tok_path);
-  if (!tok) return fail("load_error", tok.message());
-  const Tokenizer& T = *tok.value();
-  std::vector<int32_t> prompt = T.encode(o.prompt, o.add_bos && T.add_bos_default(), false);
-  if (prompt.empty()) return fail("error", "the prompt is empty (and the tokenizer adds no BOS)");
-
-  // Every rank loads with the config rank 0 resolved.
-  LoadMsg lm{o.rt.model_path, o.rt.to_json()};
-  channel_send(MsgKind::LOAD, encode_load(lm), o.rt.eval_timeout_s);
-  auto loaded = load_rank_model(o.rt);
-  if (!loaded) {
-    const bool guard = loaded.message().find("MemoryGuardError") != std::string::npos;
-    return fail(guard ? "memory_guard" : "load_error", "load failed: " + loaded.message());
-  }
-  RankModel& M = *loaded.value();
-  const int n_ctx = M.n_ctx();
-  const int64_t total = static_cast<int64_t>(prompt.size()) + o.n_predict;
-  if (total > n_ctx)
-    return fail("error", fmt::format("prompt ({} tokens) plus -n {} exceeds the context of {} tokens (--ctx-size)",
-                                     prompt.size(), o.n_predict, n_ctx));
-
-  BlockPool pool(M.kv_blocks());
-  const int bs = M.config().block_size;
-  const double tmo = o.rt.collective_timeout_s;
-  const uint64_t seq_id = 1;
-  std::vector<int32_t> blocks;
-  auto grow = [&](int64_t n_tokens) -> bool {
-    int need = blocks_for(n_tokens, bs) - static_cast<int>(blocks.size());
-    if (need <= 0) return true;
-    auto b = pool.allocate(need);
-    if (!b) return false;
-    blocks.insert(blocks.end(), b->begin(), b->end());
-    return true;
-  };
-
-  StreamDecoder stream(T);
-  if (o.echo) {
-    for (auto id : prompt) {
-      std::string s = stream.push(id);
-      std::fwrite(s.data(), 1, s.size(), stdout);
-    }
-    std::fflush(stdout);
-  }
-
-  std::vector<std::vector<Candidates>> cands;
-  std::vector<uint64_t> sampled;
-  double coll_s = 0;
-  int steps = 0;
-  // Prefill in chunks of max_batch_tokens; the last chunk samples the first token.
-  auto t_prefill = Clock::now();
-  int64_t done = 0;
-  int32_t next = -1;
-  bool first = true;
-  while (done < static_cast<int64_t>(prompt.size())) {
-    int64_t n = std::min<int64_t>(o.max_batch_tokens, static_cast<int64_t>(prompt.size()) - done);
-    std::vector<int32_t> chunk(prompt.begin() + done, prompt.begin() + done + n);
-    size_t old_blocks = blocks.size();
-    if (!grow(done + n)) return fail("error", "KV cache full");
-    const bool last = done + n == static_cast<int64_t>(prompt.size());
-    StepMsg step;
-    step.step_id = steps;
-    if (first) {
-      NewSeq ns;
-      ns.seq_id = seq_id;
-      ns.n_prompt = static_cast<uint32_t>(prompt.size());
-      ns.tokens = chunk;
-      ns.block_table = blocks;
-      ns.sample = last && o.n_predict > 0;
-      ns.sampling = o.sampling;
-      step.new_seqs.push_back(std::move(ns));
-      first = false;
-    } else {
-      step.running.push_back({seq_id, chunk, std::vector<int32_t>(blocks.begin() + old_blocks, blocks.end()),
-                              last && o.n_predict > 0});
-    }
-    Status st = run_step_rank0(M, step, tmo, cands, sampled);
-    if (!st) return fail("error", st.message());
-    coll_s += M.last_collective_seconds();
-    ++steps;
-    done += n;
-    if (!cands.empty()) next = merge_and_sample(cands[0], o.sampling, 0, static_cast<uint64_t>(done));
-  }
-  const double prefill_s = since(t_prefill);
-
-  // Decode: one token per step.
-  auto t_decode = Clock::now();
-  int generated = 0;
-  int64_t n_computed = done;
-  const auto eos = T.eos_ids();
-  std::string finish = "length";
-  while (generated < o.n_predict) {
-    if (!o.ignore_eos && std::find(eos.begin(), eos.end(), next) != eos.end()) {
-      finish = "eos";
-      break;
-    }
-    ++generated;
-    std::string s = stream.push(next);
-    std::fwrite(s.data(), 1, s.size(), stdout);
-    std::fflush(stdout);
-    if (generated == o.n_predict) break;
-    size_t old_blocks = blocks.size();
-    if (!grow(n_computed + 1)) return fail("error", "KV cache full");
-    StepMsg step;
-    step.step_id = steps;
-    step.running.push_back({seq_id, {next}, std::vector<int32_t>(blocks.begin() + old_blocks, blocks.end()), true});
-    Status st = run_step_rank0(M, step, tmo, cands, sampled);
-    if (!st) return fail("error", st.message());
-    coll_s += M.last_collective_seconds();
-    ++steps;
-    ++n_computed;
-    next = merge_and_sample(cands[0], o.sampling, 0, static_cast<uint64_t>(n_computed));
-  }
-  std::string tail = stream.flush();
-  std::fwrite(tail.data(), 1, tail.size(), stdout);
-  std::fputc('\n', stdout);
-  std::fflush(stdout);
-  const double decode_s = since(t_decode);
-
-  // Free the sequence everywhere, then collect every rank's resident memory.
-  StepMsg fin;
-  fin.step_id = steps;
-  fin.finished.push_back(seq_id);
-  (void)run_step_rank0(M, fin, tmo, cands, sampled);
-  pool.release(blocks);
-  channel_send(MsgKind::SHUTDOWN, {}, tmo);
-  std::vector<double> rss = shutdown_gather_rss(tmo);
+  const EngineSnapshot s = engine.snapshot();
   std::string rss_s;
-  for (size_t r = 0; r < rss.size(); ++r) rss_s += fmt::format("{}{:.1f}", r ? "," : "", rss[r] / 1048576.0);
-  const int decoded = std::max(0, generated - 1);
+  for (size_t r = 0; r < s.shutdown_rss.size(); ++r) rss_s += fmt::format("{}{:.1f}", r ? "," : "", s.shutdown_rss[r] / 1048576.0);
+  const int decoded = std::max(0, out.generated - 1);
   LOG_INFO(
       "figures: prompt_tokens={} prefill_s={:.3f} prefill_tok_s={:.2f} generated_tokens={} decode_s={:.3f} "
       "decode_tok_s={:.2f} load_s={:.2f} rss_mb_per_rank=[{}] ranks={} collective_s_per_step={:.5f} finish={}",
-      prompt.size(), prefill_s, prompt.size() / std::max(prefill_s, 1e-9), generated, decode_s,
-      decoded / std::max(decode_s, 1e-9), M.load_seconds(), rss_s, Comm::size(),
-      coll_s / std::max(steps, 1), finish);
-  audit_count_request();
+      out.prompt_tokens, out.prefill_s, out.prompt_tokens / std::max(out.prefill_s, 1e-9), out.generated, out.decode_s,
+      decoded / std::max(out.decode_s, 1e-9), s.load_s, rss_s, Comm::size(),
+      s.collective_s_total / static_cast<double>(std::max<uint64_t>(s.steps, 1)), out.finish);
   exit_audit("generate_done");
   return 0;
 }

@@ -80,7 +80,7 @@ int cmd_serve(ServeOptions o) {
   const int rc = engine.run();
   server.stop();
   if (!o.pid_file.empty()) std::filesystem::remove(o.pid_file);
-  return rc;
+  return rc;  // main() writes the EXIT AUDIT (server_shutdown)
 }
 
 }  // namespace shardlm

@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
 
   GenerateOptions gen;
   auto* g = app.add_subcommand("generate", "generate text from a prompt (run under mpirun for tensor parallelism)");
-  add_runtime_flags(g, gen.rt);
+  add_runtime_flags(g, gen.engine.rt);
   g->add_option("-p,--prompt", gen.prompt, "prompt text")->required();
   g->add_option("-n,--n-predict", gen.n_predict, "tokens to generate")->check(CLI::NonNegativeNumber);
   g->add_option("--temp,--temperature", gen.sampling.temperature, "sampling temperature (0 = greedy)");
@@ -65,7 +65,8 @@ int main(int argc, char** argv) {
   g->add_option("--top-p", gen.sampling.top_p, "nucleus sampling (1 = off)");
   g->add_option("--min-p", gen.sampling.min_p, "min-p (0 = off)");
   g->add_option("-s,--seed", gen.sampling.seed, "sampling seed");
-  g->add_option("-b,--batch-size", gen.max_batch_tokens, "prefill chunk size in tokens")->check(CLI::Range(1, 65536));
+  g->add_option("-b,--batch-size", gen.engine.max_batch_tokens, "prefill chunk size in tokens")->check(CLI::Range(1, 65536));
+  g->add_option("--stop", gen.stop, "stop before this text (repeatable; not printed)");
   g->add_flag("!--no-echo", gen.echo, "do not print the prompt before the continuation");
   g->add_flag("!--no-bos", gen.add_bos, "do not prepend BOS");
   g->add_flag("--ignore-eos", gen.ignore_eos, "keep generating after EOS");
@@ -160,7 +161,7 @@ int main(int argc, char** argv) {
   }
 
   // Distributed commands.
-  RuntimeConfig& rt = *sv ? srv.engine.rt : gen.rt;
+  RuntimeConfig& rt = *sv ? srv.engine.rt : gen.engine.rt;
   rt.log_level = log_level;
   apply_env(rt);
   // Signals before MPI_Init, so that no window is left where SIGTERM kills silently.

@@ -1,6 +1,8 @@
 // The OpenAI routes: HTTP request → native request (parse, chat template, tokenize) →
-// engine; engine events → JSON response or SSE chunks. Handlers run on HTTP threads;
-// the event callbacks run on the engine thread and only queue writes on the sink.
+// engine; engine events → JSON response or SSE chunks. Everything here runs on HTTP
+// threads: the handler, and the drains of the request's ResultQueue, which the engine
+// thread's notification posts onto the connection's strand (so one request's events
+// are formatted in order, never on the engine thread).
 #include <random>
 
 #include "app/serve.h"
@@ -24,9 +26,10 @@ int64_t unix_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// Per-request response state; touched only by the engine thread after submit().
+// Per-request response state; touched only by drains on the connection's strand.
 struct Reply {
   std::shared_ptr<ResponseSink> sink;
+  std::shared_ptr<ResultQueue> queue;
   std::shared_ptr<const Tokenizer> tok;
   ShardlmMetrics* metrics = nullptr;
   ApiKind kind = ApiKind::completion;
@@ -49,13 +52,19 @@ struct Reply {
     return out;
   }
 
-  void fail(int status, const std::string& msg) {
-    ApiError e = status == 429 ? too_many_requests(1, msg)
-                 : status == 400 ? bad_request(msg)
-                 : status == 503 ? service_unavailable(msg, 1)
-                                 : internal_error(msg);
-    e.status = status;
-    if (metrics) metrics->http_responses(status).inc();
+  static ApiError api_error(const RequestError& e, bool retry_hint) {
+    switch (e.kind) {
+      case ErrorKind::invalid_request: return bad_request(e.message);
+      case ErrorKind::rate_limited: return too_many_requests(1, e.message);
+      case ErrorKind::unavailable:
+      case ErrorKind::timeout: return service_unavailable(e.message, retry_hint ? 1 : 0);
+      default: return internal_error(e.message);
+    }
+  }
+
+  void fail(const RequestError& err) {
+    ApiError e = api_error(err, true);
+    if (metrics) metrics->http_responses(e.status).inc();
     sink->send_error(e);
   }
 
@@ -64,11 +73,8 @@ struct Reply {
                                  : completion_chunk_json(meta, c, include_usage);
   }
 
-  void on_event(EngineEvent&& e) {
-    if (e.error_status && !started) {
-      fail(e.error_status, e.error);
-      return;
-    }
+  void on_event(RequestEvent&& e) {
+    if (e.error && !started) return fail(e.error);
     if (!stream) {
       all.text += e.text;
       if (logprobs) {
@@ -76,11 +82,11 @@ struct Reply {
         all.logprobs.insert(all.logprobs.end(), l.begin(), l.end());
       }
       if (!e.done) return;
-      if (e.error_status) return fail(e.error_status, e.error);
+      if (e.error) return fail(e.error);
       all.text = prefix + all.text;
       all.finish_reason = e.finish == FinishReason::length ? "length" : "stop";
       all.has_logprobs = logprobs;
-      Usage u{e.prompt_tokens, e.completion_tokens, e.cached_tokens};
+      http::Usage u{e.usage.prompt_tokens, e.usage.completion_tokens, e.usage.cached_tokens};
       std::vector<ChoiceResult> choices{all};
       if (metrics) metrics->http_responses(200).inc();
       sink->send_json(200, kind == ApiKind::chat ? chat_response_json(meta, choices, u) : completion_response_json(meta, choices, u));
@@ -103,16 +109,16 @@ struct Reply {
       if (!c.text.empty() || first || !c.logprobs.empty()) sink->write(sse_event(chunk(c, first)));
     }
     if (!e.done) return;
-    if (e.error_status) {
-      ApiError err = e.error_status == 503 ? service_unavailable(e.error) : internal_error(e.error);
-      err.status = e.error_status;
+    if (e.error) {
+      ApiError err = api_error(e.error, false);
       sink->write(sse_event(std::string("{\"error\":") + nlohmann_error_body(err) + "}"));
     } else {
       ChoiceResult c;
       c.finish_reason = e.finish == FinishReason::length ? "length" : "stop";
       c.has_logprobs = false;
       sink->write(sse_event(chunk(c, false)));
-      if (include_usage) sink->write(sse_event(usage_chunk_json(kind, meta, Usage{e.prompt_tokens, e.completion_tokens, e.cached_tokens})));
+      if (include_usage)
+        sink->write(sse_event(usage_chunk_json(kind, meta, http::Usage{e.usage.prompt_tokens, e.usage.completion_tokens, e.usage.cached_tokens})));
     }
     sink->write(sse_done());
     sink->end();
@@ -140,8 +146,9 @@ void handle_generate(ServeContext& ctx, ApiKind kind, const HttpRequest& hreq, s
   if (req.prompts.size() > 1) return error(bad_request("only one prompt per request is supported", "prompt"));
   auto tok = ctx.engine->tokenizer();
   EngineSnapshot snap = ctx.engine->snapshot();
-  if (!tok || (snap.state != ModelState::ready && !snap.loads_on_demand))
-    return error(service_unavailable(std::string("no model is ready (state: ") + model_state_name(snap.state) + ")", 1));
+  // Without a tokenizer there is nothing to tokenize with; whether a model is ready is
+  // the engine's to say (it may load one on demand).
+  if (!tok) return error(service_unavailable(std::string("no model is ready (state: ") + model_state_name(snap.state) + ")", 1));
 
   std::vector<int32_t> prompt;
   std::string prompt_text;
@@ -185,7 +192,7 @@ void handle_generate(ServeContext& ctx, ApiKind kind, const HttpRequest& hreq, s
     }
   }
   if (prompt.empty()) return error(bad_request("the prompt is empty", kind == ApiKind::chat ? "messages" : "prompt"));
-  auto mt = resolve_max_tokens(req, prompt.size(), static_cast<size_t>(snap.n_ctx));
+  auto mt = resolve_max_tokens(req, prompt.size(), static_cast<size_t>(snap.max_context));
   if (auto* e = std::get_if<ApiError>(&mt)) return error(*e);
 
   auto reply = std::make_shared<Reply>();
@@ -209,11 +216,14 @@ void handle_generate(ServeContext& ctx, ApiKind kind, const HttpRequest& hreq, s
   er.ignore_eos = req.ignore_eos;
   er.logprobs = req.logprobs >= 0;
   er.n_top = std::max(0, req.logprobs);
-  er.on_event = [reply](EngineEvent&& e) { reply->on_event(std::move(e)); };
-  int status = 0;
-  std::string why;
-  const uint64_t id = ctx.engine->submit(std::move(er), &status, &why);
-  if (id == 0) return error(status == 503 ? service_unavailable(why, 1) : internal_error(why));
+  er.session_id = req.session_id;
+  er.results = std::make_shared<ResultQueue>();
+  reply->queue = er.results;
+  // Engine thread → this connection's strand; the queue lets go of the reply after done.
+  er.results->set_notify([reply] {
+    reply->sink->post([reply] { reply->queue->drain([&](RequestEvent&& e) { reply->on_event(std::move(e)); }); });
+  });
+  const uint64_t id = ctx.engine->submit(std::move(er));
   Engine* eng = ctx.engine;
   sink->on_close([eng, id] { eng->cancel(id); });
 }

@@ -1,12 +1,12 @@
-// `shardlm serve`: rank 0 runs the HTTP frontend (http/) and the engine (engine.h);
+// `shardlm serve`: rank 0 runs the HTTP frontend (http/) and the engine (engine/);
 // the other ranks run the worker loop. What the route handlers share.
 #pragma once
 #include <memory>
 #include <mutex>
 #include <string>
 
-#include "app/engine.h"
-#include "shardlm/http/metrics.h"
+#include "shardlm/engine/engine.h"
+#include "shardlm/metrics/shardlm-metrics.h"
 #include "shardlm/http/openai-request.h"
 #include "shardlm/http/server.h"
 #include "shardlm/tokenizer/chat-template.h"
@@ -14,7 +14,7 @@
 namespace shardlm {
 
 struct ServeOptions {
-  EngineConfig engine;
+  EngineOptions engine;
   http::HttpServerConfig http;   // --host (127.0.0.1), --port (8080), --api-key, --admin-key, --http-threads
   std::string chat_template;     // --chat-template: chatml|llama2|llama3|mistral|zephyr|phi3; "" = from the model
   std::string pid_file;          // --pid-file: rank 0 writes its pid here (stop_server.sh signals it)

@@ -208,4 +208,6 @@ void ResponseSink::notify_client_gone() {
   }
 }
 
+void ResponseSink::post(std::function<void()> fn) { target_->run(std::move(fn)); }
+
 }  // namespace shardlm::http

@@ -180,6 +180,16 @@ class Connection : public ResponseSinkTarget, public std::enable_shared_from_thi
     });
   }
 
+  void run(std::function<void()> fn) override {
+    core_->post(ex_, [self = shared_from_this(), f = std::move(fn)] {
+      try {
+        f();
+      } catch (const std::exception& e) {
+        LOG_ERROR("http: posted work threw: {}", e.what());
+      }
+    });
+  }
+
   // Write what is queued, then close without completing the response.
   void abort(uint64_t seq) override {
     core_->post(ex_, [self = shared_from_this(), seq] {

@@ -46,6 +46,9 @@ class ResponseSinkTarget {
   virtual void enqueue(uint64_t seq, std::string bytes, bool last, bool close_after) = 0;
   // Response `seq` cannot be completed: write what is queued, then close the connection.
   virtual void abort(uint64_t seq) = 0;
+  // Runs fn on the connection's own thread (its strand), after what is queued there;
+  // dropped when the server stops. A fake target may run it at once.
+  virtual void run(std::function<void()> fn) { fn(); }
 };
 
 class ResponseSink {
@@ -87,6 +90,11 @@ class ResponseSink {
 
   // Called by the connection (io thread) when the client is gone; idempotent.
   void notify_client_gone();
+
+  // Runs fn on the connection's io thread, in order with other posted work: where a
+  // producer on another thread (the engine) hands its results to be formatted. fn must
+  // not throw. Never blocks.
+  void post(std::function<void()> fn);
 
  private:
   enum class Phase { idle, streaming, done };

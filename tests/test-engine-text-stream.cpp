@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "shardlm/sched/text-stream.h"
+#include "shardlm/engine/text-stream.h"
 
 using namespace shardlm;
 

@@ -14,7 +14,7 @@
 
 #include <unistd.h>
 
-#include "shardlm/http/metrics.h"
+#include "shardlm/metrics/shardlm-metrics.h"
 
 using namespace shardlm;
 using metrics::Registry;

@@ -1,6 +1,6 @@
 // Generated tokens → text for one request, with stop strings: the text that may still
 // turn out to be the start of a stop string is held back until it cannot be. Owned by
-// the engine thread (one per request).
+// the engine thread (one per request, request-state.h).
 //
 // OpenAI semantics: the stop string itself is not part of the returned text, and the
 // generation ends at the first occurrence of any stop string.
@@ -18,6 +18,7 @@ class TextStream {
   struct Delta {
     std::string text;     // text now safe to send (complete UTF-8, not part of a stop string)
     bool stopped = false; // a stop string matched: text ends right before it
+    std::string stop;     // the stop string that matched (the earliest in the text)
   };
   Delta push(int32_t token);
   // End of generation without a stop string: whatever was held back.

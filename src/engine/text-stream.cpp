@@ -1,4 +1,4 @@
-#include "shardlm/sched/text-stream.h"
+#include "shardlm/engine/text-stream.h"
 
 #include <algorithm>
 
@@ -16,7 +16,13 @@ TextStream::Delta TextStream::push(int32_t token) {
 TextStream::Delta TextStream::scan() {
   Delta d;
   size_t first = std::string::npos;
-  for (const auto& s : stop_) first = std::min(first, held_.find(s));
+  for (const auto& s : stop_) {
+    const size_t at = held_.find(s);
+    if (at < first) {
+      first = at;
+      d.stop = s;
+    }
+  }
   if (first != std::string::npos) {
     d.text = held_.substr(0, first);
     d.stopped = true;

@@ -1,0 +1,153 @@
+// Rank 0's engine (ARCHITECTURE §1, §2, §6, §12): the only thread that calls MPI.
+//
+// Threads: run() executes on the thread that initialised MPI (MPI_THREAD_FUNNELED) and
+// owns the model host (model-host.h: model slice, scheduler, prefix cache) and every
+// live request (request-state.h). Other threads call submit()/cancel()/load()/
+// unload()/stop()/snapshot()/tokenizer(): these only post to the engine's inbox (a
+// mutex + condition variable) or copy a snapshot; they never block on the model.
+// Results go back as neutral RequestEvents through each request's ResultQueue; the
+// engine thread never formats a response.
+//
+// Clients: `shardlm serve` (app/serve-routes.cpp: HTTP threads) and `shardlm generate`
+// (app/cmd-generate.cpp: one request from a thread of its own). Both run the same loop.
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "shardlm/dist/channel.h"
+#include "shardlm/engine/engine-options.h"
+#include "shardlm/engine/result-queue.h"
+#include "shardlm/sampling/sampling-params.h"
+#include "shardlm/tokenizer/tokenizer.h"
+
+namespace shardlm {
+
+struct ShardlmMetrics;
+class ModelHost;
+struct LiveRequest;
+
+enum class ModelState { unloaded, loading, ready, unloading };
+const char* model_state_name(ModelState s);
+
+// One request as the engine takes it (tokenized; parameters validated by the caller).
+struct EngineRequest {
+  std::vector<int32_t> prompt;         // i32 [n_prompt], already tokenized (BOS included if wanted)
+  int max_tokens = 16;                 // generated tokens allowed (0: compute the prompt only)
+  SamplingParams sampling;             // validated; seed already chosen
+  std::vector<std::string> stop;       // stop strings (not part of the output)
+  std::vector<int32_t> stop_token_ids; // end the generation like EOS
+  bool ignore_eos = false;
+  int n_top = 0;                       // top logprobs per token (0..20)
+  bool logprobs = false;               // report each token's logprob
+  std::string session_id;              // the client's conversation id (kept for the KV tiers; not used yet)
+  std::shared_ptr<ResultQueue> results;  // required: where every event of this request goes
+};
+
+// A copy of the engine's state for /health, /admin/status, /metrics and `generate`.
+struct EngineSnapshot {
+  ModelState state = ModelState::unloaded;
+  std::string model_path, model_name, last_error;
+  bool loads_on_demand = false;  // --lazy-load / --idle-timeout-s: a request loads the model
+  bool load_attempted = false;   // a load has finished (ready, or failed with last_error)
+  int n_ctx = 0, n_vocab = 0, kv_blocks = 0, kv_blocks_used = 0, block_size = 0;
+  // The longest sequence the engine takes: min(n_ctx, KV blocks × block size). The one
+  // limit for prompt + max_tokens, used by the HTTP side and by the engine.
+  int max_context = 0;
+  int running = 0, waiting = 0;
+  uint64_t requests_total = 0, steps = 0, preemptions = 0;
+  uint64_t prefix_query_tokens = 0, prefix_hit_tokens = 0;
+  double collective_s_total = 0, step_s_total = 0, load_s = 0;
+  double last_activity_unix = 0, started_unix = 0;
+  std::vector<RankStats> ranks;
+  std::vector<double> shutdown_rss;  // resident bytes per rank at shutdown (after run() returned)
+};
+
+class Engine {
+ public:
+  explicit Engine(EngineOptions opts, ShardlmMetrics* metrics = nullptr);
+  ~Engine();
+
+  // Engine thread: loads the configured model (when rt.model_path is set), then serves
+  // until stop(); then shuts every rank down. Returns 0. The caller writes the EXIT AUDIT.
+  int run();
+
+  // Any thread. Returns the request id; every answer, a refusal included, arrives
+  // through r.results.
+  uint64_t submit(EngineRequest r);
+  void cancel(uint64_t id);
+  // Admin: asynchronous; done(ok, message) is called on the engine thread.
+  void load(const std::string& model_path, std::function<void(bool, std::string)> done);
+  void unload(std::function<void(bool, std::string)> done);
+  void stop();  // drain, then shut down (SIGTERM)
+  bool stopping() const;
+  // Engine thread, from the fatal handler (a lost rank): every live request gets an
+  // error now and new ones are refused; the caller then exits.
+  void fail_now(const std::string& why);
+
+  EngineSnapshot snapshot() const;
+  // Blocks until the first load at start has finished (or timeout_s passed); returns
+  // the snapshot then. For clients that start with the engine (`generate`).
+  EngineSnapshot wait_loaded(double timeout_s) const;
+  // The tokenizer of the loaded model (null when unloaded); shared with HTTP threads.
+  std::shared_ptr<const Tokenizer> tokenizer() const;
+
+ private:
+  // What other threads post to the engine thread.
+  struct Command {
+    enum Kind { submit, cancel, load, unload } kind = submit;
+    uint64_t id = 0;                              // submit, cancel: the request
+    std::shared_ptr<LiveRequest> req;             // submit
+    std::string path;                             // load
+    std::function<void(bool, std::string)> done;  // load, unload: called on the engine thread
+  };
+  void post(Command c);
+  void handle(Command& c);
+  void admit(std::shared_ptr<LiveRequest> r);
+  Status load_or_reset(const std::string& path);
+  void unload_now();
+  void step();
+  void deliver(LiveRequest& r, int32_t tok, float logprob, std::vector<std::pair<int32_t, float>> top);
+  void end(LiveRequest& r, FinishReason why, RequestError error = {});
+  void abort_all(ErrorKind kind, const std::string& why);
+  void check_deadlines();
+  void drop_finished();
+  void ping();
+  void publish();
+  void set_loaded_view();
+  void start_lifecycle();
+  void load_on_demand();
+  void maybe_idle_unload();
+  void serve_loop();
+  void shutdown_ranks();
+  bool reload_on_demand() const { return opts_.lazy_load || opts_.idle_timeout_s > 0; }
+
+  EngineOptions opts_;
+  ShardlmMetrics* metrics_;
+  mutable std::mutex mu_;               // guards inbox_, snap_, tok_
+  mutable std::condition_variable cv_;  // inbox_ (engine thread) and load_attempted (wait_loaded)
+  std::deque<Command> inbox_;
+  EngineSnapshot snap_;
+  std::shared_ptr<const Tokenizer> tok_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> next_id_{1};
+
+  // Engine thread only.
+  std::unique_ptr<ModelHost> host_;
+  std::vector<std::shared_ptr<LiveRequest>> reqs_;  // live requests
+  std::string model_path_;  // the model to (re)load on demand: the configured one, then the last loaded
+  uint64_t requests_total_ = 0;
+  std::chrono::steady_clock::time_point last_msg_, last_request_;
+  double last_activity_unix_ = 0;
+  double step_s_ = 0;  // time in step(), plan to delivered tokens
+  std::vector<RankStats> ranks_;
+  uint64_t published_queries_ = 0, published_hits_ = 0;  // prefix cache totals already in the metrics
+};
+
+}  // namespace shardlm

@@ -1,0 +1,214 @@
+// The engine loop: drain the inbox, check deadlines, run one step, deliver what was
+// sampled, heartbeat while idle; on stop, drain and shut every rank down.
+// Engine thread only.
+#include <algorithm>
+#include <unordered_map>
+
+#include "shardlm/core/log.h"
+#include "shardlm/dist/comm.h"
+#include "shardlm/dist/exit-audit.h"
+#include "shardlm/engine/engine.h"
+#include "shardlm/engine/model-host.h"
+#include "shardlm/engine/request-state.h"
+#include "shardlm/metrics/shardlm-metrics.h"
+#include "shardlm/sampling/merge.h"
+
+namespace shardlm {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+void Engine::admit(std::shared_ptr<LiveRequest> r) {
+  ++requests_total_;
+  last_activity_unix_ = unix_now();
+  last_request_ = Clock::now();
+  if (!r->in.results) return;  // nobody to answer: a caller bug
+  load_on_demand();
+  if (!host_->loaded() || snapshot().state != ModelState::ready)
+    return reject_request(r->in, ErrorKind::unavailable,
+                          std::string("no model is ready (state: ") + model_state_name(snapshot().state) + ")");
+  const int64_t limit = host_->max_context();
+  const int64_t n_prompt = static_cast<int64_t>(r->in.prompt.size());
+  if (n_prompt + r->in.max_tokens > limit)
+    return reject_request(r->in, ErrorKind::invalid_request,
+                          fmt::format("prompt ({} tokens) plus max_tokens ({}) exceeds the context of {} tokens", n_prompt,
+                                      r->in.max_tokens, limit));
+  r->start(*host_->tokenizer());
+  if (!host_->sched().add(r->seq)) {
+    if (metrics_) metrics_->requests_finished("error").inc();
+    return reject_request(r->in, ErrorKind::rate_limited,
+                          fmt::format("the server is busy: {} requests are waiting (--max-queue)", host_->sched().n_waiting()));
+  }
+  if (metrics_) metrics_->prompt_tokens_total.inc(static_cast<double>(n_prompt));
+  reqs_.push_back(std::move(r));
+}
+
+void Engine::handle(Command& c) {
+  switch (c.kind) {
+    case Command::submit:
+      if (stopping_) return reject_request(c.req->in, ErrorKind::unavailable, "the server is shutting down");
+      return admit(std::move(c.req));
+    case Command::cancel:
+      for (auto& r : reqs_)
+        if (r->id == c.id && !r->finished()) {
+          LOG_INFO("request {} cancelled (client gone) after {} tokens", c.id, r->seq->n_generated());
+          r->cancelled = true;
+          end(*r, FinishReason::abort);
+        }
+      return;
+    case Command::load: {
+      if (host_->loaded()) unload_now();
+      Status st = load_or_reset(c.path);
+      if (c.done) c.done(st.is_ok(), st.is_ok() ? "loaded" : st.message());
+      return;
+    }
+    case Command::unload:
+      unload_now();
+      if (c.done) c.done(true, "unloaded");
+      return;
+  }
+}
+
+void Engine::end(LiveRequest& r, FinishReason why, RequestError error) {
+  if (r.finished()) return;
+  host_->sched().finish(*r.seq, why);
+  if (metrics_) {
+    metrics_->requests_finished(finish_reason_name(why)).inc();
+    metrics_->request_duration_seconds.observe(secs(Clock::now() - r.arrived));
+  }
+  audit_count_request();
+  last_activity_unix_ = unix_now();
+  r.send_final(why, std::move(error));
+}
+
+void Engine::abort_all(ErrorKind kind, const std::string& why) {
+  for (auto& r : reqs_) end(*r, kind == ErrorKind::timeout ? FinishReason::timeout : FinishReason::error, {kind, why});
+  reqs_.clear();
+}
+
+void Engine::deliver(LiveRequest& r, int32_t tok, float logprob, std::vector<std::pair<int32_t, float>> top) {
+  const auto now = Clock::now();
+  if (metrics_) {
+    metrics_->generation_tokens_total.inc();
+    if (!r.got_first) {
+      metrics_->time_to_first_token_seconds.observe(secs(now - r.arrived));
+      metrics_->cached_prompt_tokens_total.inc(r.seq->n_cached);
+    } else {
+      metrics_->inter_token_latency_seconds.observe(secs(now - r.last_token));
+    }
+  }
+  r.got_first = true;
+  r.last_token = now;
+  const FinishReason why = r.take_token(TokenOut{tok, logprob, std::move(top)}, host_->eos_ids());
+  if (why != FinishReason::none) end(r, why);
+}
+
+void Engine::check_deadlines() {
+  const auto now = Clock::now();
+  for (auto& r : reqs_) {
+    if (r->finished()) continue;
+    if (auto e = r->deadline_passed(now, opts_)) end(*r, FinishReason::timeout, std::move(*e));
+  }
+}
+
+void Engine::drop_finished() {
+  reqs_.erase(std::remove_if(reqs_.begin(), reqs_.end(), [](const auto& r) { return r->finished(); }), reqs_.end());
+}
+
+void Engine::step() {
+  const auto t0 = Clock::now();
+  StepPlan p = host_->sched().schedule();
+  if (p.empty()) return;
+  std::vector<SampledRow> rows = host_->run(p);
+  last_msg_ = Clock::now();
+  // Rows name their sequence by its id on the ranks; the plan says which sequence that is.
+  std::unordered_map<uint64_t, Sequence*> by_wire;
+  for (const auto& x : p.seqs) by_wire.emplace(x.seq->wire_id, x.seq);
+  std::unordered_map<const Sequence*, LiveRequest*> by_seq;
+  by_seq.reserve(reqs_.size());
+  for (auto& r : reqs_) by_seq.emplace(r->seq.get(), r.get());
+  for (auto& row : rows) {
+    auto s_it = by_wire.find(row.seq_wire_id);
+    if (s_it == by_wire.end()) Comm::fatal("error", fmt::format("step: a sampled row names sequence {}, not in the plan", row.seq_wire_id));
+    Sequence& s = *s_it->second;
+    auto it = by_seq.find(&s);
+    if (it == by_seq.end() || s.state == SeqState::finished) continue;
+    float lp = 0;
+    const int32_t tok = merge_and_sample(row.cands, s.sampling, 0, static_cast<uint64_t>(s.n_computed), &lp);
+    if (tok < 0) {
+      end(*it->second, FinishReason::error, {ErrorKind::internal, "sampling found no finite logit"});
+      continue;
+    }
+    std::vector<std::pair<int32_t, float>> top;
+    if (s.n_top > 0) top = top_logprobs(row.cands, s.n_top);
+    deliver(*it->second, tok, lp, std::move(top));
+  }
+  drop_finished();
+  const double dt = secs(Clock::now() - t0);
+  step_s_ += dt;
+  if (metrics_) metrics_->observe_step(dt, host_->last_collective_seconds());
+}
+
+void Engine::serve_loop() {
+  auto drain_deadline = Clock::time_point::max();
+  for (;;) {
+    std::deque<Command> cmds;
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      const bool busy = host_->loaded() && !host_->sched().idle();
+      if (inbox_.empty() && !busy && !stopping_) cv_.wait_for(lk, std::chrono::duration<double>(opts_.ping_interval_s));
+      cmds.swap(inbox_);
+    }
+    for (auto& c : cmds) handle(c);
+    if (stopping_) {
+      if (drain_deadline == Clock::time_point::max()) {
+        drain_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(opts_.drain_timeout_s));
+        LOG_INFO("stopping: draining {} requests (up to {} s)", reqs_.size(), opts_.drain_timeout_s);
+      }
+      if (reqs_.empty() || Clock::now() > drain_deadline) break;
+    }
+    if (host_->loaded()) {
+      check_deadlines();
+      drop_finished();
+      if (!host_->sched().idle()) step();
+    }
+    maybe_idle_unload();
+    if (secs(Clock::now() - last_msg_) >= opts_.ping_interval_s) ping();
+    publish();
+  }
+}
+
+void Engine::shutdown_ranks() {
+  if (host_->loaded()) {
+    abort_all(ErrorKind::unavailable, "the server is shutting down");
+    host_->flush_finished();
+  }
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    snap_.state = ModelState::unloaded;
+  }
+  host_->drop();  // no UNLOAD round: SHUTDOWN follows
+  if (Comm::size() > 1) channel_send(MsgKind::SHUTDOWN, {}, opts_.heartbeat_timeout_s, "peer_lost");
+  std::vector<double> rss = shutdown_gather_rss(opts_.heartbeat_timeout_s);
+  std::string rss_s;
+  for (size_t r = 0; r < rss.size(); ++r) rss_s += fmt::format("{}{:.1f}", r ? "," : "", rss[r] / 1048576.0);
+  LOG_INFO("all ranks stopped; resident MiB per rank at shutdown: [{}]", rss_s);
+  std::lock_guard<std::mutex> lk(mu_);
+  snap_.shutdown_rss = std::move(rss);
+}
+
+int Engine::run() {
+  last_msg_ = Clock::now();
+  model_path_ = opts_.rt.model_path;
+  start_lifecycle();
+  serve_loop();
+  shutdown_ranks();
+  return 0;
+}
+
+}  // namespace shardlm

@@ -1,0 +1,121 @@
+#include "shardlm/engine/model-host.h"
+
+#include <chrono>
+
+#include "shardlm/core/log.h"
+#include "shardlm/dist/channel.h"
+#include "shardlm/dist/comm.h"
+#include "shardlm/dist/rank-model.h"
+#include "shardlm/model/model-source.h"
+#include "shardlm/sampling/merge.h"
+
+namespace shardlm {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+}  // namespace
+
+ModelHost::ModelHost(const EngineOptions& o) : opts_(o), rt_(o.rt) {}
+ModelHost::~ModelHost() = default;
+
+Result<std::shared_ptr<const Tokenizer>> ModelHost::tokenizer_for(const RuntimeConfig& rt) {
+  if (tok_ && tok_path_model_ == rt.model_path) return tok_;
+  std::string tok_path = rt.tokenizer_path;
+  if (tok_path.empty()) {
+    auto src = ModelSource::open(rt.model_path, rt.tokenizer_path);
+    if (!src) return src.status();
+    tok_path = src.value()->tokenizer_path();
+  }
+  auto tok = load_tokenizer(tok_path);
+  if (!tok) return tok.status();
+  tok_ = std::shared_ptr<const Tokenizer>(std::move(tok.value()));
+  tok_path_model_ = rt.model_path;
+  eos_ = tok_->eos_ids();
+  return tok_;
+}
+
+Status ModelHost::load(const std::string& path) {
+  model_.reset();
+  sched_.reset();
+  RuntimeConfig rt = opts_.rt;
+  rt.model_path = path;
+  auto tok = tokenizer_for(rt);
+  if (!tok) return tok.status();
+  rt.max_seqs = std::max(rt.max_seqs, opts_.max_num_seqs);
+  channel_send(MsgKind::LOAD, encode_load(LoadMsg{rt.model_path, rt.to_json()}), rt.eval_timeout_s);
+  auto loaded = load_rank_model(rt);
+  if (!loaded) return loaded.status();
+  model_ = std::move(loaded.value());
+  SchedulerConfig sc;
+  sc.n_blocks = model_->kv_blocks();
+  sc.block_size = rt.block_size;
+  sc.n_ctx = model_->n_ctx();
+  sc.max_num_seqs = opts_.max_num_seqs;
+  sc.max_batch_tokens = opts_.max_batch_tokens;
+  sc.max_queue = opts_.max_queue;
+  sc.prefix_cache = opts_.prefix_cache;
+  sched_ = std::make_unique<Scheduler>(sc);
+  rt_ = rt;
+  if (opts_.prewarm) prewarm();
+  LOG_INFO("model ready: {} (n_ctx {}, {} KV blocks of {} tokens)", path, model_->n_ctx(), sc.n_blocks, sc.block_size);
+  return Status::ok();
+}
+
+void ModelHost::unload() {
+  if (model_ && sched_) flush_finished();
+  channel_send(MsgKind::UNLOAD, {}, rt_.collective_timeout_s);
+  sched_.reset();
+  model_.reset();
+}
+
+void ModelHost::drop() {
+  sched_.reset();
+  model_.reset();
+}
+
+int ModelHost::max_context() const {
+  if (!model_ || !sched_) return 0;
+  const int64_t cap = static_cast<int64_t>(sched_->blocks().capacity()) * sched_->config().block_size;
+  return static_cast<int>(std::min<int64_t>(cap, sched_->config().n_ctx));
+}
+
+double ModelHost::load_seconds() const { return model_ ? model_->load_seconds() : 0; }
+double ModelHost::last_collective_seconds() const { return model_ ? model_->last_collective_seconds() : 0; }
+
+std::vector<SampledRow> ModelHost::run(const StepPlan& p) {
+  std::vector<std::vector<Candidates>> cands;
+  std::vector<uint64_t> ids;
+  Status st = run_step_rank0(*model_, p.msg, rt_.collective_timeout_s, cands, ids);
+  if (!st) Comm::fatal("error", "step failed: " + st.message());
+  sched_->commit(p);
+  ++steps_;
+  coll_s_ += model_->last_collective_seconds();
+  std::vector<SampledRow> rows(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) rows[i] = {ids[i], std::move(cands[i])};
+  return rows;
+}
+
+void ModelHost::flush_finished() {
+  StepPlan p = sched_->schedule();
+  if (!p.empty()) (void)run(p);
+}
+
+void ModelHost::prewarm() {
+  auto s = std::make_shared<Sequence>();
+  s->id = 0;
+  s->tokens = {tok_ && tok_->bos_id() >= 0 ? tok_->bos_id() : 0};
+  s->n_prompt = 1;
+  s->max_tokens = 1;
+  s->sampling.temperature = 0;
+  const auto t0 = Clock::now();
+  sched_->add(s);
+  while (s->state != SeqState::finished) {
+    const bool sampled = !run(sched_->schedule()).empty();
+    if (sampled) sched_->finish(*s, FinishReason::length);
+  }
+  flush_finished();  // frees it on the ranks
+  LOG_INFO("prewarm forward done in {:.3f} s", secs(Clock::now() - t0));
+}
+
+}  // namespace shardlm
