@@ -156,8 +156,8 @@ void Engine::publish() {
   std::lock_guard<std::mutex> lk(mu_);
   snap_.running = sched_ ? sched_->n_running() : 0;
   snap_.waiting = sched_ ? sched_->n_waiting() : 0;
-  snap_.kv_blocks = sched_ ? sched_->blocks().capacity() : 0;
-  snap_.kv_blocks_used = sched_ ? sched_->blocks().n_used() : 0;
+  snap_.kv_blocks = sched_ ? sched_->kv().capacity() : 0;
+  snap_.kv_blocks_used = sched_ ? sched_->kv().n_used() : 0;
   snap_.requests_total = requests_total_;
   snap_.steps = steps_;
   snap_.preemptions = sched_ ? sched_->stats().preemptions : 0;
@@ -369,7 +369,7 @@ void Engine::handle(Command& c) {
       s->sampling = r->in.sampling;
       s->n_top = r->in.n_top;
       s->need_history = penalties_active(s->sampling);
-      const int64_t cap = static_cast<int64_t>(sched_->blocks().capacity()) * sched_->config().block_size;
+      const int64_t cap = static_cast<int64_t>(sched_->kv().capacity()) * sched_->config().block_size;
       if (static_cast<int64_t>(s->n_prompt) + s->max_tokens > std::min<int64_t>(cap, sched_->config().n_ctx)) {
         reject(r->in.on_event, 400, fmt::format("prompt ({} tokens) plus max_tokens ({}) exceeds the context of {} tokens",
                               s->n_prompt, s->max_tokens, std::min<int64_t>(cap, sched_->config().n_ctx)));
