@@ -25,7 +25,7 @@ class BlockPool {
  public:
   explicit BlockPool(int n_blocks);
   int capacity() const { return static_cast<int>(refs_.size()); }
-  // Blocks allocate() can hand out now: free ones plus cached ones nobody references.
+  // Blocks that can be handed out now: the free list plus parked ones (by evict()).
   int n_available() const { return static_cast<int>(free_.size() + lru_.size()); }
   int n_free() const { return n_available(); }
   int n_used() const { return capacity() - n_available(); }
