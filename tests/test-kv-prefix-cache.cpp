@@ -92,3 +92,25 @@ TEST(PrefixCache, EvictsLeastRecentlyReleasedAfterFreeBlocks) {
   EXPECT_TRUE(p.match_prefix(k2, 1).empty());
   EXPECT_EQ(p.n_available(), 1);
 }
+
+TEST(PrefixCache, ExplicitTakeFreeEvictAndTouch) {
+  BlockPool p(4);  // free list hands out 0, 1, 2, 3
+  EXPECT_EQ(p.peek_free(2), (std::vector<int32_t>{0, 1}));
+  auto a = p.take_free(3);
+  ASSERT_EQ(a, (std::vector<int32_t>{0, 1, 2}));
+  auto k = block_keys(seq(12), 4, 3);
+  for (int i = 0; i < 3; ++i) p.register_block(a[i], k[i]);
+  p.release(a);  // parked 0, 1, 2 in that order
+  EXPECT_EQ(p.n_free_list(), 1);
+  EXPECT_EQ(p.n_parked(), 3);
+  EXPECT_EQ(p.take_free(1), std::vector<int32_t>{3}) << "take_free never evicts";
+  EXPECT_EQ(p.n_cached(), 3);
+  p.touch({0, 3});  // 0 goes to the LRU tail; 3 is referenced and stays put
+  EXPECT_EQ(std::vector<int32_t>(p.lru().begin(), p.lru().end()), (std::vector<int32_t>{1, 2, 0}));
+  EXPECT_EQ(p.key(1), k[1]);
+  p.evict(1);
+  EXPECT_EQ(p.refs(1), 1);
+  EXPECT_FALSE(p.registered(1));
+  EXPECT_EQ(p.n_cached(), 2);
+  EXPECT_TRUE(p.match_prefix(k, 3) == std::vector<int32_t>{0}) << "the chain breaks at the evicted block";
+}

@@ -122,7 +122,7 @@ TEST(Scheduler, ChunkedPrefillThenOneTokenPerStep) {
   p = sim.step();
   EXPECT_EQ(p.msg.finished, std::vector<uint64_t>{s->wire_id}) << "ranks free it in the next step";
   EXPECT_TRUE(sim.sch.idle());
-  EXPECT_EQ(sim.sch.blocks().n_used(), 0);
+  EXPECT_EQ(sim.sch.kv().n_used(), 0);
 }
 
 TEST(Scheduler, DecodingSequencesGoFirstAndBudgetIsShared) {
@@ -158,7 +158,7 @@ TEST(Scheduler, MaxNumSeqsAndQueueBound) {
   EXPECT_EQ(sim.sch.n_waiting(), 1);
   for (int i = 0; i < 20 && !sim.sch.idle(); ++i) sim.step();
   for (auto& s : v) EXPECT_EQ(s->n_generated(), 4);
-  EXPECT_EQ(sim.sch.blocks().n_used(), 0);
+  EXPECT_EQ(sim.sch.kv().n_used(), 0);
 }
 
 TEST(Scheduler, PrefixCacheSharesFullBlocksLeavingOneToken) {
@@ -181,7 +181,7 @@ TEST(Scheduler, PrefixCacheSharesFullBlocksLeavingOneToken) {
   EXPECT_EQ(sim.sch.stats().prefix_hit_tokens, 48u);
   EXPECT_EQ(sim.sch.stats().prefix_queries_tokens, 112u);
   while (!sim.sch.idle()) sim.step();
-  EXPECT_EQ(sim.sch.blocks().n_used(), 0);
+  EXPECT_EQ(sim.sch.kv().n_used(), 0);
 }
 
 TEST(Scheduler, PreemptsNewestWhenBlocksRunOutAndRecomputes) {
@@ -205,7 +205,7 @@ TEST(Scheduler, PreemptsNewestWhenBlocksRunOutAndRecomputes) {
   EXPECT_EQ(a->n_generated(), 24);
   EXPECT_EQ(b->n_generated(), 24);
   EXPECT_GT(sim.sch.stats().preemptions, 0u);
-  EXPECT_EQ(sim.sch.blocks().n_used(), 0);
+  EXPECT_EQ(sim.sch.kv().n_used(), 0);
   EXPECT_TRUE(sim.mirror.seqs.empty() || sim.sch.idle());
 }
 
@@ -222,6 +222,25 @@ TEST(Scheduler, FinishWhileWaitingOrRunningFreesEverything) {
   StepPlan p = sim.step();
   EXPECT_EQ(p.msg.finished, std::vector<uint64_t>{a->wire_id}) << "only a was on the ranks";
   EXPECT_TRUE(sim.sch.idle());
-  EXPECT_EQ(sim.sch.blocks().n_used(), 0);
+  EXPECT_EQ(sim.sch.kv().n_used(), 0);
   EXPECT_TRUE(sim.mirror.seqs.empty());
+}
+
+TEST(Scheduler, StepPlanListsTheEvictionsItsAllocationsMade) {
+  Sim sim(cfg(4, 512));
+  auto a = make_seq(1, 32, 1);  // two full blocks (0, 1), registered, then parked
+  sim.sch.add(a);
+  StepPlan p = sim.step();
+  EXPECT_TRUE(p.evictions.empty());
+  EXPECT_EQ(a->state, SeqState::finished);
+  EXPECT_EQ(sim.sch.kv().n_cached(), 2);
+  auto b = make_seq(2, 48, 1, 1000);  // three blocks: the free 2 and 3, then evicts 0
+  sim.sch.add(b);
+  p = sim.step();
+  ASSERT_EQ(p.msg.new_seqs.size(), 1u);
+  EXPECT_EQ(p.msg.new_seqs[0].block_table, (std::vector<int32_t>{2, 3, 0}));
+  ASSERT_EQ(p.evictions.size(), 1u);
+  EXPECT_EQ(p.evictions[0].block, 0);
+  EXPECT_EQ(p.evictions[0].key, block_keys(a->tokens, 16, 1)[0]);
+  EXPECT_EQ(sim.sch.kv().n_cached(), 4) << "a's block 1 and b's three blocks";
 }

@@ -1,5 +1,6 @@
 #include "shardlm/kv/block-pool.h"
 
+#include <algorithm>
 #include <cassert>
 
 namespace shardlm {
@@ -8,22 +9,45 @@ BlockPool::BlockPool(int n_blocks) : refs_(n_blocks, 0), entries_(n_blocks) {
   for (int i = n_blocks - 1; i >= 0; --i) free_.push_back(i);
 }
 
+std::vector<int32_t> BlockPool::peek_free(int n) const {
+  assert(n >= 0 && n <= n_free_list());
+  return std::vector<int32_t>(free_.rbegin(), free_.rbegin() + n);
+}
+
+std::vector<int32_t> BlockPool::take_free(int n) {
+  std::vector<int32_t> out = peek_free(n);
+  free_.resize(free_.size() - out.size());
+  for (auto id : out) {
+    assert(refs_[id] == 0 && !entries_[id].registered);
+    refs_[id] = 1;
+  }
+  return out;
+}
+
+void BlockPool::evict(int32_t id) {
+  Entry& e = entries_[id];
+  assert(refs_[id] == 0 && e.registered);
+  lru_.erase(e.lru_pos);
+  unregister(id);
+  refs_[id] = 1;
+}
+
+void BlockPool::touch(const std::vector<int32_t>& ids) {
+  for (auto id : ids) {
+    if (refs_[id] > 0) continue;
+    Entry& e = entries_[id];
+    assert(e.registered);
+    lru_.splice(lru_.end(), lru_, e.lru_pos);
+  }
+}
+
 std::optional<std::vector<int32_t>> BlockPool::allocate(int n) {
   if (n > n_available()) return std::nullopt;
-  std::vector<int32_t> out;
-  out.reserve(n);
-  for (int i = 0; i < n; ++i) {
-    int32_t id;
-    if (!free_.empty()) {
-      id = free_.back();
-      free_.pop_back();
-    } else {  // evict the least recently released cached block
-      id = lru_.front();
-      lru_.pop_front();
-      unregister(id);
-    }
-    assert(refs_[id] == 0);
-    refs_[id] = 1;
+  const int n_fresh = std::min(n, n_free_list());
+  std::vector<int32_t> out = take_free(n_fresh);
+  for (int i = n_fresh; i < n; ++i) {
+    const int32_t id = lru_.front();
+    evict(id);
     out.push_back(id);
   }
   return out;

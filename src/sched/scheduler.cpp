@@ -18,7 +18,18 @@ const char* finish_reason_name(FinishReason r) {
   return "";
 }
 
-Scheduler::Scheduler(const SchedulerConfig& cfg) : cfg_(cfg), pool_(cfg.n_blocks) {}
+namespace {
+KvManagerConfig kv_config(const SchedulerConfig& c) {
+  KvManagerConfig k;
+  k.n_blocks = c.n_blocks;
+  k.block_size = c.block_size;
+  k.prefix_cache = c.prefix_cache;
+  k.cache_seed = c.cache_seed;
+  return k;
+}
+}  // namespace
+
+Scheduler::Scheduler(const SchedulerConfig& cfg) : cfg_(cfg), kv_(kv_config(cfg)) {}
 
 bool Scheduler::add(std::shared_ptr<Sequence> s) {
   if (static_cast<int>(waiting_.size()) >= cfg_.max_queue) return false;
@@ -33,24 +44,23 @@ std::vector<std::shared_ptr<Sequence>> Scheduler::live() const {
   return out;
 }
 
-bool Scheduler::grow(Sequence& s, int n_tokens) {
-  const int need = blocks_for(n_tokens, cfg_.block_size) - static_cast<int>(s.blocks.size());
-  if (need <= 0) return true;
-  auto b = pool_.allocate(need);
-  if (!b) return false;
-  s.blocks.insert(s.blocks.end(), b->begin(), b->end());
+void Scheduler::apply_alloc(const AllocPlan& a, StepPlan& p) {
+  kv_.apply(a);
+  p.evictions.insert(p.evictions.end(), a.evicted.begin(), a.evicted.end());
+}
+
+bool Scheduler::grow(Sequence& s, int n_tokens, StepPlan& p) {
+  auto a = kv_.allocate(s.wire_id, n_tokens);
+  if (!a) return false;
+  apply_alloc(*a, p);
   return true;
 }
 
 void Scheduler::release_blocks(Sequence& s) {
-  pool_.release(s.blocks);
-  s.blocks.clear();
+  if (s.state == SeqState::running) kv_.apply(kv_.free(s.wire_id));  // only running ones hold a table
   if (s.on_ranks) pending_finished_.push_back(s.wire_id);
   s.on_ranks = false;
   s.n_computed = 0;
-  s.n_registered = 0;
-  s.n_blocks_sent = 0;
-  s.chain_hash = 0;
 }
 
 void Scheduler::preempt(Sequence& s) {
@@ -83,7 +93,7 @@ void Scheduler::emit(Sequence& s, int n, StepPlan& p) {
     ns.start_pos = static_cast<uint32_t>(s.n_computed);
     ns.n_prompt = static_cast<uint32_t>(s.n_prompt);
     ns.tokens.assign(first, first + n);
-    ns.block_table = s.blocks;
+    ns.block_table = kv_.table(s.wire_id).blocks;
     if (s.need_history) ns.history.assign(s.tokens.begin(), first);
     ns.sample = sample;
     ns.n_top = static_cast<uint8_t>(s.n_top);
@@ -94,34 +104,29 @@ void Scheduler::emit(Sequence& s, int n, StepPlan& p) {
     RunningSeq rs;
     rs.seq_id = s.wire_id;
     rs.tokens.assign(first, first + n);
-    rs.new_blocks.assign(s.blocks.begin() + s.n_blocks_sent, s.blocks.end());
+    rs.new_blocks = kv_.unsent(s.wire_id);
     rs.sample = sample;
     p.msg.running.push_back(std::move(rs));
   }
-  s.n_blocks_sent = static_cast<int>(s.blocks.size());
+  kv_.mark_sent(s.wire_id);
   p.seqs.push_back({&s, n, sample});
   p.n_tokens += n;
 }
 
 bool Scheduler::admit(Sequence& s, int budget, StepPlan& p) {
-  const int bs = cfg_.block_size;
   const int n_known = static_cast<int>(s.tokens.size());
-  std::vector<BlockKey> keys;
-  std::vector<int32_t> matched;
-  if (cfg_.prefix_cache) {
-    const int max_blocks = (n_known - 1) / bs;  // leave at least one token to compute
-    keys = block_keys(s.tokens, bs, max_blocks, cfg_.cache_seed);
-    matched = pool_.match_prefix(keys, max_blocks);
-  }
-  const int n_start = static_cast<int>(matched.size()) * bs;
+  const MatchPlan m = kv_.match(s.tokens);  // leaves at least one token to compute
+  const int n_start = m.n_tokens;
   const int n = std::min(n_known - n_start, budget);
-  pool_.acquire(matched);
-  s.blocks = matched;
-  if (!grow(s, n_start + n)) {
-    pool_.release(s.blocks);  // back to the LRU list: still cached
-    s.blocks.clear();
+  const uint64_t wire_id = next_wire_id_;  // taken only if admitted
+  auto a = kv_.allocate(wire_id, n_start + n, m);
+  if (!a) {
+    // The match's parked blocks go to the LRU tail, as when admission used to take and
+    // give back their references.
+    kv_.touch(m);
     return false;
   }
+  apply_alloc(*a, p);
   if (s.n_preempted == 0) {
     s.n_cached = n_start;
     if (cfg_.prefix_cache) {
@@ -131,9 +136,6 @@ bool Scheduler::admit(Sequence& s, int budget, StepPlan& p) {
   }
   s.wire_id = next_wire_id_++;
   s.n_computed = n_start;
-  s.n_registered = static_cast<int>(matched.size());
-  s.chain_hash = matched.empty() ? cfg_.cache_seed : keys[matched.size() - 1].hash;
-  s.n_blocks_sent = 0;
   s.on_ranks = false;
   s.state = SeqState::running;
   emit(s, n, p);
@@ -155,7 +157,7 @@ StepPlan Scheduler::schedule() {
     if (s->state != SeqState::running || s->gap() <= 0) continue;
     const int n = std::min(s->gap(), budget);
     bool ok = true;
-    while (!grow(*s, s->n_computed + n)) {
+    while (!grow(*s, s->n_computed + n, p)) {
       // Preempt the newest running sequence not yet in this step; else this one.
       Sequence* victim = nullptr;
       for (auto it = running_.rbegin(); it != running_.rend(); ++it)
@@ -197,19 +199,11 @@ StepPlan Scheduler::schedule() {
 }
 
 void Scheduler::commit(const StepPlan& p) {
-  const int bs = cfg_.block_size;
   for (const auto& x : p.seqs) {
     Sequence& s = *x.seq;
     if (s.state != SeqState::running) continue;
     s.n_computed += x.n_tokens;
-    if (!cfg_.prefix_cache) continue;
-    while ((s.n_registered + 1) * bs <= s.n_computed) {
-      const int b = s.n_registered;
-      BlockKey k = block_key(s.chain_hash, s.tokens.data() + static_cast<size_t>(b) * bs, bs);
-      pool_.register_block(s.blocks[b], k);
-      s.chain_hash = k.hash;
-      ++s.n_registered;
-    }
+    kv_.apply(kv_.commit(s.wire_id, s.tokens, s.n_computed));
   }
 }
 

@@ -12,12 +12,14 @@
 //      blocks allow; full blocks of their known tokens found in the prefix cache are
 //      shared (always leaving at least one token to compute, so there are logits).
 // After the forward (commit()), newly full blocks are registered in the prefix cache.
+// Blocks, tables and the prefix cache are the KV manager's (kv/kv-manager.h): the
+// scheduler asks it for plans and applies them; tables are keyed by wire id.
 #pragma once
 #include <deque>
 #include <memory>
 #include <vector>
 
-#include "shardlm/kv/block-pool.h"
+#include "shardlm/kv/kv-manager.h"
 #include "shardlm/sched/sequence.h"
 #include "shardlm/sched/step-plan.h"
 
@@ -25,13 +27,13 @@ namespace shardlm {
 
 struct SchedulerConfig {
   int n_blocks = 0;             // KV blocks per rank (required)
-  int block_size = 16;          // tokens per block
+  int block_size = KvManagerConfig{}.block_size;  // tokens per block (16)
   int n_ctx = 4096;             // positions per sequence
   int max_num_seqs = 16;        // sequences holding KV at once
   int max_batch_tokens = 512;   // tokens per step (the token budget)
   int max_queue = 256;          // waiting sequences; add() refuses past it
-  bool prefix_cache = true;     // share full blocks of identical prefixes
-  uint64_t cache_seed = 0;      // chains the block hashes (a new model gets a new seed)
+  bool prefix_cache = KvManagerConfig{}.prefix_cache;  // share full blocks of identical prefixes (on)
+  uint64_t cache_seed = KvManagerConfig{}.cache_seed;  // chains the block hashes (0; a new model gets a new seed)
 };
 
 // One scheduled sequence in a step, in the order of the step message (new, then running).
@@ -45,6 +47,10 @@ struct StepPlan {
   StepMsg msg;
   std::vector<ScheduledSeq> seqs;
   int n_tokens = 0;
+  // Parked cached blocks this step's allocations evicted, in order. Rank 0 only, not on
+  // the wire (dropping KV from memory needs nothing from the ranks); a disk tier will
+  // turn each into an OFFLOAD op.
+  std::vector<Eviction> evictions;
   bool empty() const { return msg.new_seqs.empty() && msg.running.empty() && msg.finished.empty(); }
 };
 
@@ -72,20 +78,22 @@ class Scheduler {
   int n_waiting() const { return static_cast<int>(waiting_.size()); }
   int n_running() const { return static_cast<int>(running_.size()); }
   bool idle() const { return waiting_.empty() && running_.empty() && pending_finished_.empty(); }
-  const BlockPool& blocks() const { return pool_; }
+  const KvManager& kv() const { return kv_; }
   const SchedulerStats& stats() const { return stats_; }
   // Every live sequence (running, then waiting), e.g. to check deadlines.
   std::vector<std::shared_ptr<Sequence>> live() const;
 
  private:
-  bool grow(Sequence& s, int n_tokens);  // blocks for n_tokens total; false if none left
+  // Blocks for a running sequence to hold n_tokens; false (nothing changes) if too few.
+  bool grow(Sequence& s, int n_tokens, StepPlan& p);
+  void apply_alloc(const AllocPlan& a, StepPlan& p);
   void preempt(Sequence& s);
   bool admit(Sequence& s, int budget, StepPlan& p);
   void emit(Sequence& s, int n, StepPlan& p);
   void release_blocks(Sequence& s);
 
   SchedulerConfig cfg_;
-  BlockPool pool_;
+  KvManager kv_;
   std::deque<std::shared_ptr<Sequence>> waiting_;
   std::vector<std::shared_ptr<Sequence>> running_;  // admission order
   std::vector<uint64_t> pending_finished_;          // wire ids the ranks must free

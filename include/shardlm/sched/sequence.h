@@ -29,12 +29,9 @@ struct Sequence {
 
   SeqState state = SeqState::waiting;
   FinishReason finish = FinishReason::none;
-  int n_computed = 0;                // tokens whose KV is in `blocks` (on every rank)
+  int n_computed = 0;                // tokens whose KV is in the block table (on every rank)
   int n_cached = 0;                  // prompt tokens served from the prefix cache at first admission
-  std::vector<int32_t> blocks;       // block table (ids from the BlockPool)
-  int n_blocks_sent = 0;             // blocks the ranks already know (for the step diff)
-  int n_registered = 0;              // leading full blocks registered in the prefix cache
-  uint64_t chain_hash = 0;           // hash of block n_registered - 1 (the chain's tail)
+  // The block table lives in the scheduler's KV manager, under wire_id, while running.
   bool on_ranks = false;             // ranks hold state for wire_id
   int n_preempted = 0;
 
