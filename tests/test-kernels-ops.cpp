@@ -173,10 +173,6 @@ TEST(Matmul, Int8GemmEqualsQuantizedActivationProduct) {
 // A head stored in "halves" order, permuted the way GGUF's converter permutes Q/K
 // rows into "adjacent" order, gives the same rotated values (permuted the same way).
 TEST(Rope, AdjacentLayoutOfPermutedHeadEqualsHalvesLayout) {
-  HParams h;
-  h.head_dim = 16;
-  h.rope_dim = 16;
-  h.rope_theta = 10000;
   const int D = 16, heads = 3, n = 4;
   auto x = randn(n * heads * D, 3);
   std::vector<int32_t> pos = {0, 1, 7, 300};
@@ -185,10 +181,9 @@ TEST(Rope, AdjacentLayoutOfPermutedHeadEqualsHalvesLayout) {
   for (int t = 0; t < n * heads; ++t)
     for (int s = 0; s < 2; ++s)
       for (int j = 0; j < D / 2; ++j) xp[t * D + 2 * j + s] = x[t * D + s * D / 2 + j];
-  h.rope_layout = RopeLayout::Halves;
-  rope(x.data(), n, heads, pos.data(), RopeParams::from(h));
-  h.rope_layout = RopeLayout::Adjacent;
-  rope(xp.data(), n, heads, pos.data(), RopeParams::from(h));
+  rope(x.data(), n, heads, pos.data(), RopeParams::make(16, 16, RopeLayout::Halves, 10000, {}, 1));
+  const RopeParams adjacent = RopeParams::make(16, 16, RopeLayout::Adjacent, 10000, {}, 1);
+  rope(xp.data(), n, heads, pos.data(), adjacent);
   for (int t = 0; t < n * heads; ++t)
     for (int s = 0; s < 2; ++s)
       for (int j = 0; j < D / 2; ++j) ASSERT_FLOAT_EQ(xp[t * D + 2 * j + s], x[t * D + s * D / 2 + j]);
@@ -196,7 +191,7 @@ TEST(Rope, AdjacentLayoutOfPermutedHeadEqualsHalvesLayout) {
   auto y = randn(D, 4);
   auto y0 = y;
   int32_t p0 = 0;
-  rope(y.data(), 1, 1, &p0, RopeParams::from(h));
+  rope(y.data(), 1, 1, &p0, adjacent);
   for (int i = 0; i < D; ++i) EXPECT_FLOAT_EQ(y[i], y0[i]);
 }
 

@@ -12,7 +12,7 @@ namespace shardlm {
 
 // `shardlm generate`: one request through the same engine as `serve` (no HTTP).
 struct GenerateOptions {
-  EngineOptions engine;        // -b/--batch-size sets engine.max_batch_tokens (the prefill chunk)
+  EngineOptions engine;        // -b/--batch-size sets engine.sched.max_batch_tokens (the prefill chunk)
   std::string prompt;
   int n_predict = 64;          // tokens to generate
   bool echo = true;            // print the prompt before the continuation (as llama.cpp and llama2.c do)

@@ -101,7 +101,7 @@ int cmd_generate(const GenerateOptions& o) {
     return worker_loop(wc);
   }
   EngineOptions eo = o.engine;
-  eo.max_num_seqs = 1;          // one sequence: the KV pool is sized for one context
+  eo.sched.max_num_seqs = 1;    // one sequence: the KV pool is sized for one context
   eo.request_timeout_s = 0;     // no deadline on a command-line run
   Status sv = o.sampling.validate();
   if (!sv) eo.rt.model_path.clear();  // nothing to load: the client reports the error

@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
   g->add_option("--top-p", gen.sampling.top_p, "nucleus sampling (1 = off)");
   g->add_option("--min-p", gen.sampling.min_p, "min-p (0 = off)");
   g->add_option("-s,--seed", gen.sampling.seed, "sampling seed");
-  g->add_option("-b,--batch-size", gen.engine.max_batch_tokens, "prefill chunk size in tokens")->check(CLI::Range(1, 65536));
+  g->add_option("-b,--batch-size", gen.engine.sched.max_batch_tokens, "prefill chunk size in tokens")->check(CLI::Range(1, 65536));
   g->add_option("--stop", gen.stop, "stop before this text (repeatable; not printed)");
   g->add_flag("!--no-echo", gen.echo, "do not print the prompt before the continuation");
   g->add_flag("!--no-bos", gen.add_bos, "do not prepend BOS");
@@ -81,13 +81,13 @@ int main(int argc, char** argv) {
   sv->add_option("--admin-key", srv.http.admin_key, "key for /admin/* (default: the API key)");
   sv->add_option("--body-limit", srv.http.body_limit, "largest request body in bytes (413 past it)");
   sv->add_option("--chat-template", srv.chat_template, "chat format: chatml, llama2, llama3, mistral, zephyr, phi3 (default: from the model)");
-  sv->add_option("--max-num-seqs", srv.engine.max_num_seqs, "sequences in the running batch")->check(CLI::Range(1, 4096));
-  sv->add_option("--max-batch-tokens", srv.engine.max_batch_tokens, "token budget per step")->check(CLI::Range(1, 1 << 20));
-  sv->add_option("--max-queue", srv.engine.max_queue, "waiting requests before HTTP 429")->check(CLI::Range(1, 1 << 20));
+  sv->add_option("--max-num-seqs", srv.engine.sched.max_num_seqs, "sequences in the running batch")->check(CLI::Range(1, 4096));
+  sv->add_option("--max-batch-tokens", srv.engine.sched.max_batch_tokens, "token budget per step")->check(CLI::Range(1, 1 << 20));
+  sv->add_option("--max-queue", srv.engine.sched.max_queue, "waiting requests before HTTP 429")->check(CLI::Range(1, 1 << 20));
   sv->add_option("--request-timeout-s", srv.engine.request_timeout_s, "total deadline per request (0 = none)")->check(CLI::NonNegativeNumber);
   sv->add_option("--first-token-timeout-s", srv.engine.first_token_timeout_s, "deadline for the first token (0 = none)")->check(CLI::NonNegativeNumber);
   sv->add_option("--drain-timeout-s", srv.engine.drain_timeout_s, "on SIGTERM, how long running requests may finish")->check(CLI::NonNegativeNumber);
-  sv->add_flag("!--no-prefix-cache", srv.engine.prefix_cache, "do not share KV blocks of identical prompt prefixes");
+  sv->add_flag("!--no-prefix-cache", srv.engine.sched.prefix_cache, "do not share KV blocks of identical prompt prefixes");
   sv->add_option("--pid-file", srv.pid_file, "rank 0 writes its pid here");
   sv->add_option("--ping-interval-s", srv.engine.ping_interval_s, "heartbeat to the ranks while idle")->check(CLI::Range(0.1, 3600.0));
   sv->add_option("--heartbeat-timeout-s", srv.engine.heartbeat_timeout_s, "a rank silent this long counts as lost")->check(CLI::Range(1.0, 86400.0));

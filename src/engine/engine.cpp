@@ -121,8 +121,8 @@ void Engine::publish() {
   std::lock_guard<std::mutex> lk(mu_);
   snap_.running = s ? s->n_running() : 0;
   snap_.waiting = s ? s->n_waiting() : 0;
-  snap_.kv_blocks = s ? s->blocks().capacity() : 0;
-  snap_.kv_blocks_used = s ? s->blocks().n_used() : 0;
+  snap_.kv_blocks = s ? s->kv().capacity() : 0;
+  snap_.kv_blocks_used = s ? s->kv().n_used() : 0;
   snap_.requests_total = requests_total_;
   snap_.steps = host_->steps();
   if (s) {

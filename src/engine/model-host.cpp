@@ -42,19 +42,16 @@ Status ModelHost::load(const std::string& path) {
   rt.model_path = path;
   auto tok = tokenizer_for(rt);
   if (!tok) return tok.status();
-  rt.max_seqs = std::max(rt.max_seqs, opts_.max_num_seqs);
+  rt.max_seqs = opts_.sched.max_num_seqs;  // the KV pool holds that many full contexts
   channel_send(MsgKind::LOAD, encode_load(LoadMsg{rt.model_path, rt.to_json()}), rt.eval_timeout_s);
   auto loaded = load_rank_model(rt);
   if (!loaded) return loaded.status();
   model_ = std::move(loaded.value());
   SchedulerConfig sc;
+  static_cast<SchedulerOptions&>(sc) = opts_.sched;
   sc.n_blocks = model_->kv_blocks();
   sc.block_size = rt.block_size;
   sc.n_ctx = model_->n_ctx();
-  sc.max_num_seqs = opts_.max_num_seqs;
-  sc.max_batch_tokens = opts_.max_batch_tokens;
-  sc.max_queue = opts_.max_queue;
-  sc.prefix_cache = opts_.prefix_cache;
   sched_ = std::make_unique<Scheduler>(sc);
   rt_ = rt;
   if (opts_.prewarm) prewarm();
@@ -76,7 +73,7 @@ void ModelHost::drop() {
 
 int ModelHost::max_context() const {
   if (!model_ || !sched_) return 0;
-  const int64_t cap = static_cast<int64_t>(sched_->blocks().capacity()) * sched_->config().block_size;
+  const int64_t cap = static_cast<int64_t>(sched_->kv().capacity()) * sched_->config().block_size;
   return static_cast<int>(std::min<int64_t>(cap, sched_->config().n_ctx));
 }
 

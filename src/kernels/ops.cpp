@@ -15,18 +15,19 @@ void rmsnorm(const float* x, const float* w, int64_t n, int64_t d, float eps, fl
   }
 }
 
-RopeParams RopeParams::from(const HParams& h) {
+RopeParams RopeParams::make(int head_dim, int rope_dim, RopeLayout layout, float theta,
+                            const std::vector<float>& freq_factors, float linear_factor) {
   RopeParams p;
-  p.head_dim = h.head_dim;
-  p.rope_dim = h.rope_dim;
-  p.layout = h.rope_layout;
-  p.inv_freq.resize(h.rope_dim / 2);
-  for (int i = 0; i < h.rope_dim / 2; ++i) {
-    double f = std::pow(static_cast<double>(h.rope_theta), -2.0 * i / h.rope_dim);
-    if (!h.rope_freq_factors.empty()) f /= h.rope_freq_factors[i];
+  p.head_dim = head_dim;
+  p.rope_dim = rope_dim;
+  p.layout = layout;
+  p.inv_freq.resize(rope_dim / 2);
+  for (int i = 0; i < rope_dim / 2; ++i) {
+    double f = std::pow(static_cast<double>(theta), -2.0 * i / rope_dim);
+    if (!freq_factors.empty()) f /= freq_factors[i];
     p.inv_freq[i] = static_cast<float>(f);
   }
-  p.pos_scale = 1.0f / h.rope_linear_factor;
+  p.pos_scale = 1.0f / linear_factor;
   return p;
 }
 

@@ -10,7 +10,7 @@
 namespace shardlm {
 
 Forward::Forward(const ModelWeights& w, KvStorage& kv, ThreadPool& pool, AllReduce& ar)
-    : w_(w), kv_(kv), pool_(pool), ar_(ar), rope_(RopeParams::from(w.hp)) {}
+    : w_(w), kv_(kv), pool_(pool), ar_(ar), rope_(rope_params(w.hp)) {}
 
 void Forward::reduce(float* data, int64_t n) {
   auto t0 = std::chrono::steady_clock::now();

@@ -37,4 +37,8 @@ std::vector<float> llama3_rope_factors(int rope_dim, float theta, float factor, 
   return out;
 }
 
+RopeParams rope_params(const HParams& h) {
+  return RopeParams::make(h.head_dim, h.rope_dim, h.rope_layout, h.rope_theta, h.rope_freq_factors, h.rope_linear_factor);
+}
+
 }  // namespace shardlm

@@ -16,7 +16,8 @@ struct RuntimeConfig {
   int threads = 0;                  // compute threads per rank; 0 = cores of the node / ranks on it
   int n_ctx = 0;                    // context length; 0 = min(trained context, 4096)
   int kv_blocks = 0;                // KV blocks per rank; 0 = enough for n_ctx × max_seqs
-  int max_seqs = 1;                 // sequences that may hold KV at once
+  int max_seqs = 1;                 // sequences that may hold KV at once (sizes the KV pool; the engine
+                                    //   sets it from SchedulerOptions::max_num_seqs)
   int block_size = 16;              // tokens per KV block
   std::string kv_cache_dtype = "f16";  // --kv-cache-dtype: f32, f16 or bf16
   std::string weight_dtype;         // --weight-dtype: quantize F32/F16/BF16 weights at load (q8_0, q4_0, ...); "" = as stored

@@ -3,15 +3,13 @@
 // `shardlm generate` fill the struct from their flags (app/main.cpp).
 #pragma once
 #include "shardlm/dist/runtime-config.h"
+#include "shardlm/sched/scheduler.h"
 
 namespace shardlm {
 
 struct EngineOptions {
   RuntimeConfig rt;                  // model and runtime (broadcast in LOAD)
-  int max_num_seqs = 16;             // --max-num-seqs: sequences holding KV at once
-  int max_batch_tokens = 512;        // --max-batch-tokens: token budget per step (also the prefill chunk)
-  int max_queue = 256;               // --max-queue: waiting requests; past it HTTP 429
-  bool prefix_cache = true;          // --no-prefix-cache turns it off
+  SchedulerOptions sched;            // batching policy: --max-num-seqs, --max-batch-tokens, --max-queue, --no-prefix-cache
   double request_timeout_s = 600;    // --request-timeout-s: total deadline per request (0 = none)
   double first_token_timeout_s = 0;  // --first-token-timeout-s: deadline for the first token (0 = none)
   double ping_interval_s = 5;        // --ping-interval-s: heartbeat and rank statistics while idle

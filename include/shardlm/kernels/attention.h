@@ -14,7 +14,7 @@ struct KvLayerView {
   void* k = nullptr;
   void* v = nullptr;
   int n_blocks = 0;
-  int block_size = 16;
+  int block_size = 0;  // tokens per block (set by KvStorage)
   int n_kv = 0;
   int head_dim = 0;
   DType dtype = DType::F32;

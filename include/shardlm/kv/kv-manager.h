@@ -33,8 +33,8 @@ namespace shardlm {
 // The prefix-cache defaults live here; SchedulerConfig takes its own from KvManagerConfig{}.
 struct KvManagerConfig {
   int n_blocks = 0;           // KV blocks per rank (required)
-  int block_size = 16;        // tokens per block
-  bool prefix_cache = true;   // share full blocks of identical prefixes
+  int block_size = 0;         // tokens per block (required: RuntimeConfig::block_size)
+  bool prefix_cache = false;  // share full blocks of identical prefixes (from SchedulerOptions::prefix_cache)
   uint64_t cache_seed = 0;    // chains the block hashes (a new model gets a new seed)
 };
 

@@ -12,7 +12,7 @@ namespace shardlm {
 struct KvConfig {
   int n_layer = 0;
   int n_blocks = 0;      // blocks in the pool (every rank the same)
-  int block_size = 16;   // tokens per block
+  int block_size = 0;    // tokens per block (required: RuntimeConfig::block_size)
   int n_kv_local = 0;    // KV heads held by this rank
   int head_dim = 0;
   DType dtype = DType::F32;  // F32, F16 or BF16 (the runtime default is F16: --kv-cache-dtype)

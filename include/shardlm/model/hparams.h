@@ -5,12 +5,9 @@
 #include <string>
 #include <vector>
 
-namespace shardlm {
+#include "shardlm/kernels/ops.h"
 
-// Which components of a head form a RoPE pair.
-//   Adjacent: (2i, 2i+1)  GGUF `llama` (Q/K rows permuted by the converter), llama2.c
-//   Halves:   (i, i+D/2)  GGUF qwen2/qwen3, every Hugging Face checkpoint (rotate_half)
-enum class RopeLayout { Adjacent, Halves };
+namespace shardlm {
 
 struct HParams {
   std::string arch;          // family key in the arch table: "llama", "qwen2", "qwen3"
@@ -41,5 +38,8 @@ struct HParams {
 // Llama-3 rope scaling factors from the HF config parameters, one per frequency.
 std::vector<float> llama3_rope_factors(int rope_dim, float theta, float factor, float low_freq_factor,
                                        float high_freq_factor, int original_context);
+
+// The RoPE kernel's parameters for this model (theta, rotated dims, layout, scaling).
+RopeParams rope_params(const HParams& h);
 
 }  // namespace shardlm

@@ -25,15 +25,20 @@
 
 namespace shardlm {
 
-struct SchedulerConfig {
-  int n_blocks = 0;             // KV blocks per rank (required)
-  int block_size = KvManagerConfig{}.block_size;  // tokens per block (16)
-  int n_ctx = 4096;             // positions per sequence
-  int max_num_seqs = 16;        // sequences holding KV at once
-  int max_batch_tokens = 512;   // tokens per step (the token budget)
-  int max_queue = 256;          // waiting sequences; add() refuses past it
-  bool prefix_cache = KvManagerConfig{}.prefix_cache;  // share full blocks of identical prefixes (on)
-  uint64_t cache_seed = KvManagerConfig{}.cache_seed;  // chains the block hashes (0; a new model gets a new seed)
+// The scheduling policy a user sets (serve's flags); each default is written here once.
+struct SchedulerOptions {
+  int max_num_seqs = 16;        // --max-num-seqs: sequences holding KV at once (also sizes the KV pool)
+  int max_batch_tokens = 512;   // --max-batch-tokens: tokens per step (the token budget; the prefill chunk)
+  int max_queue = 256;          // --max-queue: waiting sequences; add() refuses past it (HTTP 429)
+  bool prefix_cache = true;     // --no-prefix-cache: share full blocks of identical prefixes
+};
+
+// The policy plus what the loaded model decides.
+struct SchedulerConfig : SchedulerOptions {
+  int n_blocks = 0;             // KV blocks per rank (required: from the loaded KV pool)
+  int block_size = 0;           // tokens per block (required: RuntimeConfig::block_size)
+  int n_ctx = 0;                // positions per sequence (required: the model's context)
+  uint64_t cache_seed = 0;      // chains the block hashes (a new model may get a new seed)
 };
 
 // One scheduled sequence in a step, in the order of the step message (new, then running).
