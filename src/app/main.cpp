@@ -45,17 +45,8 @@ void add_runtime_flags(CLI::App* c, RuntimeConfig& rt, bool model_required = tru
   c->add_option("--test-load-delay-ms", rt.load_delay_ms, "test aid: pause after each loaded layer")->group("");
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  CLI::App app{"shardlm: serve large language models from several machines as if they were one"};
-  app.require_subcommand(1);
-  std::string log_level = "info";
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off");
-  std::string log_file;
-  app.add_option("--log-file", log_file, "also write each rank's log here ({rank} becomes the rank number)");
-
-  GenerateOptions gen;
+// `generate`: the request and the engine's runtime flags.
+CLI::App* add_generate_command(CLI::App& app, GenerateOptions& gen) {
   auto* g = app.add_subcommand("generate", "generate text from a prompt (run under mpirun for tensor parallelism)");
   add_runtime_flags(g, gen.engine.rt);
   g->add_option("-p,--prompt", gen.prompt, "prompt text")->required();
@@ -70,8 +61,11 @@ int main(int argc, char** argv) {
   g->add_flag("!--no-echo", gen.echo, "do not print the prompt before the continuation");
   g->add_flag("!--no-bos", gen.add_bos, "do not prepend BOS");
   g->add_flag("--ignore-eos", gen.ignore_eos, "keep generating after EOS");
+  return g;
+}
 
-  ServeOptions srv;
+// `serve`: HTTP, batching policy, deadlines, heartbeats and lifecycle flags.
+CLI::App* add_serve_command(CLI::App& app, ServeOptions& srv) {
   auto* sv = app.add_subcommand("serve", "OpenAI-compatible server on rank 0 over all ranks (run under mpirun)");
   add_runtime_flags(sv, srv.engine.rt, false);
   sv->add_option("--host", srv.http.host, "address to bind")->capture_default_str();
@@ -94,6 +88,23 @@ int main(int argc, char** argv) {
   sv->add_flag("--lazy-load", srv.engine.lazy_load, "load the model on the first request");
   sv->add_option("--idle-timeout-s", srv.engine.idle_timeout_s, "unload after this long without requests; reload on demand (0 = never)")->check(CLI::NonNegativeNumber);
   sv->add_flag("--prewarm", srv.engine.prewarm, "run one forward after loading");
+  return sv;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"shardlm: serve large language models from several machines as if they were one"};
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off");
+  std::string log_file;
+  app.add_option("--log-file", log_file, "also write each rank's log here ({rank} becomes the rank number)");
+
+  GenerateOptions gen;
+  add_generate_command(app, gen);
+  ServeOptions srv;
+  CLI::App* sv = add_serve_command(app, srv);
 
   std::string tk_model, tk_text, tk_ids;
   bool tk_no_bos = false, tk_special = false;

@@ -132,6 +132,53 @@ struct Reply {
   }
 };
 
+using PromptTokens = std::variant<std::vector<int32_t>, ApiError>;
+
+// The chat messages rendered with the model's chat format, tokenized.
+PromptTokens chat_prompt(ServeContext& ctx, const std::shared_ptr<const Tokenizer>& tokp, const ApiRequest& req) {
+  const Tokenizer& tok = *tokp;
+  ChatFormat fmt;
+  std::string default_system;
+  {
+    std::lock_guard<std::mutex> lk(ctx.chat_mu);
+    if (ctx.chat_tok != tokp) {
+      auto f = select_chat_format(ctx.chat_template, tok.chat_template());
+      if (!f) return internal_error("chat template: " + f.message());
+      ctx.chat_tok = tokp;
+      ctx.chat_format = *f;
+      ctx.chat_default_system = chat_template_default_system(tok.chat_template());
+    }
+    fmt = ctx.chat_format;
+    default_system = ctx.chat_default_system;
+  }
+  std::vector<ChatMessage> msgs;
+  for (const auto& m : req.messages) msgs.push_back({m.role == "developer" ? "system" : m.role, m.content});
+  ChatRenderOptions ro;
+  if (tok.bos_id() >= 0) ro.bos_text = tok.token_text(tok.bos_id());
+  auto eos = tok.eos_ids();
+  if (!eos.empty()) ro.eos_text = tok.token_text(eos.front());
+  ro.default_system = default_system;
+  auto text = render_chat(fmt, msgs, ro);
+  if (!text) return bad_request(text.message(), "messages");
+  return tok.encode(*text, false, true);
+}
+
+// The completion prompt: token ids as given (checked against the vocabulary) or text
+// tokenized. echo_text: the prompt as text when the request echoes it.
+PromptTokens completion_prompt(const Tokenizer& tok, const ApiRequest& req, std::string& echo_text) {
+  const PromptInput& in = req.prompts.front();
+  if (!in.is_tokens) {
+    if (req.echo) echo_text = in.text;
+    return tok.encode(in.text, tok.add_bos_default(), false);
+  }
+  for (auto t : in.tokens)
+    if (t < 0 || t >= tok.n_vocab())
+      return bad_request("token id " + std::to_string(t) + " is outside the vocabulary of " + std::to_string(tok.n_vocab()),
+                         "prompt");
+  if (req.echo) echo_text = tok.decode(in.tokens);
+  return in.tokens;
+}
+
 }  // namespace
 
 void handle_generate(ServeContext& ctx, ApiKind kind, const HttpRequest& hreq, std::shared_ptr<ResponseSink> sink) {
@@ -150,47 +197,10 @@ void handle_generate(ServeContext& ctx, ApiKind kind, const HttpRequest& hreq, s
   // the engine's to say (it may load one on demand).
   if (!tok) return error(service_unavailable(std::string("no model is ready (state: ") + model_state_name(snap.state) + ")", 1));
 
-  std::vector<int32_t> prompt;
-  std::string prompt_text;
-  if (kind == ApiKind::chat) {
-    ChatFormat fmt;
-    std::string default_system;
-    {
-      std::lock_guard<std::mutex> lk(ctx.chat_mu);
-      if (ctx.chat_tok != tok) {
-        auto f = select_chat_format(ctx.chat_template, tok->chat_template());
-        if (!f) return error(internal_error("chat template: " + f.message()));
-        ctx.chat_tok = tok;
-        ctx.chat_format = *f;
-        ctx.chat_default_system = chat_template_default_system(tok->chat_template());
-      }
-      fmt = ctx.chat_format;
-      default_system = ctx.chat_default_system;
-    }
-    std::vector<ChatMessage> msgs;
-    for (const auto& m : req.messages) msgs.push_back({m.role == "developer" ? "system" : m.role, m.content});
-    ChatRenderOptions ro;
-    if (tok->bos_id() >= 0) ro.bos_text = tok->token_text(tok->bos_id());
-    auto eos = tok->eos_ids();
-    if (!eos.empty()) ro.eos_text = tok->token_text(eos.front());
-    ro.default_system = default_system;
-    auto text = render_chat(fmt, msgs, ro);
-    if (!text) return error(bad_request(text.message(), "messages"));
-    prompt = tok->encode(*text, false, true);
-  } else {
-    const PromptInput& in = req.prompts.front();
-    if (in.is_tokens) {
-      for (auto t : in.tokens)
-        if (t < 0 || t >= tok->n_vocab())
-          return error(bad_request("token id " + std::to_string(t) + " is outside the vocabulary of " +
-                                       std::to_string(tok->n_vocab()), "prompt"));
-      prompt = in.tokens;
-      if (req.echo) prompt_text = tok->decode(prompt);
-    } else {
-      prompt = tok->encode(in.text, tok->add_bos_default(), false);
-      if (req.echo) prompt_text = in.text;
-    }
-  }
+  std::string prompt_text;  // echo: the prompt as text
+  auto tokens = kind == ApiKind::chat ? chat_prompt(ctx, tok, req) : completion_prompt(*tok, req, prompt_text);
+  if (auto* e = std::get_if<ApiError>(&tokens)) return error(*e);
+  std::vector<int32_t> prompt = std::move(std::get<std::vector<int32_t>>(tokens));
   if (prompt.empty()) return error(bad_request("the prompt is empty", kind == ApiKind::chat ? "messages" : "prompt"));
   auto mt = resolve_max_tokens(req, prompt.size(), static_cast<size_t>(snap.max_context));
   if (auto* e = std::get_if<ApiError>(&mt)) return error(*e);
