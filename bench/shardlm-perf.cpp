@@ -28,7 +28,7 @@
 #include "shardlm/dist/comm.h"
 #include "shardlm/dist/exit-audit.h"
 #include "shardlm/dist/rank-model.h"
-#include "shardlm/dist/wire.h"
+#include "shardlm/protocol/wire.h"
 #include "shardlm/dist/worker-loop.h"
 #include "shardlm/kernels/matmul.h"
 #include "shardlm/kernels/stream-read.h"

@@ -2,7 +2,7 @@
 // inconsistent payloads and headers are rejected (never read past the end).
 #include <gtest/gtest.h>
 
-#include "shardlm/dist/wire.h"
+#include "shardlm/protocol/wire.h"
 
 using namespace shardlm;
 

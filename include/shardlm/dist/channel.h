@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "shardlm/core/status.h"
-#include "shardlm/dist/wire.h"
+#include "shardlm/protocol/wire.h"
 
 namespace shardlm {
 

@@ -9,7 +9,7 @@
 
 #include "shardlm/core/thread-pool.h"
 #include "shardlm/dist/runtime-config.h"
-#include "shardlm/dist/wire.h"
+#include "shardlm/protocol/wire.h"
 #include "shardlm/kv/kv-storage.h"
 #include "shardlm/model/forward.h"
 #include "shardlm/model/model-source.h"

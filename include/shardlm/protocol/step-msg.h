@@ -1,6 +1,6 @@
-// The step plan: what rank 0's scheduler decides for one engine iteration, as a diff
+// The step message: what rank 0's scheduler decides for one engine iteration, as a diff
 // against the previous step (ARCHITECTURE §2). Built by the scheduler (sched/), encoded
-// and broadcast by dist/wire.h, applied by every rank (dist/rank-model.h).
+// by protocol/wire.h, broadcast by dist/channel.h, applied by every rank (dist/rank-model.h).
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -47,7 +47,7 @@
 #include <vector>
 
 #include "shardlm/core/status.h"
-#include "shardlm/sched/step-plan.h"
+#include "shardlm/protocol/step-msg.h"
 
 namespace shardlm {
 

@@ -1,4 +1,4 @@
-#include "shardlm/dist/wire.h"
+#include "shardlm/protocol/wire.h"
 
 #include <cstring>
 
