@@ -10,6 +10,7 @@
 #include "shardlm/dist/comm.h"
 #include "shardlm/dist/exit-audit.h"
 #include "shardlm/dist/rank-model.h"
+#include "shardlm/dist/step-executor.h"
 #include "shardlm/dist/worker-loop.h"
 #include "shardlm/kv/block-pool.h"
 #include "shardlm/sampling/candidates.h"
@@ -67,6 +68,7 @@ int cmd_generate(const GenerateOptions& o) {
     return fail(guard ? "memory_guard" : "load_error", "load failed: " + loaded.message());
   }
   RankModel& M = *loaded.value();
+  StepExecutor X(M);
   const int n_ctx = M.n_ctx();
   const int64_t total = static_cast<int64_t>(prompt.size()) + o.n_predict;
   if (total > n_ctx)
@@ -96,8 +98,7 @@ int cmd_generate(const GenerateOptions& o) {
     std::fflush(stdout);
   }
 
-  std::vector<std::vector<Candidates>> cands;
-  std::vector<uint64_t> sampled;
+  StepRows out;
   double coll_s = 0;
   int steps = 0;
   // Prefill in chunks of max_batch_tokens; the last chunk samples the first token.
@@ -119,20 +120,19 @@ int cmd_generate(const GenerateOptions& o) {
       ns.n_prompt = static_cast<uint32_t>(prompt.size());
       ns.tokens = chunk;
       ns.block_table = blocks;
-      ns.sample = last && o.n_predict > 0;
       ns.sampling = o.sampling;
       step.new_seqs.push_back(std::move(ns));
       first = false;
     } else {
-      step.running.push_back({seq_id, chunk, std::vector<int32_t>(blocks.begin() + old_blocks, blocks.end()),
-                              last && o.n_predict > 0});
+      step.running.push_back({seq_id, chunk, std::vector<int32_t>(blocks.begin() + old_blocks, blocks.end())});
     }
-    Status st = run_step_rank0(M, step, tmo, cands, sampled);
+    if (last && o.n_predict > 0) step.rows.push_back({seq_id, static_cast<uint32_t>(done + n - 1)});
+    Status st = run_step_rank0(X, step, tmo, out);
     if (!st) return fail("error", st.message());
     coll_s += M.last_collective_seconds();
     ++steps;
     done += n;
-    if (!cands.empty()) next = merge_and_sample(cands[0], o.sampling, 0, static_cast<uint64_t>(done));
+    if (!out.rows.empty()) next = merge_and_sample(out.cands[0], o.sampling, 0, static_cast<uint64_t>(done));
   }
   const double prefill_s = since(t_prefill);
 
@@ -156,13 +156,14 @@ int cmd_generate(const GenerateOptions& o) {
     if (!grow(n_computed + 1)) return fail("error", "KV cache full");
     StepMsg step;
     step.step_id = steps;
-    step.running.push_back({seq_id, {next}, std::vector<int32_t>(blocks.begin() + old_blocks, blocks.end()), true});
-    Status st = run_step_rank0(M, step, tmo, cands, sampled);
+    step.running.push_back({seq_id, {next}, std::vector<int32_t>(blocks.begin() + old_blocks, blocks.end())});
+    step.rows.push_back({seq_id, static_cast<uint32_t>(n_computed)});
+    Status st = run_step_rank0(X, step, tmo, out);
     if (!st) return fail("error", st.message());
     coll_s += M.last_collective_seconds();
     ++steps;
     ++n_computed;
-    next = merge_and_sample(cands[0], o.sampling, 0, static_cast<uint64_t>(n_computed));
+    next = merge_and_sample(out.cands[0], o.sampling, 0, static_cast<uint64_t>(n_computed));
   }
   std::string tail = stream.flush();
   std::fwrite(tail.data(), 1, tail.size(), stdout);
@@ -174,7 +175,7 @@ int cmd_generate(const GenerateOptions& o) {
   StepMsg fin;
   fin.step_id = steps;
   fin.finished.push_back(seq_id);
-  (void)run_step_rank0(M, fin, tmo, cands, sampled);
+  (void)run_step_rank0(X, fin, tmo, out);
   pool.release(blocks);
   channel_send(MsgKind::SHUTDOWN, {}, tmo);
   std::vector<double> rss = shutdown_gather_rss(tmo);

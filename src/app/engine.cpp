@@ -1,6 +1,7 @@
 #include "app/engine.h"
 
 #include <algorithm>
+#include <cassert>
 #include <filesystem>
 #include <thread>
 #include <unordered_map>
@@ -10,6 +11,7 @@
 #include "shardlm/dist/comm.h"
 #include "shardlm/dist/exit-audit.h"
 #include "shardlm/dist/rank-model.h"
+#include "shardlm/dist/step-executor.h"
 #include "shardlm/http/metrics.h"
 #include "shardlm/model/model-source.h"
 #include "shardlm/sampling/candidates.h"
@@ -223,17 +225,15 @@ void Engine::prewarm() {
   sched_->add(s);
   while (s->state != SeqState::finished) {
     StepPlan p = sched_->schedule();
-    std::vector<std::vector<Candidates>> cands;
-    std::vector<uint64_t> ids;
-    Status st = run_step_rank0(*model_, p.msg, cfg_.rt.collective_timeout_s, cands, ids);
+    StepRows rows;
+    Status st = run_step_rank0(*exec_, p.msg, cfg_.rt.collective_timeout_s, rows);
     if (!st) Comm::fatal("error", "prewarm step failed: " + st.message());
     sched_->commit(p);
-    if (!ids.empty()) sched_->finish(*s, FinishReason::length);
+    if (!rows.rows.empty()) sched_->finish(*s, FinishReason::length);
   }
   StepPlan p = sched_->schedule();  // frees it on the ranks
-  std::vector<std::vector<Candidates>> cands;
-  std::vector<uint64_t> ids;
-  (void)run_step_rank0(*model_, p.msg, cfg_.rt.collective_timeout_s, cands, ids);
+  StepRows rows;
+  (void)run_step_rank0(*exec_, p.msg, cfg_.rt.collective_timeout_s, rows);
   LOG_INFO("prewarm forward done in {:.3f} s", secs(Clock::now() - t0));
 }
 
@@ -274,6 +274,7 @@ Status Engine::do_load(const std::string& path) {
   auto loaded = load_rank_model(rt);
   if (!loaded) return loaded.status();
   model_ = std::move(loaded.value());
+  exec_ = std::make_unique<StepExecutor>(*model_);
   SchedulerConfig sc;
   sc.n_blocks = model_->kv_blocks();
   sc.block_size = rt.block_size;
@@ -307,6 +308,7 @@ Status Engine::load_or_reset(const std::string& path) {
   if (!st) {
     LOG_ERROR("load failed: {}", st.message());
     last_error_ = st.message();
+    exec_.reset();
     model_.reset();
     sched_.reset();
     state_ = ModelState::unloaded;
@@ -325,13 +327,13 @@ void Engine::do_unload() {
   if (model_ && sched_) {  // free every sequence on the ranks
     StepPlan p = sched_->schedule();
     if (!p.empty()) {
-      std::vector<std::vector<Candidates>> c;
-      std::vector<uint64_t> ids;
-      (void)run_step_rank0(*model_, p.msg, cfg_.rt.collective_timeout_s, c, ids);
+      StepRows rows;
+      (void)run_step_rank0(*exec_, p.msg, cfg_.rt.collective_timeout_s, rows);
     }
   }
   channel_send(MsgKind::UNLOAD, {}, cfg_.rt.collective_timeout_s);
   sched_.reset();
+  exec_.reset();
   model_.reset();
   if (!reload_on_demand()) {  // on demand: keep the tokenizer, requests tokenize before the reload
     std::lock_guard<std::mutex> lk(mu_);
@@ -482,24 +484,30 @@ void Engine::step() {
   const auto t0 = Clock::now();
   StepPlan p = sched_->schedule();
   if (p.empty()) return;
-  std::vector<std::vector<Candidates>> cands;
-  std::vector<uint64_t> sampled;
-  Status st = run_step_rank0(*model_, p.msg, cfg_.rt.collective_timeout_s, cands, sampled);
+  StepRows out;
+  Status st = run_step_rank0(*exec_, p.msg, cfg_.rt.collective_timeout_s, out);
   if (!st) Comm::fatal("error", "step failed: " + st.message());
   last_msg_ = Clock::now();
   sched_->commit(p);
   std::unordered_map<const Sequence*, Req*> by_seq;  // one pass, not a search per sampled row
   by_seq.reserve(reqs_.size());
   for (auto& r : reqs_) by_seq.emplace(r->seq.get(), r.get());
-  size_t row = 0;
-  for (const auto& x : p.seqs) {
-    if (!x.sample) continue;
-    Sequence& s = *x.seq;
+  std::unordered_map<uint64_t, Sequence*> by_wire;  // the step's sequences, by the wire id the rows name
+  by_wire.reserve(p.seqs.size());
+  for (const auto& x : p.seqs) by_wire.emplace(x.seq->wire_id, x.seq);
+  for (size_t row = 0; row < out.rows.size(); ++row) {
+    auto w = by_wire.find(out.rows[row].seq_id);
+    assert(w != by_wire.end() && "a row of rank 0's own table names a sequence of the step");
+    if (w == by_wire.end()) continue;
+    Sequence& s = *w->second;
     auto it = by_seq.find(&s);
-    const auto& c = cands[row++];
+    const auto& c = out.cands[row];
     if (it == by_seq.end() || s.state == SeqState::finished) continue;
+    // Only the row of the last token computed extends the sequence (counter pos + 1 = n_computed).
+    const uint64_t counter = static_cast<uint64_t>(out.rows[row].pos) + 1;
+    if (counter != static_cast<uint64_t>(s.n_computed)) continue;
     float lp = 0;
-    const int32_t tok = merge_and_sample(c, s.sampling, 0, static_cast<uint64_t>(s.n_computed), &lp);
+    const int32_t tok = merge_and_sample(c, s.sampling, 0, counter, &lp);
     if (tok < 0) {
       end(*it->second, FinishReason::error, 500, "sampling found no finite logit");
       continue;
@@ -584,11 +592,11 @@ int Engine::run() {
   if (model_ && sched_) {
     StepPlan p = sched_->schedule();
     if (!p.empty()) {
-      std::vector<std::vector<Candidates>> c;
-      std::vector<uint64_t> ids;
-      (void)run_step_rank0(*model_, p.msg, cfg_.rt.collective_timeout_s, c, ids);
+      StepRows rows;
+      (void)run_step_rank0(*exec_, p.msg, cfg_.rt.collective_timeout_s, rows);
     }
   }
+  exec_.reset();
   model_.reset();
   sched_.reset();
   state_ = ModelState::unloaded;

@@ -25,6 +25,7 @@
 namespace shardlm {
 
 class RankModel;
+class StepExecutor;
 struct ShardlmMetrics;
 
 struct EngineConfig {
@@ -151,6 +152,7 @@ class Engine {
 
   // Engine thread only.
   std::unique_ptr<RankModel> model_;
+  std::unique_ptr<StepExecutor> exec_;  // runs the steps on *model_; reset before it
   std::unique_ptr<Scheduler> sched_;
   std::vector<std::shared_ptr<Req>> reqs_;  // live requests
   std::vector<int32_t> eos_;

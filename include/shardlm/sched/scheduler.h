@@ -38,7 +38,7 @@ struct SchedulerConfig {
 struct ScheduledSeq {
   Sequence* seq = nullptr;
   int n_tokens = 0;   // tokens computed in this step
-  bool sample = false;
+  bool sample = false;  // the step's logit-row table has a row at this sequence's last token
 };
 
 struct StepPlan {
