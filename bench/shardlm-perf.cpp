@@ -28,7 +28,8 @@
 #include "shardlm/dist/comm.h"
 #include "shardlm/dist/exit-audit.h"
 #include "shardlm/dist/rank-model.h"
-#include "shardlm/dist/wire.h"
+#include "shardlm/dist/step-executor.h"
+#include "shardlm/protocol/wire.h"
 #include "shardlm/dist/worker-loop.h"
 #include "shardlm/kernels/matmul.h"
 #include "shardlm/kernels/stream-read.h"
@@ -72,14 +73,14 @@ MeanSd mean_sd(const std::vector<double>& v) {
 
 // One sequence of `tokens` through the step protocol: all at once (pp) or one per
 // step (tg). Returns the seconds of the computing steps (freeing not included).
-double run_seq(RankModel& m, BlockPool& pool, int n_tokens, bool one_per_step, uint64_t seq_id, double tmo) {
+double run_seq(StepExecutor& x, BlockPool& pool, int n_tokens, bool one_per_step, uint64_t seq_id, double tmo) {
+  RankModel& m = x.model();
   const int bs = m.config().block_size;
   auto blocks = pool.allocate(blocks_for(n_tokens, bs));
   if (!blocks) Comm::fatal("error", "KV pool too small for the test");
   const int32_t nv = m.hparams().n_vocab;
   auto tok = [&](int i) { return static_cast<int32_t>((static_cast<int64_t>(i) * 7919 + 13) % nv); };
-  std::vector<std::vector<Candidates>> cands;
-  std::vector<uint64_t> ids;
+  StepRows out;
   SamplingParams greedy;
   greedy.temperature = 0;
   const auto t0 = Clock::now();
@@ -90,20 +91,21 @@ double run_seq(RankModel& m, BlockPool& pool, int n_tokens, bool one_per_step, u
   ns.n_prompt = static_cast<uint32_t>(n_tokens);
   for (int i = 0; i < first; ++i) ns.tokens.push_back(tok(i));
   ns.block_table = *blocks;
-  ns.sample = true;
   ns.sampling = greedy;
   s.new_seqs.push_back(ns);
-  if (!run_step_rank0(m, s, tmo, cands, ids)) Comm::fatal("error", "step failed");
+  s.rows.push_back({seq_id, static_cast<uint32_t>(first - 1)});
+  if (!run_step_rank0(x, s, tmo, out)) Comm::fatal("error", "step failed");
   for (int i = first; i < n_tokens; ++i) {
     StepMsg r;
     r.step_id = static_cast<uint64_t>(i);
-    r.running.push_back({seq_id, {tok(i)}, {}, true});
-    if (!run_step_rank0(m, r, tmo, cands, ids)) Comm::fatal("error", "step failed");
+    r.running.push_back({seq_id, {tok(i)}, {}});
+    r.rows.push_back({seq_id, static_cast<uint32_t>(i)});
+    if (!run_step_rank0(x, r, tmo, out)) Comm::fatal("error", "step failed");
   }
   const double dt = seconds(Clock::now() - t0);
   StepMsg fin;
   fin.finished.push_back(seq_id);
-  (void)run_step_rank0(m, fin, tmo, cands, ids);
+  (void)run_step_rank0(x, fin, tmo, out);
   pool.release(*blocks);
   return dt;
 }
@@ -157,6 +159,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   RankModel& m = *loaded.value();
+  StepExecutor exec(m);
   // Bytes each rank reads per generated token (all its weights but the embedding table,
   // of which one row is read) — from the stats gather.
   channel_send(MsgKind::PING, {}, 60);
@@ -174,10 +177,10 @@ int main(int argc, char** argv) {
   // bracketed by two measurements, and its fraction uses their mean.
   std::vector<double> pp, tg, fractions, limits, bw_sums;
   for (int r = 0; r < reps; ++r) {
-    if (p > 0) pp.push_back(p / run_seq(m, pool, p, false, 1000 + r, tmo));
+    if (p > 0) pp.push_back(p / run_seq(exec, pool, p, false, 1000 + r, tmo));
     if (n > 0) {
       const std::vector<double> before = bandwidth_all(threads, bw_mib);
-      tg.push_back(n / run_seq(m, pool, n, true, 2000 + r, tmo));
+      tg.push_back(n / run_seq(exec, pool, n, true, 2000 + r, tmo));
       const std::vector<double> after = bandwidth_all(threads, bw_mib);
       std::vector<double> mean(before.size());
       for (size_t i = 0; i < mean.size(); ++i) mean[i] = (before[i] + after[i]) / 2;

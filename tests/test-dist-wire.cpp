@@ -1,12 +1,18 @@
-// The rank-0 -> workers wire format: every message kind round-trips, and truncated or
-// inconsistent payloads and headers are rejected (never read past the end).
+// The rank-0 -> workers wire format (protocol/wire.h): every message kind round-trips,
+// truncated or inconsistent payloads and headers are rejected (never read past the
+// end), KV ops and drafts are refused until a feature consumes them, and row records
+// are checked against the step's logit-row table.
 #include <gtest/gtest.h>
 
-#include "shardlm/dist/wire.h"
+#include <cstring>
+
+#include "shardlm/protocol/wire.h"
 
 using namespace shardlm;
 
-TEST(Wire, StepRoundTripsAndTruncationIsAnError) {
+namespace {
+
+StepMsg sample_step() {
   StepMsg s;
   s.step_id = 42;
   NewSeq n;
@@ -15,32 +21,165 @@ TEST(Wire, StepRoundTripsAndTruncationIsAnError) {
   n.n_prompt = 20;
   n.tokens = {1, 2, 3, 4};
   n.block_table = {5, 6};
-  n.sample = true;
+  n.history = {9, 8};
   n.n_top = 3;
   n.sampling.temperature = 0.5f;
+  n.sampling.top_k = 40;
   n.sampling.seed = 99;
+  n.sampling.frequency_penalty = 0.25f;
   s.new_seqs.push_back(n);
-  s.running.push_back({8, {11}, {12}, true});
+  s.running.push_back({8, {11}, {12}});
+  s.rows = {{7, 17}, {7, 19}, {8, 30}};  // two rows for sequence 7
   s.finished = {3, 4};
-  s.kv_ops.push_back({1, 2, 3});
-  s.drafts.push_back({8, {13, 14}});
+  return s;
+}
+
+}  // namespace
+
+TEST(Wire, StepRoundTripsAndTruncationIsAnError) {
+  const StepMsg s = sample_step();
   const std::vector<uint8_t> b = encode_step(s);
+  // step_id 8; new 4 + (8+4+4 + 4+16 + 4+8 + 4+8 + 1 + 36 = 97); running 4 + (8 + 4+4 + 4+4 = 24);
+  // rows 4 + 3 × 12; finished 4 + 2 × 8; kv_ops 4; drafts 4.
+  EXPECT_EQ(b.size(), 8u + 4 + 97 + 4 + 24 + 4 + 36 + 4 + 16 + 4 + 4);
   auto d = decode_step(b.data(), b.size());
   ASSERT_TRUE(d) << d.message();
   EXPECT_EQ(d->step_id, 42u);
   ASSERT_EQ(d->new_seqs.size(), 1u);
   EXPECT_EQ(d->new_seqs[0].seq_id, 7u);
   EXPECT_EQ(d->new_seqs[0].start_pos, 16u);
-  EXPECT_EQ(d->new_seqs[0].tokens, n.tokens);
-  EXPECT_EQ(d->new_seqs[0].block_table, n.block_table);
+  EXPECT_EQ(d->new_seqs[0].n_prompt, 20u);
+  EXPECT_EQ(d->new_seqs[0].tokens, s.new_seqs[0].tokens);
+  EXPECT_EQ(d->new_seqs[0].block_table, s.new_seqs[0].block_table);
+  EXPECT_EQ(d->new_seqs[0].history, s.new_seqs[0].history);
   EXPECT_EQ(d->new_seqs[0].n_top, 3);
   EXPECT_EQ(d->new_seqs[0].sampling.seed, 99u);
+  EXPECT_EQ(d->new_seqs[0].sampling.top_k, 40);
+  EXPECT_EQ(d->new_seqs[0].sampling.frequency_penalty, 0.25f);
   ASSERT_EQ(d->running.size(), 1u);
+  EXPECT_EQ(d->running[0].seq_id, 8u);
   EXPECT_EQ(d->running[0].tokens, std::vector<int32_t>{11});
+  EXPECT_EQ(d->running[0].new_blocks, std::vector<int32_t>{12});
+  EXPECT_EQ(d->rows, s.rows);
   EXPECT_EQ(d->finished, (std::vector<uint64_t>{3, 4}));
-  ASSERT_EQ(d->drafts.size(), 1u);
-  EXPECT_EQ(d->drafts[0].tokens, (std::vector<int32_t>{13, 14}));
+  EXPECT_TRUE(d->kv_ops.empty());
+  EXPECT_TRUE(d->drafts.empty());
+  EXPECT_EQ(encode_step(d.value()), b) << "decode ∘ encode is the identity on the bytes";
   for (size_t cut = 0; cut < b.size(); ++cut) EXPECT_FALSE(decode_step(b.data(), cut)) << "cut at " << cut;
+  std::vector<uint8_t> longer = b;
+  longer.push_back(0);
+  auto t = decode_step(longer.data(), longer.size());
+  ASSERT_FALSE(t);
+  EXPECT_NE(t.message().find("trailing"), std::string::npos) << t.message();
+}
+
+TEST(Wire, EmptyStepRoundTrips) {
+  StepMsg s;
+  s.step_id = 1;
+  const auto b = encode_step(s);
+  EXPECT_EQ(b.size(), 8u + 6 * 4);
+  auto d = decode_step(b.data(), b.size());
+  ASSERT_TRUE(d) << d.message();
+  EXPECT_TRUE(d->rows.empty());
+}
+
+TEST(Wire, KvOpsAndDraftsAreRejectedByThisBuild) {
+  StepMsg s = sample_step();
+  s.kv_ops.push_back({KvOpKind::restore, 2, 3});
+  EXPECT_FALSE(check_step_supported(s));
+  auto b = encode_step(s);
+  auto d = decode_step(b.data(), b.size());
+  ASSERT_FALSE(d);
+  EXPECT_NE(d.message().find("not supported by this build"), std::string::npos) << d.message();
+  EXPECT_NE(d.message().find("KV op"), std::string::npos) << d.message();
+  for (size_t cut = 0; cut < b.size(); ++cut) EXPECT_FALSE(decode_step(b.data(), cut)) << "cut at " << cut;
+
+  // An unknown KV op kind is malformed (not merely unsupported). The op is the 9 bytes
+  // before the drafts count (the last 4 bytes).
+  const size_t op = b.size() - 4 - 9;
+  ASSERT_EQ(b[op], static_cast<uint8_t>(KvOpKind::restore));
+  for (uint8_t bad : {uint8_t{0}, uint8_t{4}, uint8_t{255}}) {
+    b[op] = bad;
+    auto u = decode_step(b.data(), b.size());
+    ASSERT_FALSE(u);
+    EXPECT_NE(u.message().find("unknown KV op kind"), std::string::npos) << u.message();
+  }
+
+  StepMsg dr = sample_step();
+  dr.drafts.push_back({8, {13, 14}});
+  EXPECT_FALSE(check_step_supported(dr));
+  const auto db = encode_step(dr);
+  auto dd = decode_step(db.data(), db.size());
+  ASSERT_FALSE(dd);
+  EXPECT_NE(dd.message().find("drafts are not supported by this build"), std::string::npos) << dd.message();
+  for (size_t cut = 0; cut < db.size(); ++cut) EXPECT_FALSE(decode_step(db.data(), cut)) << "cut at " << cut;
+  EXPECT_TRUE(check_step_supported(sample_step()));
+}
+
+TEST(Wire, RowRecordsAreCheckedAgainstTheTable) {
+  const StepMsg s = sample_step();
+  const int K = 4, world = 2;
+  const size_t rec = row_record_bytes(K);
+  EXPECT_EQ(rec, kRowHeaderBytes + Candidates::record_bytes(K));
+  // Rank r, row i: a greedy record whose argmax token is 100 * r + i.
+  auto records = [&](const StepMsg& table, int ranks) {
+    std::vector<uint8_t> out;
+    for (int r = 0; r < ranks; ++r)
+      for (size_t i = 0; i < table.rows.size(); ++i) {
+        Candidates c;
+        c.k = 1;
+        c.max_logit = 2.0f;
+        c.lse = 2.5;
+        c.top = {{static_cast<int32_t>(100 * r + i), 2.0f}};
+        encode_row_record({static_cast<uint32_t>(i), static_cast<uint32_t>(table.rows.size()), table.rows[i].pos,
+                           table.step_id, table.rows[i].seq_id},
+                          c, K, out);
+      }
+    return out;
+  };
+  std::vector<uint8_t> all = records(s, world);
+  ASSERT_EQ(all.size(), rec * s.rows.size() * world);
+  auto ok = decode_step_rows(s, all.data(), all.size(), world, K);
+  ASSERT_TRUE(ok) << ok.message();
+  EXPECT_EQ(ok->rows, s.rows);
+  ASSERT_EQ(ok->cands.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_EQ(ok->cands[i].size(), 2u);
+    for (int r = 0; r < world; ++r) EXPECT_EQ(ok->cands[i][r].top[0].first, 100 * r + static_cast<int>(i));
+  }
+  EXPECT_FALSE(decode_step_rows(s, all.data(), all.size() - 1, world, K)) << "short gather";
+  EXPECT_FALSE(decode_step_rows(s, all.data(), all.size(), world + 1, K)) << "wrong rank count";
+
+  // Rank 1 executed another table: other position, other sequence, other size, other step.
+  auto mismatch = [&](auto edit) {
+    StepMsg other = s;
+    edit(other);
+    std::vector<uint8_t> bad = records(s, 1);
+    std::vector<uint8_t> r1 = records(other, 2);
+    bad.insert(bad.end(), r1.begin() + r1.size() / 2, r1.end());
+    bad.resize(all.size());  // a different table size still fills the fixed-size gather
+    return decode_step_rows(s, bad.data(), bad.size(), world, K);
+  };
+  auto pos = mismatch([](StepMsg& m) { m.rows[1].pos = 18; });
+  ASSERT_FALSE(pos);
+  EXPECT_NE(pos.message().find("rank 1 row 1"), std::string::npos) << pos.message();
+  EXPECT_FALSE(mismatch([](StepMsg& m) { m.rows[2].seq_id = 9; }));
+  EXPECT_FALSE(mismatch([](StepMsg& m) { m.rows.push_back({8, 31}); }));
+  EXPECT_FALSE(mismatch([](StepMsg& m) { m.step_id = 43; }));
+  EXPECT_FALSE(mismatch([](StepMsg& m) { std::swap(m.rows[0], m.rows[1]); })) << "rows out of table order";
+
+  std::vector<uint8_t> garbled = all;
+  garbled[rec * 4] ^= 0xff;  // rank 1 row 1: magic
+  EXPECT_FALSE(decode_step_rows(s, garbled.data(), garbled.size(), world, K));
+  garbled = all;
+  garbled[rec * 4 + kRowHeaderBytes] ^= 0xff;  // its candidates record's magic
+  EXPECT_FALSE(decode_step_rows(s, garbled.data(), garbled.size(), world, K));
+
+  StepMsg none = s;
+  none.rows.clear();
+  auto empty = decode_step_rows(none, nullptr, 0, world, K);
+  ASSERT_TRUE(empty) << empty.message();
+  EXPECT_TRUE(empty->cands.empty());
 }
 
 TEST(Wire, LoadAndProbeRoundTrip) {
@@ -49,14 +188,14 @@ TEST(Wire, LoadAndProbeRoundTrip) {
   ASSERT_TRUE(l);
   EXPECT_EQ(l->model_path, "/m/model.gguf");
   EXPECT_EQ(l->config_json, R"({"threads":2})");
-  EXPECT_FALSE(decode_load(lb.data(), lb.size() - 1));
+  for (size_t cut = 0; cut < lb.size(); ++cut) EXPECT_FALSE(decode_load(lb.data(), cut)) << "cut at " << cut;
 
   const auto pb = encode_probe(ProbeMsg{1ull << 30, 2});
   auto p = decode_probe(pb.data(), pb.size());
   ASSERT_TRUE(p);
   EXPECT_EQ(p->bytes, 1ull << 30);
   EXPECT_EQ(p->threads, 2u);
-  EXPECT_FALSE(decode_probe(pb.data(), pb.size() - 1));  // truncated
+  for (size_t cut = 0; cut < pb.size(); ++cut) EXPECT_FALSE(decode_probe(pb.data(), cut)) << "cut at " << cut;
   std::vector<uint8_t> longer = pb;
   longer.push_back(0);
   EXPECT_FALSE(decode_probe(longer.data(), longer.size()));  // trailing bytes
@@ -68,6 +207,10 @@ TEST(Wire, LoadAndProbeRoundTrip) {
 
 TEST(Wire, HeaderChecks) {
   MsgHeader h;
+  EXPECT_EQ(kWireVersion, 4);
+  uint8_t raw[16];
+  std::memcpy(raw, &h, sizeof h);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(raw), 4), "SLMW");
   for (uint16_t k = 1; k <= 6; ++k) {
     h.kind = k;
     EXPECT_TRUE(check_header(h)) << k;
@@ -81,6 +224,8 @@ TEST(Wire, HeaderChecks) {
   h.magic = 0;
   EXPECT_FALSE(check_header(h));
   h.magic = kWireMagic;
+  h.version = 3;
+  EXPECT_FALSE(check_header(h)) << "a version 3 peer (per-sequence sample flags) is refused";
   h.version = kWireVersion + 1;
   EXPECT_FALSE(check_header(h));
   h.version = kWireVersion;

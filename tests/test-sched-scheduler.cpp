@@ -2,6 +2,7 @@
 // messages checks that the plans are consistent (positions, blocks, known ids).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -11,7 +12,7 @@ using namespace shardlm;
 
 namespace {
 
-// What a rank keeps per sequence, and the checks RankModel::execute makes.
+// What a rank keeps per sequence, and the checks StepExecutor::execute makes.
 struct Mirror {
   struct S {
     std::vector<int32_t> blocks;
@@ -20,25 +21,34 @@ struct Mirror {
   std::map<uint64_t, S> seqs;
   int bs;
   explicit Mirror(int b) : bs(b) {}
-  // Returns the wire ids sampled, in message order.
+  // Returns the wire ids of the logit-row table, in table order.
   std::vector<uint64_t> apply(const StepMsg& m) {
     std::vector<uint64_t> sampled;
+    std::map<uint64_t, size_t> before;  // positions computed before this step
     for (const auto& n : m.new_seqs) {
       EXPECT_EQ(seqs.count(n.seq_id), 0u) << "new id reused";
       S& s = seqs[n.seq_id];
+      before[n.seq_id] = n.start_pos;
       s.blocks = n.block_table;
       s.tokens.assign(n.start_pos, -1);  // cached prefix: KV already there
       s.tokens.insert(s.tokens.end(), n.tokens.begin(), n.tokens.end());
       EXPECT_LE(s.tokens.size(), s.blocks.size() * bs);
-      if (n.sample) sampled.push_back(n.seq_id);
     }
     for (const auto& r : m.running) {
       EXPECT_EQ(seqs.count(r.seq_id), 1u) << "unknown running id " << r.seq_id;
       S& s = seqs[r.seq_id];
+      before[r.seq_id] = s.tokens.size();
       s.blocks.insert(s.blocks.end(), r.new_blocks.begin(), r.new_blocks.end());
       s.tokens.insert(s.tokens.end(), r.tokens.begin(), r.tokens.end());
       EXPECT_LE(s.tokens.size(), s.blocks.size() * bs);
-      if (r.sample) sampled.push_back(r.seq_id);
+    }
+    for (const auto& row : m.rows) {
+      // The scheduler asks for the logits of each sampled sequence's last token of the step.
+      EXPECT_EQ(before.count(row.seq_id), 1u) << "row for a sequence not in the step: " << row.seq_id;
+      if (!before.count(row.seq_id)) continue;
+      EXPECT_GT(seqs[row.seq_id].tokens.size(), before[row.seq_id]) << "row for a sequence computing nothing";
+      EXPECT_EQ(row.pos + 1, seqs[row.seq_id].tokens.size()) << "row at the last token";
+      sampled.push_back(row.seq_id);
     }
     // No block is written by two live sequences' *new* tokens... blocks may be shared
     // only as full cached prefixes: check every block appears in at most one table
@@ -74,7 +84,9 @@ struct Sim {
     std::vector<uint64_t> expect;
     for (auto& x : p.seqs)
       if (x.sample) expect.push_back(x.seq->wire_id);
-    EXPECT_EQ(sampled, expect) << "plan rows in message order";
+    std::sort(sampled.begin(), sampled.end());
+    std::sort(expect.begin(), expect.end());
+    EXPECT_EQ(sampled, expect) << "one row per sampled sequence (joined by seq id)";
     for (auto& x : p.seqs) {
       if (!x.sample) continue;
       x.seq->tokens.push_back(7);
@@ -104,14 +116,15 @@ TEST(Scheduler, ChunkedPrefillThenOneTokenPerStep) {
   ASSERT_EQ(p.msg.new_seqs.size(), 1u);
   EXPECT_EQ(p.msg.new_seqs[0].tokens.size(), 16u);
   EXPECT_EQ(p.msg.new_seqs[0].block_table.size(), 1u);
-  EXPECT_FALSE(p.msg.new_seqs[0].sample);
+  EXPECT_TRUE(p.msg.rows.empty());
   p = sim.step();
   ASSERT_EQ(p.msg.running.size(), 1u);
   EXPECT_EQ(p.msg.running[0].tokens.size(), 16u);
   EXPECT_EQ(p.msg.running[0].new_blocks.size(), 1u);
   p = sim.step();
   EXPECT_EQ(p.msg.running[0].tokens.size(), 8u);
-  EXPECT_TRUE(p.msg.running[0].sample) << "the chunk that completes the prompt samples";
+  ASSERT_EQ(p.msg.rows.size(), 1u) << "the chunk that completes the prompt samples";
+  EXPECT_EQ(p.msg.rows[0], (LogitRow{p.msg.running[0].seq_id, 39}));
   EXPECT_EQ(p.msg.running[0].new_blocks.size(), 1u);  // 40 tokens → 3 blocks
   p = sim.step();
   EXPECT_EQ(p.msg.running[0].tokens, std::vector<int32_t>{7});

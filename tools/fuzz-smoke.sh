@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets with clang (ASan + UBSan) and runs each for N seconds.
 #   tools/fuzz-smoke.sh [SECONDS]      default 60 per fuzzer
 # Env: FUZZ_BUILD (build dir, default build-fuzz), FUZZ_TARGETS (default
-# "fuzz-gguf fuzz-safetensors"), FUZZ_JOBS (parallel fuzzing jobs per target, default 1).
+# "fuzz-gguf fuzz-safetensors fuzz-wire"), FUZZ_JOBS (parallel fuzzing jobs per target, default 1).
 # Seeds come from fuzz/make-seeds.py; the growing corpus is kept in
 # $FUZZ_BUILD/fuzz-corpus/<target>; a crash or leak is saved as
 # fuzz/crashes/<target>-crash-<sha1> (reproduce: $FUZZ_BUILD/fuzz/<target> FILE).
@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER="${1:-60}"
 BUILD="${FUZZ_BUILD:-build-fuzz}"
-TARGETS="${FUZZ_TARGETS:-fuzz-gguf fuzz-safetensors}"
+TARGETS="${FUZZ_TARGETS:-fuzz-gguf fuzz-safetensors fuzz-wire}"
 JOBS="${FUZZ_JOBS:-1}"
 
 CC=$(command -v clang-14 || command -v clang || true)

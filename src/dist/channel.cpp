@@ -8,7 +8,7 @@
 #include "shardlm/core/memory.h"
 #include "shardlm/dist/comm.h"
 #include "shardlm/dist/rank-model.h"
-#include "shardlm/sampling/candidates.h"
+#include "shardlm/dist/step-executor.h"
 
 namespace shardlm {
 
@@ -59,34 +59,28 @@ std::vector<double> shutdown_gather_rss(double timeout_s) {
   return out;
 }
 
-Status run_step_rank0(RankModel& model, const StepMsg& step, double timeout_s,
-                      std::vector<std::vector<Candidates>>& out, std::vector<uint64_t>& sampled_ids) {
+Status run_step_rank0(StepExecutor& exec, const StepMsg& step, double timeout_s, StepRows& out) {
+  SHARDLM_TRY(check_step_supported(step));
   channel_send(MsgKind::STEP, encode_step(step), timeout_s);
   std::vector<uint8_t> mine;
-  Status st = model.execute(step, mine, sampled_ids);
+  Status st = exec.execute(step, mine);
   if (!st) Comm::fatal("error", "rank 0 could not execute its own step: " + st.message());
   const int world = Comm::size();
-  const size_t rec = model.candidate_record_bytes();
-  const size_t n = sampled_ids.size();
   std::vector<uint8_t> all(world * mine.size());
-  if (n > 0) Comm::gather(mine.data(), static_cast<int64_t>(mine.size()), all.data(), 0, timeout_s, "gather sampling candidates");
-  out.assign(n, std::vector<Candidates>(world));
-  for (int r = 0; r < world; ++r)
-    for (size_t i = 0; i < n; ++i) {
-      const uint8_t* p = all.data() + r * mine.size() + i * rec;
-      auto c = Candidates::deserialize(p, rec);
-      if (!c) return c.status();
-      out[i][r] = std::move(c.value());
-    }
+  if (!step.rows.empty())
+    Comm::gather(mine.data(), static_cast<int64_t>(mine.size()), all.data(), 0, timeout_s, "gather row records");
+  auto rows = decode_step_rows(step, all.data(), all.size(), world, exec.candidates_k());
+  if (!rows) return rows.status();
+  out = std::move(rows.value());
   return Status::ok();
 }
 
-Status run_step_worker(RankModel& model, const StepMsg& step, double timeout_s) {
+Status run_step_worker(StepExecutor& exec, const StepMsg& step, double timeout_s) {
   std::vector<uint8_t> mine;
-  std::vector<uint64_t> ids;
-  Status st = model.execute(step, mine, ids);
+  Status st = exec.execute(step, mine);
   if (!st) Comm::fatal("error", "worker could not execute step: " + st.message());
-  if (!ids.empty()) Comm::gather(mine.data(), static_cast<int64_t>(mine.size()), nullptr, 0, timeout_s, "gather sampling candidates");
+  if (!step.rows.empty())
+    Comm::gather(mine.data(), static_cast<int64_t>(mine.size()), nullptr, 0, timeout_s, "gather row records");
   return Status::ok();
 }
 

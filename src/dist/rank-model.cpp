@@ -1,8 +1,7 @@
+// Loading one rank's slice of a model (memory guard, per-layer agreement).
 #include "shardlm/dist/rank-model.h"
 
 #include <chrono>
-#include <cstdio>
-#include <cstring>
 #include <thread>
 
 #include "shardlm/core/log.h"
@@ -10,7 +9,6 @@
 #include "shardlm/dist/comm.h"
 #include "shardlm/kernels/quant.h"
 #include "shardlm/kv/block-pool.h"
-#include "shardlm/sampling/candidates.h"
 
 namespace shardlm {
 
@@ -43,8 +41,6 @@ int default_threads() {
 }  // namespace
 
 RankModel::~RankModel() = default;
-
-size_t RankModel::candidate_record_bytes() const { return Candidates::record_bytes(cfg_.sample_candidates); }
 
 Result<std::unique_ptr<RankModel>> load_rank_model(const RuntimeConfig& cfg) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -133,105 +129,6 @@ Result<std::unique_ptr<RankModel>> load_rank_model(const RuntimeConfig& cfg) {
            rss_bytes() / 1048576.0);
   m->src_.reset();  // weights are copied out; drop the mapping
   return m;
-}
-
-Status RankModel::execute(const StepMsg& msg, std::vector<uint8_t>& cand, std::vector<uint64_t>& sampled_ids) {
-  const int bs = kv_->config().block_size;
-  const int n_blocks = kv_->config().n_blocks;
-  ForwardBatch b;
-  std::vector<const RankSeq*> sampled;
-  auto check_blocks = [&](const std::vector<int32_t>& ids) -> Status {
-    for (auto id : ids)
-      if (id < 0 || id >= n_blocks) return Status::errorf("step {}: block id {} out of range", msg.step_id, id);
-    return Status::ok();
-  };
-  auto add_tokens = [&](RankSeq& s, const std::vector<int32_t>& toks, bool sample, uint64_t id) -> Status {
-    if (s.n_computed + static_cast<int64_t>(toks.size()) > static_cast<int64_t>(s.block_table.size()) * bs)
-      return Status::errorf("step {}: sequence {} needs more KV blocks than it was given", msg.step_id, id);
-    for (size_t i = 0; i < toks.size(); ++i) {
-      if (toks[i] < 0 || toks[i] >= weights_->hp.n_vocab)
-        return Status::errorf("step {}: token id {} out of range", msg.step_id, toks[i]);
-      b.tokens.push_back(toks[i]);
-      const int32_t pos = s.n_computed + static_cast<int32_t>(i);
-      b.pos.push_back(pos);
-      if (s.penalties) {
-        if (pos < s.n_prompt) s.counts.add_prompt(toks[i]);
-        else s.counts.add(toks[i]);
-      }
-      b.block_table.push_back(s.block_table.data());
-    }
-    s.n_computed += static_cast<int32_t>(toks.size());
-    if (sample) {
-      if (toks.empty()) return Status::errorf("step {}: sequence {} samples with no tokens", msg.step_id, id);
-      b.logit_rows.push_back(static_cast<int32_t>(b.tokens.size() - 1));
-      sampled.push_back(&s);
-      sampled_ids.push_back(id);
-    }
-    return Status::ok();
-  };
-  sampled_ids.clear();
-  for (const auto& ns : msg.new_seqs) {
-    if (seqs_.count(ns.seq_id)) return Status::errorf("step {}: sequence {} already exists", msg.step_id, ns.seq_id);
-    SHARDLM_TRY(check_blocks(ns.block_table));
-    RankSeq& s = seqs_[ns.seq_id];
-    s.block_table = ns.block_table;
-    s.n_computed = static_cast<int32_t>(ns.start_pos);
-    s.n_prompt = static_cast<int32_t>(ns.n_prompt);
-    s.n_top = ns.n_top;
-    s.sampling = ns.sampling;
-    s.penalties = penalties_active(ns.sampling);
-    if (s.penalties) {
-      if (ns.history.size() != ns.start_pos)
-        return Status::errorf("step {}: sequence {} uses penalties but sent {} history tokens for start {}", msg.step_id,
-                              ns.seq_id, ns.history.size(), ns.start_pos);
-      for (size_t i = 0; i < ns.history.size(); ++i) {
-        if (static_cast<int32_t>(i) < s.n_prompt) s.counts.add_prompt(ns.history[i]);
-        else s.counts.add(ns.history[i]);
-      }
-    }
-  }
-  // Block tables must not reallocate once pointers into them are taken: extend first.
-  for (const auto& rs : msg.running) {
-    auto it = seqs_.find(rs.seq_id);
-    if (it == seqs_.end()) return Status::errorf("step {}: unknown sequence {}", msg.step_id, rs.seq_id);
-    SHARDLM_TRY(check_blocks(rs.new_blocks));
-    it->second.block_table.insert(it->second.block_table.end(), rs.new_blocks.begin(), rs.new_blocks.end());
-  }
-  for (const auto& ns : msg.new_seqs) SHARDLM_TRY(add_tokens(seqs_[ns.seq_id], ns.tokens, ns.sample, ns.seq_id));
-  for (const auto& rs : msg.running) SHARDLM_TRY(add_tokens(seqs_[rs.seq_id], rs.tokens, rs.sample, rs.seq_id));
-  for (size_t i = 0; i < b.pos.size(); ++i)
-    if (b.pos[i] >= n_ctx_) return Status::errorf("step {}: position {} beyond the context of {}", msg.step_id, b.pos[i], n_ctx_);
-
-  cand.clear();
-  if (b.size() > 0) {
-    fwd_->run(b, logits_);
-    const ShardPlan& p = weights_->plan;
-    const int64_t nv = p.vocab.size();
-    if (!cfg_.dump_logits_prefix.empty() && !sampled.empty() && !dumped_) {
-      dumped_ = true;
-      std::string path = fmt::format("{}.rank{}.bin", cfg_.dump_logits_prefix, Comm::rank());
-      if (FILE* f = std::fopen(path.c_str(), "wb")) {
-        int32_t hdr[2] = {static_cast<int32_t>(p.vocab.begin), static_cast<int32_t>(nv)};
-        std::fwrite(hdr, sizeof hdr, 1, f);
-        std::fwrite(logits_.data(), sizeof(float), nv, f);
-        std::fclose(f);
-      }
-    }
-    const size_t rec = candidate_record_bytes();
-    cand.resize(rec * sampled.size());
-    for (size_t r = 0; r < sampled.size(); ++r) {
-      const RankSeq& s = *sampled[r];
-      float* row = logits_.data() + r * nv;
-      if (s.penalties) apply_penalties(row, static_cast<int32_t>(p.vocab.begin), static_cast<int32_t>(nv), s.counts, s.sampling);
-      Candidates c = reduce_slice(row, static_cast<int32_t>(p.vocab.begin), static_cast<int32_t>(nv), s.sampling, 0,
-                                  static_cast<uint64_t>(s.n_computed), cfg_.sample_candidates, s.n_top);
-      std::vector<uint8_t> bytes;
-      c.serialize(bytes, cfg_.sample_candidates);
-      std::memcpy(cand.data() + r * rec, bytes.data(), std::min(rec, bytes.size()));
-    }
-  }
-  for (auto id : msg.finished) seqs_.erase(id);
-  return Status::ok();
 }
 
 }  // namespace shardlm

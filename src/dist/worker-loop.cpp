@@ -6,12 +6,14 @@
 #include "shardlm/dist/comm.h"
 #include "shardlm/dist/exit-audit.h"
 #include "shardlm/dist/rank-model.h"
+#include "shardlm/dist/step-executor.h"
 #include "shardlm/kernels/stream-read.h"
 
 namespace shardlm {
 
 int worker_loop(const WorkerLoopConfig& cfg) {
   std::unique_ptr<RankModel> model;
+  std::unique_ptr<StepExecutor> exec;  // over *model; reset before it
   double step_timeout = cfg.idle_timeout_s;
   // A failed load (memory guard, bad file) that all ranks agreed on leaves this worker
   // unloaded and waiting; the cause is reported in the EXIT AUDIT at shutdown.
@@ -24,6 +26,7 @@ int worker_loop(const WorkerLoopConfig& cfg) {
         if (!lm) Comm::fatal("error", lm.message());
         auto rc = RuntimeConfig::from_json(lm->config_json);
         if (!rc) Comm::fatal("error", rc.message());
+        exec.reset();
         model.reset();
         auto r = load_rank_model(rc.value());
         if (!r) {
@@ -36,10 +39,12 @@ int worker_loop(const WorkerLoopConfig& cfg) {
         }
         load_error_cause.clear();
         model = std::move(r.value());
+        exec = std::make_unique<StepExecutor>(*model);
         step_timeout = rc->collective_timeout_s;
         break;
       }
       case MsgKind::UNLOAD:
+        exec.reset();
         model.reset();
         trim_heap();
         LOG_INFO("unloaded (rss {:.1f} MiB)", rss_bytes() / 1048576.0);
@@ -48,7 +53,7 @@ int worker_loop(const WorkerLoopConfig& cfg) {
         if (!model) Comm::fatal("error", "STEP received with no model loaded");
         auto st = decode_step(m.payload.data(), m.payload.size());
         if (!st) Comm::fatal("error", st.message());
-        (void)run_step_worker(*model, st.value(), step_timeout);
+        (void)run_step_worker(*exec, st.value(), step_timeout);
         break;
       }
       case MsgKind::PING:
@@ -63,6 +68,7 @@ int worker_loop(const WorkerLoopConfig& cfg) {
       }
       case MsgKind::SHUTDOWN:
         (void)shutdown_gather_rss(cfg.idle_timeout_s);  // as loaded, like rank 0's figure
+        exec.reset();
         model.reset();
         trim_heap();
         if (!load_error_cause.empty()) {

@@ -133,13 +133,14 @@ void Engine::step() {
   by_seq.reserve(reqs_.size());
   for (auto& r : reqs_) by_seq.emplace(r->seq.get(), r.get());
   for (auto& row : rows) {
-    auto s_it = by_wire.find(row.seq_wire_id);
-    if (s_it == by_wire.end()) Comm::fatal("error", fmt::format("step: a sampled row names sequence {}, not in the plan", row.seq_wire_id));
+    auto s_it = by_wire.find(row.row.seq_id);
+    if (s_it == by_wire.end()) Comm::fatal("error", fmt::format("step: a logit row names sequence {}, not in the plan", row.row.seq_id));
     Sequence& s = *s_it->second;
     auto it = by_seq.find(&s);
     if (it == by_seq.end() || s.state == SeqState::finished) continue;
     float lp = 0;
-    const int32_t tok = merge_and_sample(row.cands, s.sampling, 0, static_cast<uint64_t>(s.n_computed), &lp);
+    // The sampling counter of a row is its position + 1 (every rank used the same).
+    const int32_t tok = merge_and_sample(row.cands, s.sampling, 0, static_cast<uint64_t>(row.row.pos) + 1, &lp);
     if (tok < 0) {
       end(*it->second, FinishReason::error, {ErrorKind::internal, "sampling found no finite logit"});
       continue;

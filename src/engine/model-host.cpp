@@ -6,6 +6,7 @@
 #include "shardlm/dist/channel.h"
 #include "shardlm/dist/comm.h"
 #include "shardlm/dist/rank-model.h"
+#include "shardlm/dist/step-executor.h"
 #include "shardlm/model/model-source.h"
 #include "shardlm/sampling/merge.h"
 
@@ -36,8 +37,7 @@ Result<std::shared_ptr<const Tokenizer>> ModelHost::tokenizer_for(const RuntimeC
 }
 
 Status ModelHost::load(const std::string& path) {
-  model_.reset();
-  sched_.reset();
+  drop();
   RuntimeConfig rt = opts_.rt;
   rt.model_path = path;
   auto tok = tokenizer_for(rt);
@@ -47,6 +47,7 @@ Status ModelHost::load(const std::string& path) {
   auto loaded = load_rank_model(rt);
   if (!loaded) return loaded.status();
   model_ = std::move(loaded.value());
+  exec_ = std::make_unique<StepExecutor>(*model_);
   SchedulerConfig sc;
   static_cast<SchedulerOptions&>(sc) = opts_.sched;
   sc.n_blocks = model_->kv_blocks();
@@ -62,12 +63,12 @@ Status ModelHost::load(const std::string& path) {
 void ModelHost::unload() {
   if (model_ && sched_) flush_finished();
   channel_send(MsgKind::UNLOAD, {}, rt_.collective_timeout_s);
-  sched_.reset();
-  model_.reset();
+  drop();
 }
 
 void ModelHost::drop() {
   sched_.reset();
+  exec_.reset();
   model_.reset();
 }
 
@@ -81,15 +82,14 @@ double ModelHost::load_seconds() const { return model_ ? model_->load_seconds() 
 double ModelHost::last_collective_seconds() const { return model_ ? model_->last_collective_seconds() : 0; }
 
 std::vector<SampledRow> ModelHost::run(const StepPlan& p) {
-  std::vector<std::vector<Candidates>> cands;
-  std::vector<uint64_t> ids;
-  Status st = run_step_rank0(*model_, p.msg, rt_.collective_timeout_s, cands, ids);
+  StepRows out;
+  Status st = run_step_rank0(*exec_, p.msg, rt_.collective_timeout_s, out);
   if (!st) Comm::fatal("error", "step failed: " + st.message());
   sched_->commit(p);
   ++steps_;
   coll_s_ += model_->last_collective_seconds();
-  std::vector<SampledRow> rows(ids.size());
-  for (size_t i = 0; i < ids.size(); ++i) rows[i] = {ids[i], std::move(cands[i])};
+  std::vector<SampledRow> rows(out.rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) rows[i] = {out.rows[i], std::move(out.cands[i])};
   return rows;
 }
 

@@ -95,7 +95,6 @@ void Scheduler::emit(Sequence& s, int n, StepPlan& p) {
     ns.tokens.assign(first, first + n);
     ns.block_table = kv_.table(s.wire_id).blocks;
     if (s.need_history) ns.history.assign(s.tokens.begin(), first);
-    ns.sample = sample;
     ns.n_top = static_cast<uint8_t>(s.n_top);
     ns.sampling = s.sampling;
     p.msg.new_seqs.push_back(std::move(ns));
@@ -105,10 +104,10 @@ void Scheduler::emit(Sequence& s, int n, StepPlan& p) {
     rs.seq_id = s.wire_id;
     rs.tokens.assign(first, first + n);
     rs.new_blocks = kv_.unsent(s.wire_id);
-    rs.sample = sample;
     p.msg.running.push_back(std::move(rs));
   }
   kv_.mark_sent(s.wire_id);
+  if (sample) p.msg.rows.push_back({s.wire_id, static_cast<uint32_t>(s.n_computed + n - 1)});  // the last token's logits
   p.seqs.push_back({&s, n, sample});
   p.n_tokens += n;
 }

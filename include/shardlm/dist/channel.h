@@ -1,11 +1,12 @@
 // Rank 0 → all ranks message channel over MPI broadcasts (header, then payload),
-// and the candidates gather back to rank 0. Every call has a deadline.
+// and the row-record gather back to rank 0 (protocol/step-msg.h). Every call has a deadline.
 #pragma once
 #include <cstdint>
 #include <vector>
 
 #include "shardlm/core/status.h"
-#include "shardlm/dist/wire.h"
+#include "shardlm/protocol/wire.h"
+#include "shardlm/sampling/candidates.h"
 
 namespace shardlm {
 
@@ -42,12 +43,14 @@ std::vector<RankStats> gather_rank_stats(const RankModel* model, double timeout_
 // After SHUTDOWN: the resident memory of every rank (bytes) on rank 0.
 std::vector<double> shutdown_gather_rss(double timeout_s);
 
-// Runs a STEP on every rank's slice (rank 0 included) and returns, on rank 0, the
-// candidates of every rank for each sampled sequence: out[row][rank].
-struct Candidates;
-Status run_step_rank0(RankModel& model, const StepMsg& step, double timeout_s,
-                      std::vector<std::vector<Candidates>>& out, std::vector<uint64_t>& sampled_ids);
+// Runs a STEP on every rank's slice (rank 0 included): broadcasts it, executes it, and
+// gathers one row record per row of step.rows from every rank. On rank 0, `out` gets the
+// table and, per row, the candidates of every rank (out.cands[row][rank]), each checked
+// against the table (decode_step_rows). A step this build cannot execute
+// (check_step_supported) is an error before anything is sent.
+class StepExecutor;
+Status run_step_rank0(StepExecutor& exec, const StepMsg& step, double timeout_s, StepRows& out);
 // Worker side of a STEP (execute + gather).
-Status run_step_worker(RankModel& model, const StepMsg& step, double timeout_s);
+Status run_step_worker(StepExecutor& exec, const StepMsg& step, double timeout_s);
 
 }  // namespace shardlm

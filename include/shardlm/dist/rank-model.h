@@ -1,33 +1,19 @@
-// What one rank holds of a loaded model: its weight slice, its KV pool, its
-// compute pool and the step executor that applies step diffs and runs the forward.
-// Owned by the engine thread (rank 0) or the worker loop; created by load_rank_model()
-// on every rank in lockstep (each agreement point is a collective with a deadline).
+// What one rank holds of a loaded model: its weight slice, its KV storage, its compute
+// pool, its all-reduce and the Forward over them. Steps are executed by a StepExecutor
+// (dist/step-executor.h) over a RankModel. Owned by the engine thread (rank 0) or the
+// worker loop; created by load_rank_model() on every rank in lockstep (each agreement
+// point is a collective with a deadline).
 #pragma once
-#include <map>
 #include <memory>
-#include <vector>
 
 #include "shardlm/core/thread-pool.h"
 #include "shardlm/dist/runtime-config.h"
-#include "shardlm/dist/wire.h"
 #include "shardlm/kv/kv-storage.h"
 #include "shardlm/model/forward.h"
 #include "shardlm/model/model-source.h"
 #include "shardlm/model/weights.h"
-#include "shardlm/sampling/penalties.h"
 
 namespace shardlm {
-
-// Per-sequence state every rank keeps between steps.
-struct RankSeq {
-  std::vector<int32_t> block_table;
-  int32_t n_computed = 0;
-  int32_t n_prompt = 0;     // positions >= n_prompt are generated tokens
-  int n_top = 0;            // top alternatives kept for logprobs
-  SamplingParams sampling;
-  bool penalties = false;   // counts are kept only when a penalty is active
-  TokenCounts counts;       // tokens seen so far (prompt vs generated), for the penalties
-};
 
 class RankModel {
  public:
@@ -37,20 +23,15 @@ class RankModel {
   const RuntimeConfig& config() const { return cfg_; }
   int n_ctx() const { return n_ctx_; }
   int kv_blocks() const { return kv_->config().n_blocks; }
+  int block_size() const { return kv_->config().block_size; }
   uint64_t weight_bytes() const { return weights_->bytes(); }
   uint64_t kv_bytes() const { return kv_->bytes(); }
   // Weight bytes read per generated token: everything but the embedding table (one row).
   uint64_t bytes_per_token() const { return weights_->bytes() - weights_->tok_embd.bytes(); }
   double load_seconds() const { return load_s_; }
-
-  // Applies the diff, runs the forward, and reduces each sampled row's vocab slice
-  // to candidates: `cand` receives one fixed-size record per sampled sequence, in
-  // message order (new sequences first, then running ones). Errors (a message that
-  // contradicts this rank's state) are returned, never thrown.
-  Status execute(const StepMsg& m, std::vector<uint8_t>& cand, std::vector<uint64_t>& sampled_ids);
-  size_t candidate_record_bytes() const;
+  // The forward over this rank's slice (its KV storage, pool and all-reduce).
+  Forward& forward() { return *fwd_; }
   double last_collective_seconds() const { return fwd_->last_collective_seconds(); }
-  size_t n_seqs() const { return seqs_.size(); }
 
  private:
   friend Result<std::unique_ptr<RankModel>> load_rank_model(const RuntimeConfig& cfg);
@@ -64,9 +45,6 @@ class RankModel {
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<AllReduce> ar_;
   std::unique_ptr<Forward> fwd_;
-  std::map<uint64_t, RankSeq> seqs_;
-  std::vector<float> logits_;  // f32 [sampled rows, n_vocab_local]
-  bool dumped_ = false;
 };
 
 // Collective: every rank calls it with the same config. Loads this rank's slice

@@ -16,10 +16,11 @@
 namespace shardlm {
 
 class RankModel;
+class StepExecutor;
 
-// The logits of one row of a step, reduced by every rank.
+// The logits of one row of a step's logit-row table, reduced by every rank.
 struct SampledRow {
-  uint64_t seq_wire_id = 0;            // the sequence the row belongs to (its id on the ranks)
+  LogitRow row;                        // the sequence (its id on the ranks) and the position
   std::vector<Candidates> cands;       // [ranks] each rank's candidates of its vocabulary slice
 };
 
@@ -40,7 +41,8 @@ class ModelHost {
   void drop();
 
   // Runs one planned step on every rank and commits it to the scheduler; returns the
-  // sampled rows in plan order. A failed step is fatal (the ranks no longer agree).
+  // rows of the plan's logit-row table, in table order, checked against what every
+  // rank computed (protocol/wire.h decode_step_rows). A failed step is fatal (the ranks no longer agree).
   std::vector<SampledRow> run(const StepPlan& p);
   // Plans and runs whatever is left to free (finished ids) until the ranks hold nothing.
   void flush_finished();
@@ -65,6 +67,7 @@ class ModelHost {
   EngineOptions opts_;
   RuntimeConfig rt_;  // as resolved by the last load
   std::unique_ptr<RankModel> model_;
+  std::unique_ptr<StepExecutor> exec_;  // runs steps on model_ (declared after it: destroyed first)
   std::unique_ptr<Scheduler> sched_;
   std::shared_ptr<const Tokenizer> tok_;
   std::string tok_path_model_;  // the model path tok_ belongs to

@@ -1,6 +1,6 @@
 // Per-request sampling parameters. Plain struct (house rule 6): every field documents
 // its default. Rank 0 validates them once (validate()) and sends them to every rank in
-// the step protocol (dist/wire.h), so every rank reduces its vocab slice the same way.
+// the step protocol (protocol/wire.h), so every rank reduces its vocab slice the same way.
 //
 // Semantics, in this order (as HF transformers / vLLM):
 //   1. temperature scales the logits: x = logit / T (T == 0: greedy, nothing else applies);

@@ -1,5 +1,5 @@
 // Continuous batching at iteration level (ARCHITECTURE §6). Owned by the engine thread;
-// no model, no MPI: it turns sequences into step plans (step-plan.h) and is told what
+// no model, no MPI: it turns sequences into step plans (protocol/step-msg.h) and is told what
 // was sampled. Each step spends a token budget closing each sequence's gap between
 // tokens computed and tokens known; chunked prefill and prefix hits fall out of that.
 //
@@ -21,7 +21,7 @@
 
 #include "shardlm/kv/kv-manager.h"
 #include "shardlm/sched/sequence.h"
-#include "shardlm/sched/step-plan.h"
+#include "shardlm/protocol/step-msg.h"
 
 namespace shardlm {
 
@@ -45,7 +45,7 @@ struct SchedulerConfig : SchedulerOptions {
 struct ScheduledSeq {
   Sequence* seq = nullptr;
   int n_tokens = 0;   // tokens computed in this step
-  bool sample = false;
+  bool sample = false;  // the step's logit-row table has a row at this sequence's last token
 };
 
 struct StepPlan {

@@ -1,5 +1,7 @@
-#include "shardlm/dist/wire.h"
+// Encode/decode of the step protocol (grammar: protocol/step-msg.h). Pure functions.
+#include "shardlm/protocol/wire.h"
 
+#include <cassert>
 #include <cstring>
 
 namespace shardlm {
@@ -112,7 +114,6 @@ std::vector<uint8_t> encode_step(const StepMsg& m) {
     w.ints(s.tokens);
     w.ints(s.block_table);
     w.ints(s.history);
-    w.put<uint8_t>(s.sample ? 1 : 0);
     w.put<uint8_t>(s.n_top);
     w.sampling(s.sampling);
   }
@@ -121,13 +122,17 @@ std::vector<uint8_t> encode_step(const StepMsg& m) {
     w.put<uint64_t>(s.seq_id);
     w.ints(s.tokens);
     w.ints(s.new_blocks);
-    w.put<uint8_t>(s.sample ? 1 : 0);
+  }
+  w.put<uint32_t>(static_cast<uint32_t>(m.rows.size()));
+  for (const auto& r : m.rows) {
+    w.put<uint64_t>(r.seq_id);
+    w.put<uint32_t>(r.pos);
   }
   w.put<uint32_t>(static_cast<uint32_t>(m.finished.size()));
   for (auto id : m.finished) w.put<uint64_t>(id);
   w.put<uint32_t>(static_cast<uint32_t>(m.kv_ops.size()));
   for (const auto& op : m.kv_ops) {
-    w.put<uint8_t>(op.op);
+    w.put<uint8_t>(static_cast<uint8_t>(op.kind));
     w.put<int32_t>(op.src);
     w.put<int32_t>(op.dst);
   }
@@ -139,11 +144,22 @@ std::vector<uint8_t> encode_step(const StepMsg& m) {
   return std::move(w.out);
 }
 
-Result<StepMsg> decode_step(const uint8_t* data, size_t n) {
-  Reader r(data, n);
-  StepMsg m;
-  m.step_id = r.get<uint64_t>();
-  uint32_t nn = r.count(8 + 4 + 4 + 4 + 4 + 4 + 1 + 1 + 36);
+namespace {
+
+// Smallest encodings (empty Ints), so that a count can be checked against the bytes left.
+constexpr size_t kMinNewSeq = 8 + 4 + 4 + 4 + 4 + 4 + 1 + 36;
+constexpr size_t kMinRunningSeq = 8 + 4 + 4;
+constexpr size_t kLogitRow = 8 + 4;
+constexpr size_t kKvOp = 1 + 4 + 4;
+constexpr size_t kMinDraft = 8 + 4;
+
+bool known_kv_op(uint8_t k) {
+  return k == static_cast<uint8_t>(KvOpKind::copy) || k == static_cast<uint8_t>(KvOpKind::offload) ||
+         k == static_cast<uint8_t>(KvOpKind::restore);
+}
+
+void read_seqs(Reader& r, StepMsg& m) {
+  uint32_t nn = r.count(kMinNewSeq);
   for (uint32_t i = 0; i < nn && r.ok; ++i) {
     NewSeq s;
     s.seq_id = r.get<uint64_t>();
@@ -152,31 +168,56 @@ Result<StepMsg> decode_step(const uint8_t* data, size_t n) {
     s.tokens = r.ints();
     s.block_table = r.ints();
     s.history = r.ints();
-    s.sample = r.get<uint8_t>() != 0;
     s.n_top = r.get<uint8_t>();
     s.sampling = r.sampling();
     m.new_seqs.push_back(std::move(s));
   }
-  uint32_t nr = r.count(8 + 4 + 4 + 1);
+  uint32_t nr = r.count(kMinRunningSeq);
   for (uint32_t i = 0; i < nr && r.ok; ++i) {
     RunningSeq s;
     s.seq_id = r.get<uint64_t>();
     s.tokens = r.ints();
     s.new_blocks = r.ints();
-    s.sample = r.get<uint8_t>() != 0;
     m.running.push_back(std::move(s));
+  }
+  uint32_t nrows = r.count(kLogitRow);
+  for (uint32_t i = 0; i < nrows && r.ok; ++i) {
+    LogitRow row;
+    row.seq_id = r.get<uint64_t>();
+    row.pos = r.get<uint32_t>();
+    m.rows.push_back(row);
   }
   uint32_t nf = r.count(8);
   for (uint32_t i = 0; i < nf && r.ok; ++i) m.finished.push_back(r.get<uint64_t>());
-  uint32_t nk = r.count(9);
+}
+
+}  // namespace
+
+Status check_step_supported(const StepMsg& m) {
+  if (!m.kv_ops.empty())
+    return Status::errorf("step {}: {} KV operations: KV ops are not supported by this build", m.step_id, m.kv_ops.size());
+  if (!m.drafts.empty())
+    return Status::errorf("step {}: draft tokens for {} sequences: drafts are not supported by this build", m.step_id,
+                          m.drafts.size());
+  return Status::ok();
+}
+
+Result<StepMsg> decode_step(const uint8_t* data, size_t n) {
+  Reader r(data, n);
+  StepMsg m;
+  m.step_id = r.get<uint64_t>();
+  read_seqs(r, m);
+  uint32_t nk = r.count(kKvOp);
   for (uint32_t i = 0; i < nk && r.ok; ++i) {
+    const uint8_t kind = r.get<uint8_t>();
     KvOp op;
-    op.op = r.get<uint8_t>();
     op.src = r.get<int32_t>();
     op.dst = r.get<int32_t>();
+    if (r.ok && !known_kv_op(kind)) return Status::errorf("malformed STEP message: unknown KV op kind {}", kind);
+    op.kind = static_cast<KvOpKind>(kind);
     m.kv_ops.push_back(op);
   }
-  uint32_t nd = r.count(12);
+  uint32_t nd = r.count(kMinDraft);
   for (uint32_t i = 0; i < nd && r.ok; ++i) {
     DraftTokens d;
     d.seq_id = r.get<uint64_t>();
@@ -185,6 +226,7 @@ Result<StepMsg> decode_step(const uint8_t* data, size_t n) {
   }
   if (!r.ok) return Status::error("malformed STEP message: truncated");
   if (!r.at_end()) return Status::error("malformed STEP message: trailing bytes");
+  SHARDLM_TRY(check_step_supported(m));
   return m;
 }
 
@@ -224,9 +266,62 @@ Result<ProbeMsg> decode_probe(const uint8_t* data, size_t n) {
 Status check_header(const MsgHeader& h) {
   if (h.magic != kWireMagic) return Status::errorf("bad message magic 0x{:08x}", h.magic);
   if (h.version != kWireVersion) return Status::errorf("message version {} (this build speaks {})", h.version, kWireVersion);
-  if (h.kind < 1 || h.kind > 6) return Status::errorf("unknown message kind {}", h.kind);
+  if (h.kind < static_cast<uint16_t>(MsgKind::STEP) || h.kind > static_cast<uint16_t>(MsgKind::PROBE)) return Status::errorf("unknown message kind {}", h.kind);
   if (h.payload_bytes > (1ull << 31)) return Status::errorf("message payload of {} bytes too large", h.payload_bytes);
   return Status::ok();
+}
+
+namespace {
+constexpr uint32_t kRowMagic = 0x524D4C53u;  // "SLMR"
+}  // namespace
+
+size_t row_record_bytes(int K) { return kRowHeaderBytes + Candidates::record_bytes(K); }
+
+void encode_row_record(const RowRecordHeader& h, const Candidates& c, int K, std::vector<uint8_t>& out) {
+  Writer w;
+  w.put<uint32_t>(kRowMagic);
+  w.put<uint32_t>(h.row);
+  w.put<uint32_t>(h.n_rows);
+  w.put<uint32_t>(h.pos);
+  w.put<uint64_t>(h.step_id);
+  w.put<uint64_t>(h.seq_id);
+  assert(w.out.size() == kRowHeaderBytes);
+  out.insert(out.end(), w.out.begin(), w.out.end());
+  c.serialize(out, K);
+}
+
+Result<StepRows> decode_step_rows(const StepMsg& step, const uint8_t* gathered, size_t n, int world, int K) {
+  const size_t rec = row_record_bytes(K), n_rows = step.rows.size();
+  if (world < 1 || n != rec * n_rows * static_cast<size_t>(world))
+    return Status::errorf("step {}: {} bytes of row records for {} rows of {} bytes from {} ranks", step.step_id, n, n_rows,
+                          rec, world);
+  StepRows out;
+  out.rows = step.rows;
+  out.cands.assign(n_rows, std::vector<Candidates>(static_cast<size_t>(world)));
+  for (int r = 0; r < world; ++r)
+    for (size_t i = 0; i < n_rows; ++i) {
+      const uint8_t* p = gathered + (static_cast<size_t>(r) * n_rows + i) * rec;
+      Reader rd(p, kRowHeaderBytes);
+      const uint32_t magic = rd.get<uint32_t>();
+      RowRecordHeader h;
+      h.row = rd.get<uint32_t>();
+      h.n_rows = rd.get<uint32_t>();
+      h.pos = rd.get<uint32_t>();
+      h.step_id = rd.get<uint64_t>();
+      h.seq_id = rd.get<uint64_t>();
+      const LogitRow& want = step.rows[i];
+      if (magic != kRowMagic)
+        return Status::errorf("step {}: rank {} row {}: not a row record (magic 0x{:08x})", step.step_id, r, i, magic);
+      if (h.step_id != step.step_id || h.n_rows != n_rows || h.row != i || h.seq_id != want.seq_id || h.pos != want.pos)
+        return Status::errorf(
+            "step {}: rank {} row {}: record for step {} row {}/{} (seq {} pos {}), but the table has {} rows and row {} "
+            "is seq {} pos {}",
+            step.step_id, r, i, h.step_id, h.row, h.n_rows, h.seq_id, h.pos, n_rows, i, want.seq_id, want.pos);
+      auto c = Candidates::deserialize(p + kRowHeaderBytes, rec - kRowHeaderBytes);
+      if (!c) return c.status().with_context(fmt::format("step {}: rank {} row {}", step.step_id, r, i));
+      out.cands[i][static_cast<size_t>(r)] = std::move(c.value());
+    }
+  return out;
 }
 
 }  // namespace shardlm
