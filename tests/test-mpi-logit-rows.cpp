@@ -14,10 +14,10 @@
 #include <set>
 
 #include "shardlm/core/log.h"
-#include "shardlm/dist/channel.h"
-#include "shardlm/dist/comm.h"
-#include "shardlm/dist/rank-model.h"
-#include "shardlm/dist/step-executor.h"
+#include "shardlm/cluster/channel.h"
+#include "shardlm/cluster/comm.h"
+#include "shardlm/cluster/rank-model.h"
+#include "shardlm/cluster/step-executor.h"
 #include "shardlm/kernels/matmul.h"
 #include "shardlm/model/model-source.h"
 #include "shardlm/sampling/merge.h"

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "shardlm/dist/comm.h"
+#include "shardlm/cluster/comm.h"
 #include "shardlm/kernels/matmul.h"
 #include "shardlm/model/forward.h"
 #include "shardlm/model/model-source.h"

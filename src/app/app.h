@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "shardlm/dist/runtime-config.h"
+#include "shardlm/cluster/runtime-config.h"
 #include "shardlm/engine/engine-options.h"
 #include "shardlm/sampling/sampling-params.h"
 

@@ -8,9 +8,9 @@
 
 #include "app/app.h"
 #include "shardlm/core/log.h"
-#include "shardlm/dist/comm.h"
-#include "shardlm/dist/exit-audit.h"
-#include "shardlm/dist/worker-loop.h"
+#include "shardlm/cluster/comm.h"
+#include "shardlm/cluster/exit-audit.h"
+#include "shardlm/cluster/worker-loop.h"
 #include "shardlm/engine/engine.h"
 
 namespace shardlm {

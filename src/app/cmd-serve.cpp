@@ -9,10 +9,10 @@
 #include "app/app.h"
 #include "app/serve.h"
 #include "shardlm/core/log.h"
-#include "shardlm/dist/channel.h"
-#include "shardlm/dist/comm.h"
-#include "shardlm/dist/exit-audit.h"
-#include "shardlm/dist/worker-loop.h"
+#include "shardlm/cluster/channel.h"
+#include "shardlm/cluster/comm.h"
+#include "shardlm/cluster/exit-audit.h"
+#include "shardlm/cluster/worker-loop.h"
 #include "shardlm/tokenizer/chat-template.h"
 
 namespace shardlm {

@@ -4,7 +4,7 @@
 
 #include "app/serve.h"
 #include "shardlm/core/memory.h"
-#include "shardlm/dist/comm.h"
+#include "shardlm/cluster/comm.h"
 #include "shardlm/http/openai-response.h"
 
 namespace shardlm {

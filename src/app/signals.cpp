@@ -12,7 +12,7 @@
 
 #include "app/app.h"
 #include "shardlm/core/log.h"
-#include "shardlm/dist/exit-audit.h"
+#include "shardlm/cluster/exit-audit.h"
 
 namespace shardlm {
 

@@ -6,7 +6,7 @@
 
 #include "shardlm/core/log.h"
 #include "shardlm/core/memory.h"
-#include "shardlm/dist/rank-model.h"
+#include "shardlm/cluster/rank-model.h"
 #include "shardlm/engine/engine.h"
 #include "shardlm/engine/model-host.h"
 #include "shardlm/engine/request-state.h"

@@ -5,8 +5,8 @@
 #include <unordered_map>
 
 #include "shardlm/core/log.h"
-#include "shardlm/dist/comm.h"
-#include "shardlm/dist/exit-audit.h"
+#include "shardlm/cluster/comm.h"
+#include "shardlm/cluster/exit-audit.h"
 #include "shardlm/engine/engine.h"
 #include "shardlm/engine/model-host.h"
 #include "shardlm/engine/request-state.h"

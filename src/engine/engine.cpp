@@ -6,9 +6,9 @@
 
 #include "shardlm/core/log.h"
 #include "shardlm/core/memory.h"
-#include "shardlm/dist/comm.h"
-#include "shardlm/dist/exit-audit.h"
-#include "shardlm/dist/rank-model.h"
+#include "shardlm/cluster/comm.h"
+#include "shardlm/cluster/exit-audit.h"
+#include "shardlm/cluster/rank-model.h"
 #include "shardlm/engine/model-host.h"
 #include "shardlm/engine/request-state.h"
 #include "shardlm/metrics/shardlm-metrics.h"

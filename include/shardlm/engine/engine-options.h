@@ -2,7 +2,7 @@
 // the model lifecycle. Each default is written here once; `shardlm serve` and
 // `shardlm generate` fill the struct from their flags (app/main.cpp).
 #pragma once
-#include "shardlm/dist/runtime-config.h"
+#include "shardlm/cluster/runtime-config.h"
 #include "shardlm/sched/scheduler.h"
 
 namespace shardlm {

@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "shardlm/dist/channel.h"
+#include "shardlm/cluster/channel.h"
 #include "shardlm/engine/engine-options.h"
 #include "shardlm/engine/result-queue.h"
 #include "shardlm/sampling/sampling-params.h"

@@ -2,8 +2,8 @@
 // records they send back. Rank 0 decides, workers execute: a STEP is a documented,
 // versioned diff against the previous step. Plain structs; encoded and decoded by
 // protocol/wire.h (the only code that knows the bytes), built by the scheduler (sched/)
-// and the command drivers (app/, bench/), broadcast by dist/channel.h, applied by every
-// rank's StepExecutor (dist/step-executor.h). No threads here: a message is owned by
+// and the command drivers (app/, bench/), broadcast by cluster/channel.h, applied by every
+// rank's StepExecutor (cluster/step-executor.h). No threads here: a message is owned by
 // whoever built or decoded it (rank 0's engine thread, a worker loop).
 //
 // Wire format, version 4 (little-endian; every rank runs the same binary).
@@ -47,7 +47,7 @@
 //                    (32 bytes: the row's index, the table size, and the row's identity,
 //                    which rank 0 checks against its own table)
 //   LOAD: every rank loads in lockstep (agreement collectives per layer).
-//   PING, SHUTDOWN: one gather of each rank's RankStats (dist/channel.h) to rank 0.
+//   PING, SHUTDOWN: one gather of each rank's RankStats (cluster/channel.h) to rank 0.
 //   PROBE: every rank streams a buffer of `bytes` with `threads` threads
 //     (kernels/stream-read.h) and gathers its bandwidth (f64, bytes/s) to rank 0.
 //

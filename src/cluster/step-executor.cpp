@@ -1,13 +1,13 @@
 // Step execution on one rank: apply the diff, build the batch, forward, reduce the rows.
-#include "shardlm/dist/step-executor.h"
+#include "shardlm/cluster/step-executor.h"
 
 #include <cstdio>
 #include <set>
 #include <unordered_map>
 #include <utility>
 
-#include "shardlm/dist/comm.h"
-#include "shardlm/dist/rank-model.h"
+#include "shardlm/cluster/comm.h"
+#include "shardlm/cluster/rank-model.h"
 #include "shardlm/model/forward.h"
 #include "shardlm/protocol/wire.h"
 #include "shardlm/sampling/candidates.h"

@@ -1,4 +1,4 @@
-#include "shardlm/dist/channel.h"
+#include "shardlm/cluster/channel.h"
 
 #include <unistd.h>
 
@@ -6,9 +6,9 @@
 
 #include "shardlm/core/log.h"
 #include "shardlm/core/memory.h"
-#include "shardlm/dist/comm.h"
-#include "shardlm/dist/rank-model.h"
-#include "shardlm/dist/step-executor.h"
+#include "shardlm/cluster/comm.h"
+#include "shardlm/cluster/rank-model.h"
+#include "shardlm/cluster/step-executor.h"
 
 namespace shardlm {
 

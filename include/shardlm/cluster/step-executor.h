@@ -1,6 +1,6 @@
 // The step executor of one rank: it keeps the per-sequence state every rank mirrors
 // between steps, applies each STEP diff (protocol/step-msg.h) to it, builds the
-// ForwardBatch, runs the forward on the rank's slice (dist/rank-model.h) and reduces the
+// ForwardBatch, runs the forward on the rank's slice (cluster/rank-model.h) and reduces the
 // logits of every row of the step's logit-row table to one row record. Owned by the
 // engine thread (rank 0) or the worker loop, like the RankModel it runs on (which must
 // outlive it). Errors (a message that contradicts this rank's state) are values.

@@ -1,4 +1,4 @@
-#include "shardlm/dist/exit-audit.h"
+#include "shardlm/cluster/exit-audit.h"
 
 #include <chrono>
 #include <cstdio>

@@ -1,13 +1,13 @@
 // What one rank holds of a loaded model: its weight slice, its KV storage, its compute
 // pool, its all-reduce and the Forward over them. Steps are executed by a StepExecutor
-// (dist/step-executor.h) over a RankModel. Owned by the engine thread (rank 0) or the
+// (cluster/step-executor.h) over a RankModel. Owned by the engine thread (rank 0) or the
 // worker loop; created by load_rank_model() on every rank in lockstep (each agreement
 // point is a collective with a deadline).
 #pragma once
 #include <memory>
 
 #include "shardlm/core/thread-pool.h"
-#include "shardlm/dist/runtime-config.h"
+#include "shardlm/cluster/runtime-config.h"
 #include "shardlm/kv/kv-storage.h"
 #include "shardlm/model/forward.h"
 #include "shardlm/model/model-source.h"

@@ -1,4 +1,4 @@
-#include "shardlm/dist/runtime-config.h"
+#include "shardlm/cluster/runtime-config.h"
 
 #include <nlohmann/json.hpp>
 

@@ -1,12 +1,12 @@
-#include "shardlm/dist/worker-loop.h"
+#include "shardlm/cluster/worker-loop.h"
 
 #include "shardlm/core/log.h"
 #include "shardlm/core/memory.h"
-#include "shardlm/dist/channel.h"
-#include "shardlm/dist/comm.h"
-#include "shardlm/dist/exit-audit.h"
-#include "shardlm/dist/rank-model.h"
-#include "shardlm/dist/step-executor.h"
+#include "shardlm/cluster/channel.h"
+#include "shardlm/cluster/comm.h"
+#include "shardlm/cluster/exit-audit.h"
+#include "shardlm/cluster/rank-model.h"
+#include "shardlm/cluster/step-executor.h"
 #include "shardlm/kernels/stream-read.h"
 
 namespace shardlm {

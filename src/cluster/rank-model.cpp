@@ -1,12 +1,12 @@
 // Loading one rank's slice of a model (memory guard, per-layer agreement).
-#include "shardlm/dist/rank-model.h"
+#include "shardlm/cluster/rank-model.h"
 
 #include <chrono>
 #include <thread>
 
 #include "shardlm/core/log.h"
 #include "shardlm/core/memory.h"
-#include "shardlm/dist/comm.h"
+#include "shardlm/cluster/comm.h"
 #include "shardlm/kernels/quant.h"
 #include "shardlm/kv/block-pool.h"
 

@@ -1,4 +1,4 @@
-#include "shardlm/dist/comm.h"
+#include "shardlm/cluster/comm.h"
 
 #include <mpi.h>
 #include <sched.h>
