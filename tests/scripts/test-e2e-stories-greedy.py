@@ -20,4 +20,13 @@ for model, extra in [(gguf, []), (ckpt, ["--tokenizer", tok])]:
             print("got:\n" + r.stdout)
         c.check("figures:" in r.stderr and "decode_tok_s=" in r.stderr, f"np={n}: figures line printed")
         c.check(r.stderr.count("EXIT AUDIT") == n, f"np={n}: one EXIT AUDIT per rank")
+# generate is a client of the serving engine: a stop string ends the text right before it.
+stop = "red ball"
+cut = expected.index(stop)
+r = mpirun(2, ["generate", "--model", gguf, "--prompt", "Once upon a time", "-n", "252", "--temp", "0", "--stop", stop])
+c.check(r.stdout == expected[:cut] + "\n", f"--stop {stop!r}: text ends right before it ({r.stdout[-40:]!r})")
+c.check("finish=stop" in r.stderr, "--stop: figures say finish=stop")
+# Chunked prefill (-b 2: the 5-token prompt in 3 steps) gives the same text.
+r = mpirun(2, ["generate", "--model", gguf, "--prompt", "Once upon a time", "-n", "252", "--temp", "0", "-b", "2"])
+c.check(r.stdout == expected, "-b 2: chunked prefill gives the same text")
 c.finish()
