@@ -42,9 +42,14 @@ finally:
 
 # --- preemption: more KV than the pool holds, results still exact ---
 prompts = ["Once upon a time", "The little dog", "Lily and Ben went", "One day, a big bird"]
-srv = Server(gguf, args=["--kv-blocks", "10", "--max-num-seqs", "4", "--max-batch-tokens", "32"])
+# The requests must run at once whatever the machine's load: the model is unloaded
+# before they are sent, and the first one reloads it on demand slowly (a test delay per
+# layer), so the others are queued by the time the first step runs.
+srv = Server(gguf, args=["--kv-blocks", "10", "--max-num-seqs", "4", "--max-batch-tokens", "32", "--lazy-load",
+                         "--test-load-delay-ms", "200"])
 try:
     alone = {p: text_of(completion(srv, p, 100)[2]) for p in prompts}
+    srv.request("POST", "/admin/unload", {})
     with cf.ThreadPoolExecutor(4) as ex:
         together = list(ex.map(lambda p: (p, completion(srv, p, 100)), prompts))
     ok = all(r[0] == 200 and text_of(r[2]) == alone[p] for p, r in together)
