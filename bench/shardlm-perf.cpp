@@ -98,7 +98,7 @@ double run_seq(StepExecutor& x, BlockPool& pool, int n_tokens, bool one_per_step
   for (int i = first; i < n_tokens; ++i) {
     StepMsg r;
     r.step_id = static_cast<uint64_t>(i);
-    r.running.push_back({seq_id, {tok(i)}, {}});
+    r.running.push_back({seq_id, static_cast<uint32_t>(i), {tok(i)}, {}});
     r.rows.push_back({seq_id, static_cast<uint32_t>(i)});
     if (!run_step_rank0(x, r, tmo, out)) Comm::fatal("error", "step failed");
   }

@@ -124,7 +124,7 @@ def main():
     for name, b in sfiles.items():
         with open(os.path.join(sdir, name), "wb") as f:
             f.write(b)
-    # Step protocol payloads (grammar: include/shardlm/protocol/step-msg.h, version 4),
+    # Step protocol payloads (grammar: include/shardlm/protocol/step-msg.h, version 5),
     # each behind fuzz-wire's selector byte (0 STEP, 1 LOAD, 2 PROBE, 4 header).
     wdir = os.path.join(out, "wire")
     os.makedirs(wdir, exist_ok=True)
@@ -132,17 +132,17 @@ def main():
     # Sampling := f32 temperature, i32 top_k, f32 top_p, f32 min_p, u64 seed, f32 x3 penalties (36 bytes)
     sampling = struct.pack("<fiffQfff", 0.8, 40, 0.9, 0.0, 7, 1.1, 0.0, 0.5)
     new_seq = struct.pack("<QII", 7, 16, 20) + ints([1, 2, 3, 4]) + ints([5, 6]) + ints([]) + b"\x03" + sampling
-    running = struct.pack("<Q", 8) + ints([11]) + ints([12])
+    running = struct.pack("<QI", 8, 21) + ints([11]) + ints([12])
     rows = struct.pack("<I", 3) + b"".join(struct.pack("<QI", s, p) for s, p in [(7, 17), (7, 19), (8, 30)])
     step = (struct.pack("<Q", 42) + struct.pack("<I", 1) + new_seq + struct.pack("<I", 1) + running + rows +
-            struct.pack("<I", 2) + struct.pack("<QQ", 3, 4) + struct.pack("<I", 0) + struct.pack("<I", 0))
+            struct.pack("<I", 2) + struct.pack("<QQ", 3, 4) + struct.pack("<I", 0))
     string = lambda b: struct.pack("<I", len(b)) + b
     wfiles = {
         "step": b"\x00" + step,
-        "step-empty": b"\x00" + struct.pack("<Q", 1) + struct.pack("<I", 0) * 6,
+        "step-empty": b"\x00" + struct.pack("<Q", 1) + struct.pack("<I", 0) * 5,
         "load": b"\x01" + string(b"/m/model.gguf") + string(b'{"threads":2}'),
         "probe": b"\x02" + struct.pack("<QI", 1 << 20, 2),
-        "header": b"\x04" + struct.pack("<IHHQ", 0x574D4C53, 4, 1, len(step)),
+        "header": b"\x04" + struct.pack("<IHHQ", 0x574D4C53, 5, 1, len(step)),
     }
     for name, b in wfiles.items():
         with open(os.path.join(wdir, name), "wb") as f:

@@ -133,8 +133,8 @@ void check_model(const std::string& path) {
       s.new_seqs.push_back(new_seq(3, 2, {prompt[0]}, N, greedy()));
       s.new_seqs.push_back(new_seq(4, 3, {prompt[0]}, n_prompt_b, sampled()));
     } else {
-      s.running.push_back({3, {prompt[p]}, {}});
-      s.running.push_back({4, {prompt[p]}, {}});
+      s.running.push_back({3, p, {prompt[p]}, {}});
+      s.running.push_back({4, p, {prompt[p]}, {}});
     }
     s.rows = {{3, p}, {4, p}};
     single.push_back(step_all(x, s));
@@ -203,16 +203,13 @@ TEST(LogitRows, BadRowsAndUnsupportedPartsAreErrors) {
   m.kv_ops.push_back({KvOpKind::copy, 0, 1});
   e = error_of(m);
   EXPECT_NE(e.find("KV ops are not supported by this build"), std::string::npos) << e;
-  m.kv_ops.clear();
-  m.drafts.push_back({9, {1}});
-  e = error_of(m);
-  EXPECT_NE(e.find("drafts are not supported by this build"), std::string::npos) << e;
   if (Comm::rank() == 0) {  // rank 0 refuses before broadcasting: the workers see nothing
     StepRows out;
     Status st = run_step_rank0(x, m, kTimeout, out);
     ASSERT_FALSE(st);
-    EXPECT_NE(st.message().find("drafts are not supported by this build"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("KV ops are not supported by this build"), std::string::npos) << st.message();
   }
+  m.kv_ops.clear();
   // A position the new sequence does not compute in this step (it computes 0 and 1).
   StepMsg bad;
   bad.step_id = 6;
@@ -224,7 +221,7 @@ TEST(LogitRows, BadRowsAndUnsupportedPartsAreErrors) {
   // computing nothing has no rows; a row may not repeat.
   StepMsg again;
   again.step_id = 7;
-  again.running.push_back({1, {}, {}});
+  again.running.push_back({1, 0, {}, {}});
   again.rows = {{1, 0}};
   e = error_of(again);
   EXPECT_NE(e.find("asks for position 0 of sequence 1, which computes positions [0, 0)"), std::string::npos) << e;

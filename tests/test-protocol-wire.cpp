@@ -1,6 +1,6 @@
 // The rank-0 -> workers wire format (protocol/wire.h): every message kind round-trips,
 // truncated or inconsistent payloads and headers are rejected (never read past the
-// end), KV ops and drafts are refused until a feature consumes them, and row records
+// end), KV ops are refused until a feature consumes them, and row records
 // are checked against the step's logit-row table.
 #include <gtest/gtest.h>
 
@@ -28,7 +28,7 @@ StepMsg sample_step() {
   n.sampling.seed = 99;
   n.sampling.frequency_penalty = 0.25f;
   s.new_seqs.push_back(n);
-  s.running.push_back({8, {11}, {12}});
+  s.running.push_back({8, 21, {11}, {12}});
   s.rows = {{7, 17}, {7, 19}, {8, 30}};  // two rows for sequence 7
   s.finished = {3, 4};
   return s;
@@ -39,9 +39,9 @@ StepMsg sample_step() {
 TEST(Wire, StepRoundTripsAndTruncationIsAnError) {
   const StepMsg s = sample_step();
   const std::vector<uint8_t> b = encode_step(s);
-  // step_id 8; new 4 + (8+4+4 + 4+16 + 4+8 + 4+8 + 1 + 36 = 97); running 4 + (8 + 4+4 + 4+4 = 24);
-  // rows 4 + 3 × 12; finished 4 + 2 × 8; kv_ops 4; drafts 4.
-  EXPECT_EQ(b.size(), 8u + 4 + 97 + 4 + 24 + 4 + 36 + 4 + 16 + 4 + 4);
+  // step_id 8; new 4 + (8+4+4 + 4+16 + 4+8 + 4+8 + 1 + 36 = 97); running 4 + (8 + 4 + 4+4 + 4+4 = 28);
+  // rows 4 + 3 × 12; finished 4 + 2 × 8; kv_ops 4.
+  EXPECT_EQ(b.size(), 8u + 4 + 97 + 4 + 28 + 4 + 36 + 4 + 16 + 4);
   auto d = decode_step(b.data(), b.size());
   ASSERT_TRUE(d) << d.message();
   EXPECT_EQ(d->step_id, 42u);
@@ -58,12 +58,12 @@ TEST(Wire, StepRoundTripsAndTruncationIsAnError) {
   EXPECT_EQ(d->new_seqs[0].sampling.frequency_penalty, 0.25f);
   ASSERT_EQ(d->running.size(), 1u);
   EXPECT_EQ(d->running[0].seq_id, 8u);
+  EXPECT_EQ(d->running[0].start_pos, 21u);
   EXPECT_EQ(d->running[0].tokens, std::vector<int32_t>{11});
   EXPECT_EQ(d->running[0].new_blocks, std::vector<int32_t>{12});
   EXPECT_EQ(d->rows, s.rows);
   EXPECT_EQ(d->finished, (std::vector<uint64_t>{3, 4}));
   EXPECT_TRUE(d->kv_ops.empty());
-  EXPECT_TRUE(d->drafts.empty());
   EXPECT_EQ(encode_step(d.value()), b) << "decode ∘ encode is the identity on the bytes";
   for (size_t cut = 0; cut < b.size(); ++cut) EXPECT_FALSE(decode_step(b.data(), cut)) << "cut at " << cut;
   std::vector<uint8_t> longer = b;
@@ -77,13 +77,13 @@ TEST(Wire, EmptyStepRoundTrips) {
   StepMsg s;
   s.step_id = 1;
   const auto b = encode_step(s);
-  EXPECT_EQ(b.size(), 8u + 6 * 4);
+  EXPECT_EQ(b.size(), 8u + 5 * 4);
   auto d = decode_step(b.data(), b.size());
   ASSERT_TRUE(d) << d.message();
   EXPECT_TRUE(d->rows.empty());
 }
 
-TEST(Wire, KvOpsAndDraftsAreRejectedByThisBuild) {
+TEST(Wire, KvOpsAreRejectedByThisBuild) {
   StepMsg s = sample_step();
   s.kv_ops.push_back({KvOpKind::restore, 2, 3});
   EXPECT_FALSE(check_step_supported(s));
@@ -94,9 +94,8 @@ TEST(Wire, KvOpsAndDraftsAreRejectedByThisBuild) {
   EXPECT_NE(d.message().find("KV op"), std::string::npos) << d.message();
   for (size_t cut = 0; cut < b.size(); ++cut) EXPECT_FALSE(decode_step(b.data(), cut)) << "cut at " << cut;
 
-  // An unknown KV op kind is malformed (not merely unsupported). The op is the 9 bytes
-  // before the drafts count (the last 4 bytes).
-  const size_t op = b.size() - 4 - 9;
+  // An unknown KV op kind is malformed (not merely unsupported). The op is the last 9 bytes.
+  const size_t op = b.size() - 9;
   ASSERT_EQ(b[op], static_cast<uint8_t>(KvOpKind::restore));
   for (uint8_t bad : {uint8_t{0}, uint8_t{4}, uint8_t{255}}) {
     b[op] = bad;
@@ -105,14 +104,6 @@ TEST(Wire, KvOpsAndDraftsAreRejectedByThisBuild) {
     EXPECT_NE(u.message().find("unknown KV op kind"), std::string::npos) << u.message();
   }
 
-  StepMsg dr = sample_step();
-  dr.drafts.push_back({8, {13, 14}});
-  EXPECT_FALSE(check_step_supported(dr));
-  const auto db = encode_step(dr);
-  auto dd = decode_step(db.data(), db.size());
-  ASSERT_FALSE(dd);
-  EXPECT_NE(dd.message().find("drafts are not supported by this build"), std::string::npos) << dd.message();
-  for (size_t cut = 0; cut < db.size(); ++cut) EXPECT_FALSE(decode_step(db.data(), cut)) << "cut at " << cut;
   EXPECT_TRUE(check_step_supported(sample_step()));
 }
 
@@ -207,7 +198,7 @@ TEST(Wire, LoadAndProbeRoundTrip) {
 
 TEST(Wire, HeaderChecks) {
   MsgHeader h;
-  EXPECT_EQ(kWireVersion, 4);
+  EXPECT_EQ(kWireVersion, 5);
   uint8_t raw[16];
   std::memcpy(raw, &h, sizeof h);
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(raw), 4), "SLMW");
@@ -224,8 +215,8 @@ TEST(Wire, HeaderChecks) {
   h.magic = 0;
   EXPECT_FALSE(check_header(h));
   h.magic = kWireMagic;
-  h.version = 3;
-  EXPECT_FALSE(check_header(h)) << "a version 3 peer (per-sequence sample flags) is refused";
+  h.version = 4;
+  EXPECT_FALSE(check_header(h)) << "a version 4 peer (no start_pos in RunningSeq) is refused";
   h.version = kWireVersion + 1;
   EXPECT_FALSE(check_header(h));
   h.version = kWireVersion;

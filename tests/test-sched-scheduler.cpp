@@ -37,6 +37,8 @@ struct Mirror {
     for (const auto& r : m.running) {
       EXPECT_EQ(seqs.count(r.seq_id), 1u) << "unknown running id " << r.seq_id;
       S& s = seqs[r.seq_id];
+      EXPECT_LE(r.start_pos, s.tokens.size()) << "a running sequence cannot start past what the ranks computed";
+      s.tokens.resize(std::min<size_t>(r.start_pos, s.tokens.size()));  // rejected draft positions are forgotten
       before[r.seq_id] = s.tokens.size();
       s.blocks.insert(s.blocks.end(), r.new_blocks.begin(), r.new_blocks.end());
       s.tokens.insert(s.tokens.end(), r.tokens.begin(), r.tokens.end());
@@ -256,4 +258,66 @@ TEST(Scheduler, StepPlanListsTheEvictionsItsAllocationsMade) {
   EXPECT_EQ(p.evictions[0].block, 0);
   EXPECT_EQ(p.evictions[0].key, block_keys(a->tokens, 16, 1)[0]);
   EXPECT_EQ(sim.sch.kv().n_cached(), 4) << "a's block 1 and b's three blocks";
+}
+
+// Draft tokens ride with a decoding sequence: one row per position from the last known
+// token on; only the accepted ones keep their KV, and the next step starts after them.
+TEST(Scheduler, DraftTokensAreVerifiedRowsAndRejectedOnesAreRewound) {
+  Scheduler sch(cfg(8, 64));
+  auto s = make_seq(1, 10, 20);
+  ASSERT_TRUE(sch.add(s));
+  StepPlan p = sch.schedule();  // the prompt
+  sch.commit(p);
+  s->tokens.push_back(100);     // first sampled token (position 10)
+  s->draft = {101, 102, 103};
+  p = sch.schedule();
+  ASSERT_EQ(p.msg.running.size(), 1u);
+  const RunningSeq& r = p.msg.running[0];
+  EXPECT_EQ(r.start_pos, 10u);
+  EXPECT_EQ(r.tokens, (std::vector<int32_t>{100, 101, 102, 103}));
+  const uint64_t w = s->wire_id;
+  EXPECT_EQ(p.msg.rows, (std::vector<LogitRow>{{w, 10}, {w, 11}, {w, 12}, {w, 13}}));
+  ASSERT_EQ(p.seqs.size(), 1u);
+  EXPECT_EQ(p.seqs[0].n_tokens, 4);
+  EXPECT_EQ(p.seqs[0].draft, (std::vector<int32_t>{101, 102, 103}));
+  EXPECT_TRUE(s->draft.empty()) << "the scheduler takes the proposals";
+  sch.commit(p);
+  EXPECT_EQ(s->n_computed, 11) << "before verification only the known token counts";
+  // Verification: 101 accepted, then 555 instead of 102 (the row after 101 said so).
+  s->tokens.push_back(101);
+  s->tokens.push_back(555);
+  sch.accept_drafts(p);
+  EXPECT_EQ(s->n_computed, 12) << "KV of the known token and of one accepted draft";
+  EXPECT_EQ(s->gap(), 1);
+  p = sch.schedule();
+  ASSERT_EQ(p.msg.running.size(), 1u);
+  EXPECT_EQ(p.msg.running[0].start_pos, 12u) << "the ranks forget positions 12 and 13";
+  EXPECT_EQ(p.msg.running[0].tokens, std::vector<int32_t>{555});
+  EXPECT_EQ(p.msg.rows, (std::vector<LogitRow>{{w, 12}}));
+  sch.commit(p);
+  EXPECT_EQ(s->n_computed, 13);
+}
+
+TEST(Scheduler, DraftsAreCutToTheBudgetAndIgnoredWhilePrefilling) {
+  Scheduler sch(cfg(8, 3));
+  auto s = make_seq(1, 5, 20);
+  s->draft = {1, 2};  // still prefilling: not taken
+  ASSERT_TRUE(sch.add(s));
+  StepPlan p = sch.schedule();
+  EXPECT_EQ(p.n_tokens, 3);
+  EXPECT_TRUE(p.seqs[0].draft.empty());
+  sch.commit(p);
+  p = sch.schedule();
+  sch.commit(p);
+  s->tokens.push_back(9);
+  s->draft = {10, 11, 12, 13};
+  p = sch.schedule();
+  EXPECT_EQ(p.n_tokens, 3) << "budget 3: the known token and two drafts";
+  EXPECT_EQ(p.seqs[0].draft, (std::vector<int32_t>{10, 11}));
+  EXPECT_EQ(p.msg.rows.size(), 3u);
+  sch.commit(p);
+  s->tokens.insert(s->tokens.end(), {10, 11, 42});  // both accepted, then a bonus token
+  sch.accept_drafts(p);
+  EXPECT_EQ(s->n_computed, 8);
+  EXPECT_EQ(s->gap(), 1);
 }

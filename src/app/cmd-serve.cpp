@@ -56,6 +56,7 @@ int cmd_serve(ServeOptions o) {
   ctx.registry = &registry;
   ctx.chat_template = o.chat_template;
   ctx.idle_timeout_s = o.engine.idle_timeout_s;
+  ctx.spec = o.engine.spec;
   ctx.stall_report_s = o.engine.ping_interval_s;
   http::HttpServer server;
   add_ops_routes(server, ctx);

@@ -1,6 +1,7 @@
 // main(): parse flags → config → MPI init → role (ARCHITECTURE §10).
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
 #include <cstdlib>
 
 #include "app/app.h"
@@ -45,6 +46,18 @@ void add_runtime_flags(CLI::App* c, RuntimeConfig& rt, bool model_required = tru
   c->add_option("--test-load-delay-ms", rt.load_delay_ms, "test aid: pause after each loaded layer")->group("");
 }
 
+// Speculative decoding (serve and generate).
+void add_spec_flags(CLI::App* c, SpecOptions& so) {
+  c->add_option("--spec-decode", so.mode, "speculative decoding: off or ngram (greedy requests)")
+      ->check(CLI::IsMember({"off", "ngram"}));
+  c->add_option("--ngram-min", so.ngram_min, "shortest suffix the n-gram proposer looks up")->check(CLI::Range(1, 64));
+  c->add_option("--ngram-max", so.ngram_max, "longest suffix the n-gram proposer looks up")->check(CLI::Range(1, 64));
+  c->add_option("--num-speculative-tokens", so.num_speculative_tokens, "most tokens proposed per step")
+      ->check(CLI::Range(1, 32));
+  c->add_option("--spec-max-seqs", so.max_seqs, "propose only while at most this many sequences decode")
+      ->check(CLI::Range(1, 4096));
+}
+
 // `generate`: the request and the engine's runtime flags.
 CLI::App* add_generate_command(CLI::App& app, GenerateOptions& gen) {
   auto* g = app.add_subcommand("generate", "generate text from a prompt (run under mpirun for tensor parallelism)");
@@ -61,6 +74,7 @@ CLI::App* add_generate_command(CLI::App& app, GenerateOptions& gen) {
   g->add_flag("!--no-echo", gen.echo, "do not print the prompt before the continuation");
   g->add_flag("!--no-bos", gen.add_bos, "do not prepend BOS");
   g->add_flag("--ignore-eos", gen.ignore_eos, "keep generating after EOS");
+  add_spec_flags(g, gen.engine.spec);
   return g;
 }
 
@@ -88,6 +102,7 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& srv) {
   sv->add_flag("--lazy-load", srv.engine.lazy_load, "load the model on the first request");
   sv->add_option("--idle-timeout-s", srv.engine.idle_timeout_s, "unload after this long without requests; reload on demand (0 = never)")->check(CLI::NonNegativeNumber);
   sv->add_flag("--prewarm", srv.engine.prewarm, "run one forward after loading");
+  add_spec_flags(sv, srv.engine.spec);
   return sv;
 }
 
@@ -141,6 +156,11 @@ int main(int argc, char** argv) {
   qc->add_flag("--pure", qz.pure, "every 2-D weight in the base type (no _S/_M mixture)");
 
   CLI11_PARSE(app, argc, argv);
+  for (const SpecOptions* so : {&gen.engine.spec, &srv.engine.spec})
+    if (so->ngram_min > so->ngram_max) {
+      std::fprintf(stderr, "--ngram-min (%d) must not be larger than --ngram-max (%d)\n", so->ngram_min, so->ngram_max);
+      return 2;
+    }
 
   const int rank0 = env_rank();
   log_init(rank0, log_level, log_file);

@@ -67,6 +67,26 @@ json status_json(const ServeContext& ctx) {
           {"ranks", ranks}};
 }
 
+// Speculative decoding counters (vLLM's names where it has them). A sequence-step with
+// proposals yields 1 + accepted tokens where a plain step yields 1, so the mean accepted
+// length is also the estimated speedup in steps (a step with proposals costs about one
+// plain step while decoding is bound by reading the weights).
+json spec_json(const ServeContext& ctx) {
+  EngineSnapshot s = ctx.engine->snapshot();
+  const double drafts = static_cast<double>(s.spec_drafts);
+  const double mean_len = drafts > 0 ? 1.0 + s.spec_accepted_tokens / drafts : 1.0;
+  return {{"mode", ctx.spec.mode},
+          {"num_speculative_tokens", ctx.spec.num_speculative_tokens},
+          {"num_drafts", s.spec_drafts},
+          {"num_draft_tokens", s.spec_draft_tokens},
+          {"num_accepted_tokens", s.spec_accepted_tokens},
+          {"acceptance_rate", s.spec_draft_tokens ? static_cast<double>(s.spec_accepted_tokens) / s.spec_draft_tokens : 0.0},
+          {"mean_accepted_length", mean_len},
+          {"accepted_by_position", s.spec_accepted_by_position},
+          {"estimated_speedup", mean_len},
+          {"proposer_seconds", s.spec_proposer_s}};
+}
+
 }  // namespace
 
 void add_ops_routes(HttpServer& server, ServeContext& ctx) {
@@ -123,6 +143,9 @@ void add_ops_routes(HttpServer& server, ServeContext& ctx) {
   server.route("POST", "/admin/unload", [c](const HttpRequest&, std::shared_ptr<ResponseSink> sink) {
     c->engine->unload([sink](bool, std::string) { sink->send_json(200, json{{"status", "unloaded"}}.dump()); });
   }, true);
+  server.route("GET", "/v1/spec_decode/metrics", [c](const HttpRequest&, std::shared_ptr<ResponseSink> sink) {
+    sink->send_json(200, spec_json(*c).dump());
+  });
   server.route("GET", "/metrics", [c](const HttpRequest&, std::shared_ptr<ResponseSink> sink) {
     sink->send(200, metrics::kContentType, c->registry->render());
   });

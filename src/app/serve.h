@@ -27,6 +27,7 @@ struct ServeContext {
   metrics::Registry* registry = nullptr;
   std::string chat_template;
   double idle_timeout_s = 0;
+  SpecOptions spec;  // for GET /v1/spec_decode/metrics
   // /health reports "degraded" (503) while rank 0 has waited longer than this for the
   // other ranks (--ping-interval-s): a peer may be lost, the heartbeat decides.
   double stall_report_s = 5;

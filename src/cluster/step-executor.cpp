@@ -57,6 +57,13 @@ Status StepExecutor::apply_diff(const StepMsg& msg) {
     if (it == seqs_.end()) return Status::errorf("step {}: unknown sequence {}", msg.step_id, rs.seq_id);
     SHARDLM_TRY(check_blocks(rs.new_blocks));
     RankSeq& s = it->second;
+    // Rejected speculative tokens of the previous step are forgotten (their KV is
+    // overwritten); nothing else may be taken back.
+    const int64_t back = static_cast<int64_t>(s.n_computed) - rs.start_pos;
+    if (back < 0 || back > s.last_step_tokens || (back > 0 && s.penalties))
+      return Status::errorf("step {}: sequence {} starts at position {} but this rank has computed {} ({} in the last step)",
+                            msg.step_id, rs.seq_id, rs.start_pos, s.n_computed, s.last_step_tokens);
+    s.n_computed = static_cast<int32_t>(rs.start_pos);
     s.block_table.insert(s.block_table.end(), rs.new_blocks.begin(), rs.new_blocks.end());
     step_.push_back({rs.seq_id, &s, &rs.tokens, s.n_computed});
   }
@@ -116,6 +123,7 @@ Status StepExecutor::build_batch(const StepMsg& msg, ForwardBatch& b) {
       }
     }
     s.n_computed += static_cast<int32_t>(toks.size());
+    s.last_step_tokens = static_cast<int32_t>(toks.size());
   }
   for (size_t r = 0; r < msg.rows.size(); ++r) {
     const StepSeq& x = step_[row_seq_[r]];

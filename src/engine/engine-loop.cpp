@@ -12,6 +12,7 @@
 #include "shardlm/engine/request-state.h"
 #include "shardlm/metrics/shardlm-metrics.h"
 #include "shardlm/sampling/merge.h"
+#include "shardlm/spec/ngram-proposer.h"
 
 namespace shardlm {
 
@@ -120,35 +121,85 @@ void Engine::drop_finished() {
   reqs_.erase(std::remove_if(reqs_.begin(), reqs_.end(), [](const auto& r) { return r->finished(); }), reqs_.end());
 }
 
+// Proposals for the decoding greedy sequences, while few enough decode that a step is
+// bound by reading the weights (its cost hardly grows with a few more tokens).
+void Engine::propose() {
+  const SpecOptions& so = opts_.spec;
+  if (!so.on()) return;
+  const auto t0 = Clock::now();
+  auto decoding = [](const LiveRequest& r) {
+    return !r.finished() && r.seq->state == SeqState::running && r.seq->gap() == 1 && r.seq->on_ranks;
+  };
+  const auto n_decoding = std::count_if(reqs_.begin(), reqs_.end(), [&](const auto& r) { return decoding(*r); });
+  if (n_decoding == 0 || n_decoding > so.max_seqs) return;
+  for (auto& r : reqs_) {
+    if (!decoding(*r)) continue;
+    Sequence& s = *r->seq;
+    // Greedy only: sampled requests need the rejection-sampling test (not built yet);
+    // penalties would need the ranks to take counts back.
+    if (s.sampling.temperature > 0 || s.need_history) continue;
+    const int k = std::min(r->spec_k > 0 ? r->spec_k : so.num_speculative_tokens, s.max_tokens - s.n_generated() - 1);
+    if (k > 0) s.draft = ngram_propose(s.tokens, so.ngram_min, so.ngram_max, k);
+  }
+  spec_s_ += secs(Clock::now() - t0);
+}
+
+void Engine::verify(LiveRequest& r, const std::vector<int32_t>& draft, std::vector<SampledRow*>& rows) {
+  Sequence& s = *r.seq;
+  size_t accepted = 0;
+  for (size_t i = 0; i < rows.size() && !r.finished(); ++i) {
+    float lp = 0;
+    // The sampling counter of a row is its position + 1 (every rank used the same).
+    const int32_t tok = merge_and_sample(rows[i]->cands, s.sampling, 0, static_cast<uint64_t>(rows[i]->row.pos) + 1, &lp);
+    if (tok < 0) return end(r, FinishReason::error, {ErrorKind::internal, "sampling found no finite logit"});
+    std::vector<std::pair<int32_t, float>> top;
+    if (s.n_top > 0) top = top_logprobs(rows[i]->cands, s.n_top);
+    deliver(r, tok, lp, std::move(top));
+    if (i >= draft.size() || tok != draft[i]) break;  // the next row was computed after a wrong token
+    ++accepted;
+  }
+  if (draft.empty()) return;
+  // Adapt: ask for one more than was accepted next time (at least 1, at most K).
+  r.spec_k = std::clamp(static_cast<int>(accepted) + 1, 1, opts_.spec.num_speculative_tokens);
+  ++spec_drafts_;
+  spec_draft_tokens_ += draft.size();
+  spec_accepted_ += accepted;
+  if (spec_by_pos_.size() < static_cast<size_t>(opts_.spec.num_speculative_tokens))
+    spec_by_pos_.resize(static_cast<size_t>(opts_.spec.num_speculative_tokens));
+  for (size_t i = 0; i < accepted && i < spec_by_pos_.size(); ++i) ++spec_by_pos_[i];
+  if (metrics_) {
+    metrics_->spec_drafts_total.inc();
+    metrics_->spec_draft_tokens_total.inc(static_cast<double>(draft.size()));
+    metrics_->spec_accepted_tokens_total.inc(static_cast<double>(accepted));
+  }
+}
+
 void Engine::step() {
   const auto t0 = Clock::now();
+  propose();
   StepPlan p = host_->sched().schedule();
   if (p.empty()) return;
   std::vector<SampledRow> rows = host_->run(p);
   last_msg_ = Clock::now();
-  // Rows name their sequence by its id on the ranks; the plan says which sequence that is.
-  std::unordered_map<uint64_t, Sequence*> by_wire;
-  for (const auto& x : p.seqs) by_wire.emplace(x.seq->wire_id, x.seq);
+  // Rows name their sequence by its id on the ranks; the plan says which sequence that
+  // is. A sequence's rows are contiguous in the table (its last known token, then its drafts).
+  std::unordered_map<uint64_t, const ScheduledSeq*> by_wire;
+  for (const auto& x : p.seqs) by_wire.emplace(x.seq->wire_id, &x);
   std::unordered_map<const Sequence*, LiveRequest*> by_seq;
   by_seq.reserve(reqs_.size());
   for (auto& r : reqs_) by_seq.emplace(r->seq.get(), r.get());
-  for (auto& row : rows) {
-    auto s_it = by_wire.find(row.row.seq_id);
-    if (s_it == by_wire.end()) Comm::fatal("error", fmt::format("step: a logit row names sequence {}, not in the plan", row.row.seq_id));
-    Sequence& s = *s_it->second;
-    auto it = by_seq.find(&s);
-    if (it == by_seq.end() || s.state == SeqState::finished) continue;
-    float lp = 0;
-    // The sampling counter of a row is its position + 1 (every rank used the same).
-    const int32_t tok = merge_and_sample(row.cands, s.sampling, 0, static_cast<uint64_t>(row.row.pos) + 1, &lp);
-    if (tok < 0) {
-      end(*it->second, FinishReason::error, {ErrorKind::internal, "sampling found no finite logit"});
-      continue;
-    }
-    std::vector<std::pair<int32_t, float>> top;
-    if (s.n_top > 0) top = top_logprobs(row.cands, s.n_top);
-    deliver(*it->second, tok, lp, std::move(top));
+  std::vector<SampledRow*> mine;
+  for (size_t i = 0, j = 0; i < rows.size(); i = j) {
+    const uint64_t id = rows[i].row.seq_id;
+    mine.clear();
+    for (j = i; j < rows.size() && rows[j].row.seq_id == id; ++j) mine.push_back(&rows[j]);
+    auto x = by_wire.find(id);
+    if (x == by_wire.end()) Comm::fatal("error", fmt::format("step: a logit row names sequence {}, not in the plan", id));
+    auto it = by_seq.find(x->second->seq);
+    if (it == by_seq.end() || it->second->finished()) continue;
+    verify(*it->second, x->second->draft, mine);
   }
+  host_->sched().accept_drafts(p);
   drop_finished();
   const double dt = secs(Clock::now() - t0);
   step_s_ += dt;

@@ -132,6 +132,11 @@ void Engine::publish() {
   }
   snap_.collective_s_total = host_->collective_seconds();
   snap_.step_s_total = step_s_;
+  snap_.spec_drafts = spec_drafts_;
+  snap_.spec_draft_tokens = spec_draft_tokens_;
+  snap_.spec_accepted_tokens = spec_accepted_;
+  snap_.spec_accepted_by_position = spec_by_pos_;
+  snap_.spec_proposer_s = spec_s_;
   snap_.last_activity_unix = last_activity_unix_;
   if (!ranks_.empty()) snap_.ranks = ranks_;
   if (!metrics_) return;

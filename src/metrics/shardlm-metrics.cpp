@@ -39,6 +39,9 @@ ShardlmMetrics::ShardlmMetrics(metrics::Registry& r)
           r.counter("shardlm_collective_seconds_total", "Time rank 0 spent in MPI collectives.")),
       step_duration_seconds(
           r.histogram("shardlm_step_duration_seconds", "Duration of one engine step.", kStepBounds)),
+      spec_drafts_total(r.counter("shardlm_spec_decode_drafts_total", "Sequence-steps that carried speculative proposals.")),
+      spec_draft_tokens_total(r.counter("shardlm_spec_decode_draft_tokens_total", "Speculative tokens proposed.")),
+      spec_accepted_tokens_total(r.counter("shardlm_spec_decode_accepted_tokens_total", "Speculative tokens accepted.")),
       model_loaded(r.gauge("shardlm_model_loaded", "1 while a model is loaded and ready, else 0.")) {
   for (size_t i = 0; i < kFinishReasons.size(); ++i)
     finished_[i] = &r.counter(kFinishedName, kFinishedHelp, {{"reason", std::string(kFinishReasons[i])}});

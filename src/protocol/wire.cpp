@@ -120,6 +120,7 @@ std::vector<uint8_t> encode_step(const StepMsg& m) {
   w.put<uint32_t>(static_cast<uint32_t>(m.running.size()));
   for (const auto& s : m.running) {
     w.put<uint64_t>(s.seq_id);
+    w.put<uint32_t>(s.start_pos);
     w.ints(s.tokens);
     w.ints(s.new_blocks);
   }
@@ -136,11 +137,6 @@ std::vector<uint8_t> encode_step(const StepMsg& m) {
     w.put<int32_t>(op.src);
     w.put<int32_t>(op.dst);
   }
-  w.put<uint32_t>(static_cast<uint32_t>(m.drafts.size()));
-  for (const auto& d : m.drafts) {
-    w.put<uint64_t>(d.seq_id);
-    w.ints(d.tokens);
-  }
   return std::move(w.out);
 }
 
@@ -148,10 +144,9 @@ namespace {
 
 // Smallest encodings (empty Ints), so that a count can be checked against the bytes left.
 constexpr size_t kMinNewSeq = 8 + 4 + 4 + 4 + 4 + 4 + 1 + 36;
-constexpr size_t kMinRunningSeq = 8 + 4 + 4;
+constexpr size_t kMinRunningSeq = 8 + 4 + 4 + 4;
 constexpr size_t kLogitRow = 8 + 4;
 constexpr size_t kKvOp = 1 + 4 + 4;
-constexpr size_t kMinDraft = 8 + 4;
 
 bool known_kv_op(uint8_t k) {
   return k == static_cast<uint8_t>(KvOpKind::copy) || k == static_cast<uint8_t>(KvOpKind::offload) ||
@@ -176,6 +171,7 @@ void read_seqs(Reader& r, StepMsg& m) {
   for (uint32_t i = 0; i < nr && r.ok; ++i) {
     RunningSeq s;
     s.seq_id = r.get<uint64_t>();
+    s.start_pos = r.get<uint32_t>();
     s.tokens = r.ints();
     s.new_blocks = r.ints();
     m.running.push_back(std::move(s));
@@ -196,9 +192,6 @@ void read_seqs(Reader& r, StepMsg& m) {
 Status check_step_supported(const StepMsg& m) {
   if (!m.kv_ops.empty())
     return Status::errorf("step {}: {} KV operations: KV ops are not supported by this build", m.step_id, m.kv_ops.size());
-  if (!m.drafts.empty())
-    return Status::errorf("step {}: draft tokens for {} sequences: drafts are not supported by this build", m.step_id,
-                          m.drafts.size());
   return Status::ok();
 }
 
@@ -216,13 +209,6 @@ Result<StepMsg> decode_step(const uint8_t* data, size_t n) {
     if (r.ok && !known_kv_op(kind)) return Status::errorf("malformed STEP message: unknown KV op kind {}", kind);
     op.kind = static_cast<KvOpKind>(kind);
     m.kv_ops.push_back(op);
-  }
-  uint32_t nd = r.count(kMinDraft);
-  for (uint32_t i = 0; i < nd && r.ok; ++i) {
-    DraftTokens d;
-    d.seq_id = r.get<uint64_t>();
-    d.tokens = r.ints();
-    m.drafts.push_back(std::move(d));
   }
   if (!r.ok) return Status::error("malformed STEP message: truncated");
   if (!r.at_end()) return Status::error("malformed STEP message: trailing bytes");

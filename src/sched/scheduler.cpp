@@ -84,15 +84,17 @@ void Scheduler::finish(Sequence& s, FinishReason why) {
   s.finish = why;
 }
 
-void Scheduler::emit(Sequence& s, int n, StepPlan& p) {
+void Scheduler::emit(Sequence& s, int n, std::vector<int32_t> draft, StepPlan& p) {
   const bool sample = s.n_computed + n == static_cast<int>(s.tokens.size());
   auto first = s.tokens.begin() + s.n_computed;
+  const int n_known = n;
+  n += static_cast<int>(draft.size());
   if (!s.on_ranks) {
     NewSeq ns;
     ns.seq_id = s.wire_id;
     ns.start_pos = static_cast<uint32_t>(s.n_computed);
     ns.n_prompt = static_cast<uint32_t>(s.n_prompt);
-    ns.tokens.assign(first, first + n);
+    ns.tokens.assign(first, first + n_known);
     ns.block_table = kv_.table(s.wire_id).blocks;
     if (s.need_history) ns.history.assign(s.tokens.begin(), first);
     ns.n_top = static_cast<uint8_t>(s.n_top);
@@ -102,13 +104,17 @@ void Scheduler::emit(Sequence& s, int n, StepPlan& p) {
   } else {
     RunningSeq rs;
     rs.seq_id = s.wire_id;
-    rs.tokens.assign(first, first + n);
+    rs.start_pos = static_cast<uint32_t>(s.n_computed);
+    rs.tokens.assign(first, first + n_known);
+    rs.tokens.insert(rs.tokens.end(), draft.begin(), draft.end());
     rs.new_blocks = kv_.unsent(s.wire_id);
     p.msg.running.push_back(std::move(rs));
   }
   kv_.mark_sent(s.wire_id);
-  if (sample) p.msg.rows.push_back({s.wire_id, static_cast<uint32_t>(s.n_computed + n - 1)});  // the last token's logits
-  p.seqs.push_back({&s, n, sample});
+  // The last known token's logits, then one row per draft token (verification).
+  if (sample)
+    for (int i = n_known - 1; i < n; ++i) p.msg.rows.push_back({s.wire_id, static_cast<uint32_t>(s.n_computed + i)});
+  p.seqs.push_back({&s, n, sample, std::move(draft)});
   p.n_tokens += n;
 }
 
@@ -137,7 +143,8 @@ bool Scheduler::admit(Sequence& s, int budget, StepPlan& p) {
   s.n_computed = n_start;
   s.on_ranks = false;
   s.state = SeqState::running;
-  emit(s, n, p);
+  s.draft.clear();
+  emit(s, n, {}, p);
   return true;
 }
 
@@ -155,6 +162,12 @@ StepPlan Scheduler::schedule() {
     if (budget == 0) break;
     if (s->state != SeqState::running || s->gap() <= 0) continue;
     const int n = std::min(s->gap(), budget);
+    // Draft tokens ride along with a decoding sequence, as far as the budget allows.
+    std::vector<int32_t> draft;
+    if (s->gap() == 1 && s->on_ranks && !s->draft.empty())
+      draft.assign(s->draft.begin(), s->draft.begin() + std::min<int>(static_cast<int>(s->draft.size()), budget - n));
+    s->draft.clear();
+    if (!draft.empty() && !grow(*s, s->n_computed + n + static_cast<int>(draft.size()), p)) draft.clear();
     bool ok = true;
     while (!grow(*s, s->n_computed + n, p)) {
       // Preempt the newest running sequence not yet in this step; else this one.
@@ -172,9 +185,9 @@ StepPlan Scheduler::schedule() {
       preempt(*victim);
     }
     if (!ok) continue;
-    emit(*s, n, p);
+    budget -= n + static_cast<int>(draft.size());
+    emit(*s, n, std::move(draft), p);
     scheduled.push_back(s);
-    budget -= n;
   }
 
   // 2. Admit waiting sequences in order.
@@ -201,7 +214,23 @@ void Scheduler::commit(const StepPlan& p) {
   for (const auto& x : p.seqs) {
     Sequence& s = *x.seq;
     if (s.state != SeqState::running) continue;
-    s.n_computed += x.n_tokens;
+    s.n_computed += x.n_tokens - static_cast<int>(x.draft.size());  // draft tokens: accept_drafts()
+    kv_.apply(kv_.commit(s.wire_id, s.tokens, s.n_computed));
+  }
+}
+
+void Scheduler::accept_drafts(const StepPlan& p) {
+  for (const auto& x : p.seqs) {
+    Sequence& s = *x.seq;
+    if (s.state != SeqState::running || x.draft.empty()) continue;
+    // KV at a draft position is right when every token up to it is the sequence's own.
+    int accepted = 0;
+    const size_t at = static_cast<size_t>(s.n_computed);
+    while (accepted < static_cast<int>(x.draft.size()) && at + accepted < s.tokens.size() &&
+           s.tokens[at + accepted] == x.draft[accepted])
+      ++accepted;
+    if (accepted == 0) continue;
+    s.n_computed += accepted;
     kv_.apply(kv_.commit(s.wire_id, s.tokens, s.n_computed));
   }
 }

@@ -24,6 +24,7 @@ struct ForwardBatch;
 struct RankSeq {
   std::vector<int32_t> block_table;  // KV block ids, in position order
   int32_t n_computed = 0;            // positions whose KV is in the cache
+  int32_t last_step_tokens = 0;      // tokens the latest step computed (the most a next step may take back)
   int32_t n_prompt = 0;              // positions >= n_prompt are generated tokens
   int n_top = 0;                     // top alternatives kept for logprobs
   SamplingParams sampling;

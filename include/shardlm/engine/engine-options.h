@@ -4,12 +4,14 @@
 #pragma once
 #include "shardlm/cluster/runtime-config.h"
 #include "shardlm/sched/scheduler.h"
+#include "shardlm/spec/spec-options.h"
 
 namespace shardlm {
 
 struct EngineOptions {
   RuntimeConfig rt;                  // model and runtime (broadcast in LOAD)
   SchedulerOptions sched;            // batching policy: --max-num-seqs, --max-batch-tokens, --max-queue, --no-prefix-cache
+  SpecOptions spec;                  // speculative decoding: --spec-decode, --ngram-min/max, --num-speculative-tokens
   double request_timeout_s = 600;    // --request-timeout-s: total deadline per request (0 = none)
   double first_token_timeout_s = 0;  // --first-token-timeout-s: deadline for the first token (0 = none)
   double ping_interval_s = 5;        // --ping-interval-s: heartbeat and rank statistics while idle

@@ -32,6 +32,7 @@ namespace shardlm {
 struct ShardlmMetrics;
 class ModelHost;
 struct LiveRequest;
+struct SampledRow;
 
 enum class ModelState { unloaded, loading, ready, unloading };
 const char* model_state_name(ModelState s);
@@ -62,6 +63,11 @@ struct EngineSnapshot {
   int max_context = 0;
   int running = 0, waiting = 0;
   uint64_t requests_total = 0, steps = 0, preemptions = 0;
+  // Speculative decoding (GET /v1/spec_decode/metrics): steps that carried proposals for
+  // a sequence, tokens proposed, tokens accepted, accepted count by draft position.
+  uint64_t spec_drafts = 0, spec_draft_tokens = 0, spec_accepted_tokens = 0;
+  std::vector<uint64_t> spec_accepted_by_position;
+  double spec_proposer_s = 0;
   uint64_t prefix_query_tokens = 0, prefix_hit_tokens = 0;
   double collective_s_total = 0, step_s_total = 0, load_s = 0;
   double last_activity_unix = 0, started_unix = 0;
@@ -113,6 +119,10 @@ class Engine {
   Status load_or_reset(const std::string& path);
   void unload_now();
   void step();
+  void propose();
+  // The rows of one sequence in a step (its last known token, then each draft token):
+  // greedy verification delivers the accepted drafts and one more token.
+  void verify(LiveRequest& r, const std::vector<int32_t>& draft, std::vector<SampledRow*>& rows);
   void deliver(LiveRequest& r, int32_t tok, float logprob, std::vector<std::pair<int32_t, float>> top);
   void end(LiveRequest& r, FinishReason why, RequestError error = {});
   void abort_all(ErrorKind kind, const std::string& why);
@@ -146,6 +156,9 @@ class Engine {
   std::chrono::steady_clock::time_point last_msg_, last_request_;
   double last_activity_unix_ = 0;
   double step_s_ = 0;  // time in step(), plan to delivered tokens
+  uint64_t spec_drafts_ = 0, spec_draft_tokens_ = 0, spec_accepted_ = 0;
+  std::vector<uint64_t> spec_by_pos_;
+  double spec_s_ = 0;
   std::vector<RankStats> ranks_;
   uint64_t published_queries_ = 0, published_hits_ = 0;  // prefix cache totals already in the metrics
 };

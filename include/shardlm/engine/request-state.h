@@ -23,6 +23,7 @@ struct LiveRequest {
   Clock::time_point arrived, last_token;
   bool got_first = false;
   bool cancelled = false;  // the client is gone: no more events
+  int spec_k = 0;          // draft tokens to ask for next (adapts to the acceptance; 0 = start at K)
 
   // Makes the sequence and the text stream (the request is being admitted).
   void start(const Tokenizer& tok);

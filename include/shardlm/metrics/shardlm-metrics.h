@@ -65,6 +65,11 @@ struct ShardlmMetrics {
   metrics::Counter& collective_seconds_total;   // shardlm_collective_seconds_total: rank 0's time in MPI collectives
   metrics::Histogram& step_duration_seconds;    // shardlm_step_duration_seconds: one step, plan to sampled tokens;
                                                 //   bounds 0.001 0.0025 0.005 0.01 0.025 0.05 0.1 0.25 0.5 1 2.5 5.
+  // --- speculative decoding (acceptance rate = rate(accepted) / rate(draft tokens)) ---
+  metrics::Counter& spec_drafts_total;           // shardlm_spec_decode_drafts_total: sequence-steps that carried proposals
+  metrics::Counter& spec_draft_tokens_total;     // shardlm_spec_decode_draft_tokens_total: tokens proposed
+  metrics::Counter& spec_accepted_tokens_total;  // shardlm_spec_decode_accepted_tokens_total: of those, accepted
+
   // One step: steps_total += 1, collective_seconds_total += collective, observe duration.
   void observe_step(double step_seconds, double collective_seconds);
 

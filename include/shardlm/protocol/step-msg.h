@@ -6,12 +6,13 @@
 // rank's StepExecutor (cluster/step-executor.h). No threads here: a message is owned by
 // whoever built or decoded it (rank 0's engine thread, a worker loop).
 //
-// Wire format, version 4 (little-endian; every rank runs the same binary).
+// Wire format, version 5 (little-endian; every rank runs the same binary; 5: RunningSeq
+// carries start_pos, the draft list is gone: draft tokens are ordinary tokens with rows).
 // 4: an explicit logit-row table replaces the per-sequence sample flags; typed KV ops;
 //    row records carry their row's identity. 3: PROBE.
 //
 //   Message    := Header Payload
-//   Header     := u32 magic "SLMW"  u16 version(=4)  u16 kind  u64 payload_bytes    (16 bytes)
+//   Header     := u32 magic "SLMW"  u16 version(=5)  u16 kind  u64 payload_bytes    (16 bytes)
 //   kind       := 1 STEP | 2 LOAD | 3 UNLOAD | 4 PING | 5 SHUTDOWN | 6 PROBE
 //   The header is broadcast first, then the payload (payload_bytes <= 2^31), each with
 //   a deadline.
@@ -22,15 +23,13 @@
 //                   u32 n_rows     × LogitRow   the logit-row table, in output order
 //                   u32 n_finished × u64        seq ids every rank frees (after this step)
 //                   u32 n_kv_ops   × KvOp       KV block operations (rejected by this build)
-//                   u32 n_drafts   × Draft      draft tokens (rejected by this build)
 //   NewSeq     := u64 seq_id  u32 start_pos  u32 n_prompt  Ints tokens  Ints block_table
 //                 Ints history  u8 n_top  Sampling
-//   RunningSeq := u64 seq_id  Ints tokens  Ints new_blocks
+//   RunningSeq := u64 seq_id  u32 start_pos  Ints tokens  Ints new_blocks
 //   LogitRow   := u64 seq_id  u32 pos
 //   Sampling   := f32 temperature  i32 top_k  f32 top_p  f32 min_p  u64 seed
 //                 f32 repetition_penalty  f32 presence_penalty  f32 frequency_penalty
 //   KvOp       := u8 kind(1 copy | 2 offload | 3 restore)  i32 src  i32 dst
-//   Draft      := u64 seq_id  Ints tokens
 //   Ints       := u32 count  count × i32
 //   string     := u32 length  length × u8
 //
@@ -52,7 +51,7 @@
 //     (kernels/stream-read.h) and gathers its bandwidth (f64, bytes/s) to rank 0.
 //
 // Decoding checks every count and length against the payload, rejects trailing bytes,
-// unknown KV op kinds, and (until a feature consumes them) non-empty kv_ops or drafts.
+// unknown KV op kinds, and (until a feature consumes them) non-empty kv_ops.
 // A malformed message is an error value, never a read past the end.
 #pragma once
 #include <cstdint>
@@ -64,7 +63,7 @@
 namespace shardlm {
 
 constexpr uint32_t kWireMagic = 0x574D4C53;  // "SLMW" (little-endian bytes 'S' 'L' 'M' 'W')
-constexpr uint16_t kWireVersion = 4;
+constexpr uint16_t kWireVersion = 5;
 
 enum class MsgKind : uint16_t {
   STEP = 1,      // payload StepMsg: one batch to compute
@@ -100,10 +99,13 @@ struct NewSeq {
 };
 
 // A sequence every rank already holds: its next tokens and the blocks they need.
-// Positions n_computed .. n_computed + tokens.size() - 1, where n_computed counts the
-// sequence's positions computed by the previous steps (start_pos included).
+// Positions start_pos .. start_pos + tokens.size() - 1. start_pos is the count of the
+// sequence's positions rank 0 keeps: the ranks' count after the previous steps, or less
+// when the previous step's last positions held speculative tokens that were rejected
+// (then the ranks forget them: at most the previous step's tokens, never with penalties).
 struct RunningSeq {
   uint64_t seq_id = 0;
+  uint32_t start_pos = 0;            // position of tokens[0]
   std::vector<int32_t> tokens;       // token ids computed in this step (may be empty)
   std::vector<int32_t> new_blocks;   // KV block ids appended to the sequence's block table
 };
@@ -134,13 +136,6 @@ struct KvOp {
   int32_t dst = 0;  // block id (copy, restore) or tier slot (offload)
 };
 
-// Draft tokens proposed for a sequence (speculative decoding). No build consumes them
-// yet: a STEP with drafts is rejected.
-struct DraftTokens {
-  uint64_t seq_id = 0;
-  std::vector<int32_t> tokens;  // token ids following the sequence's last token
-};
-
 // One engine iteration, as a diff against the previous step. The batch is the tokens
 // of new_seqs then running, in message order; rows name which of them give logits.
 struct StepMsg {
@@ -150,7 +145,6 @@ struct StepMsg {
   std::vector<LogitRow> rows;          // the logit-row table; row records come back in this order
   std::vector<uint64_t> finished;      // seq ids freed on every rank after this step's forward
   std::vector<KvOp> kv_ops;            // must be empty (not supported by this build)
-  std::vector<DraftTokens> drafts;     // must be empty (not supported by this build)
 };
 
 struct LoadMsg {

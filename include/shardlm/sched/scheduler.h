@@ -44,8 +44,12 @@ struct SchedulerConfig : SchedulerOptions {
 // One scheduled sequence in a step, in the order of the step message (new, then running).
 struct ScheduledSeq {
   Sequence* seq = nullptr;
-  int n_tokens = 0;   // tokens computed in this step
-  bool sample = false;  // the step's logit-row table has a row at this sequence's last token
+  int n_tokens = 0;   // tokens computed in this step, draft tokens included
+  bool sample = false;  // the step's logit-row table has a row at this sequence's last known token
+  // Speculative tokens computed after the last known token (a copy of Sequence::draft,
+  // maybe shortened by the budget); each has a row. commit() keeps the KV of the leading
+  // ones the engine has since appended to the sequence's tokens, and no more.
+  std::vector<int32_t> draft;
 };
 
 struct StepPlan {
@@ -77,6 +81,10 @@ class Scheduler {
   StepPlan schedule();
   // The step ran on every rank: advance n_computed, register full blocks.
   void commit(const StepPlan& p);
+  // After the engine verified a step's draft tokens (appending the accepted ones and one
+  // more to each sequence's tokens): keeps the KV of the accepted ones. Rejected draft
+  // positions are forgotten; the next RunningSeq's start_pos tells the ranks.
+  void accept_drafts(const StepPlan& p);
   // Ends a sequence (any state): frees its blocks; the ranks free it with the next step.
   void finish(Sequence& s, FinishReason why);
 
@@ -94,7 +102,7 @@ class Scheduler {
   void apply_alloc(const AllocPlan& a, StepPlan& p);
   void preempt(Sequence& s);
   bool admit(Sequence& s, int budget, StepPlan& p);
-  void emit(Sequence& s, int n, StepPlan& p);
+  void emit(Sequence& s, int n, std::vector<int32_t> draft, StepPlan& p);
   void release_blocks(Sequence& s);
 
   SchedulerConfig cfg_;

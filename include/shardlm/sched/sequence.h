@@ -26,6 +26,9 @@ struct Sequence {
   SamplingParams sampling;
   int n_top = 0;                     // top alternatives wanted per token (logprobs), 0..20
   bool need_history = false;         // penalties: ranks need every token (set by the engine)
+  // Speculative tokens proposed to follow `tokens` (set by the engine before schedule();
+  // taken into the next step while the sequence decodes, then cleared).
+  std::vector<int32_t> draft;
 
   SeqState state = SeqState::waiting;
   FinishReason finish = FinishReason::none;

@@ -1,0 +1,94 @@
+# label: e2e
+"""Speculative decoding (n-gram proposer): greedy output equals the output without it,
+through `shardlm generate` on 1, 2 and 4 ranks and through a 2-rank server with
+concurrent requests, prefix caching and KV preemption in play; the proposals are
+accepted on the trained models' repetitive text and counted in
+/v1/spec_decode/metrics and /metrics; sampled requests are not changed."""
+import concurrent.futures as cf
+
+from serverlib import Server
+from testlib import Checks, mpirun, need_shared
+
+stories = need_shared("stories260K", "stories260K.gguf")
+tiny = need_shared("TinyStories-656K")
+c = Checks()
+SPEC = ["--spec-decode", "ngram", "--num-speculative-tokens", "5"]
+
+# 1. generate: the same text with and without proposals.
+for model, n_tok, ranks in [(stories, 400, (1, 2, 4)), (tiny, 300, (2,))]:
+    for n in ranks:
+        base = ["generate", "--model", model, "--prompt", "Once upon a time", "-n", str(n_tok), "--temp", "0", "--ignore-eos"]
+        off = mpirun(n, base)
+        on = mpirun(n, base + SPEC)
+        c.check(on.stdout == off.stdout and len(on.stdout) > 100,
+                f"generate {model.split('/')[-1]} np={n}: greedy text equal with n-gram speculation")
+
+# 2. server: concurrent greedy requests, with and without speculation, same texts.
+prompts = ["Once upon a time", "The little dog", "Lily and Ben went", "One day, a big bird",
+           "Once upon a time, there was a little girl named Lily."]
+
+
+def completion(srv, p, n=200, **kw):
+    return srv.request("POST", "/v1/completions", dict({"prompt": p, "max_tokens": n, "temperature": 0, "ignore_eos": True}, **kw))
+
+
+def texts(srv, n=200, **kw):
+    with cf.ThreadPoolExecutor(len(prompts)) as ex:
+        got = list(ex.map(lambda p: completion(srv, p, n, **kw), prompts))
+    return [(st, b["choices"][0]["text"] if st == 200 else b) for st, _, b in got]
+
+
+def run_server(args, n=200, **kw):
+    srv = Server(stories, args=args)
+    try:
+        first = texts(srv, n, **kw)
+        again = texts(srv, n, **kw)  # prompts now in the prefix cache
+        spec = srv.request("GET", "/v1/spec_decode/metrics")[2]
+        metrics = srv.request("GET", "/metrics")[2]
+        sampled = completion(srv, prompts[0], 40, temperature=0.9, seed=11, ignore_eos=False)
+        return first, again, spec, metrics, sampled
+    finally:
+        srv.stop()
+
+
+off = run_server([])
+on = run_server(SPEC + ["--spec-max-seqs", "8"])
+c.check(all(st == 200 for st, _ in off[0] + on[0]), "server: every request answered 200")
+c.check([t for _, t in on[0]] == [t for _, t in off[0]], "server: concurrent greedy texts equal with speculation")
+c.check([t for _, t in on[1]] == [t for _, t in off[1]] == [t for _, t in off[0]],
+        "server: the same with the prompts in the prefix cache")
+spec = on[2]
+keys = {"mode", "num_speculative_tokens", "num_drafts", "num_draft_tokens", "num_accepted_tokens", "acceptance_rate",
+        "mean_accepted_length", "accepted_by_position", "estimated_speedup", "proposer_seconds"}
+c.check(keys <= set(spec), f"/v1/spec_decode/metrics has vLLM's keys ({sorted(set(spec))})")
+c.check(spec.get("mode") == "ngram" and spec.get("num_accepted_tokens", 0) > 0 and spec.get("num_drafts", 0) > 0,
+        f"proposals were made and accepted ({spec})")
+c.check(0 < spec.get("acceptance_rate", 0) <= 1 and spec.get("mean_accepted_length", 0) > 1,
+        "acceptance rate and mean accepted length are consistent")
+by_pos = spec.get("accepted_by_position", [])
+c.check(len(by_pos) == 5 and all(by_pos[i] >= by_pos[i + 1] for i in range(4)) and by_pos[0] <= spec["num_drafts"],
+        f"accepted_by_position is non-increasing ({by_pos})")
+line = [l for l in on[3].splitlines() if l.startswith("shardlm_spec_decode_accepted_tokens_total")]
+c.check(line and float(line[0].split()[-1]) == spec["num_accepted_tokens"], f"/metrics counts the same ({line})")
+c.check(off[2]["mode"] == "off" and off[2]["num_drafts"] == 0, "without --spec-decode nothing is proposed")
+c.check(on[4][0] == 200 and on[4][2]["choices"][0]["text"] == off[4][2]["choices"][0]["text"],
+        "a sampled request gives the same text with speculation on (it is not speculated)")
+
+# 3. preemption with speculation: a pool too small for the four requests at once.
+pre_args = ["--kv-blocks", "12", "--max-num-seqs", "4", "--max-batch-tokens", "32"]
+
+
+def pre_run(args):
+    srv = Server(stories, args=pre_args + args)
+    try:
+        got = texts(srv, 150)
+        return got, srv.request("GET", "/admin/status")[2]["kv_cache"]["preemptions"]
+    finally:
+        srv.stop()
+
+
+a, _ = pre_run([])
+b, pre = pre_run(SPEC + ["--spec-max-seqs", "8"])
+c.check([t for _, t in a] == [t for _, t in b] and all(st == 200 for st, _ in a + b),
+        f"with KV preemption (preemptions {pre}) the speculated texts equal the plain ones")
+c.finish()
