@@ -122,7 +122,13 @@ try:
     c.check(r.returncode == 1 and s["succeeded"] == 2 and s["valid_requests"] == 0 and not s["valid"]
             and all(not x["valid"] and "not streamed" in x["invalid_reason"] and x["prefill_time_s"] is None for x in lines),
             f"--no-stream: results marked invalid (no TTFT), exit 1 ({r.returncode})")
-    for name in ["ngram", "sessions", "eviction-replay", "reuse-verify"]:
+    r = bench("ngram", "--url", url, "--label", "ngram", "--out", out, "--max-tokens", "24", "--requests", "2")
+    d = json.load(open(os.path.join(latest_run("ngram", "ngram"), "summary.json"))).get("scenario_data", {}).get("ngram", {})
+    c.check(r.returncode == 0 and set(d) == {"repetitive", "edit", "random"}
+            and all(v["requests"] == 2 and v["decode_tok_s_mean"] > 0 and v["spec_mode"] == "off" and v["drafts"] == 0
+                    for v in d.values()),
+            f"ngram: three cases with decode tok/s and the (off) speculation counters ({r.returncode}, {d})")
+    for name in ["sessions", "eviction-replay", "reuse-verify"]:
         r = bench(name, "--url", url, "--out", out)
         c.check(r.returncode == EXIT_NEEDS_FEATURE and "needs feature" in r.stderr, f"{name}: needs feature, exit {r.returncode}")
     r = bench("single", "--url", "http://127.0.0.1:1", "--out", out, "--requests", "1")
