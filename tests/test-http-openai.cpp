@@ -102,6 +102,7 @@ const std::vector<BadCase> kBadCases = {
     {C, R"({"prompt": "a", "stop_token_ids": [3, -1]})", "stop_token_ids[1]", "token id"},
     {C, R"({"prompt": "a", "stop_token_ids": 3})", "stop_token_ids", "got integer"},
     {C, R"({"prompt": "a", "ignore_eos": 1})", "ignore_eos", "got integer"},
+    {C, R"({"prompt": "a", "spec_decode": "no"})", "spec_decode", "got string"},
     // Streaming.
     {C, R"({"prompt": "a", "stream": "true"})", "stream", "got string"},
     {C, R"({"prompt": "a", "stream_options": {"include_usage": true}})", "stream_options", "only allowed"},
@@ -207,6 +208,7 @@ TEST(HttpOpenAiRequest, CompletionDefaults) {
   EXPECT_TRUE(r.stop.empty());
   EXPECT_TRUE(r.stop_token_ids.empty());
   EXPECT_FALSE(r.ignore_eos);
+  EXPECT_TRUE(r.spec_decode);
   EXPECT_EQ(r.logprobs, -1);
   EXPECT_FALSE(r.echo);
   EXPECT_EQ(r.n, 1);
@@ -219,7 +221,7 @@ TEST(HttpOpenAiRequest, CompletionAllFields) {
     "model": "tiny", "prompt": "Once", "max_tokens": 16, "temperature": 0.5, "top_p": 0.9,
     "top_k": 40, "min_p": 0.05, "presence_penalty": -1.5, "frequency_penalty": 2,
     "repetition_penalty": 1.1, "seed": 42, "stop": ["\n", "END"], "stop_token_ids": [2, 0],
-    "ignore_eos": true, "logprobs": 5, "n": 1, "best_of": 1, "stream": true,
+    "ignore_eos": true, "spec_decode": false, "logprobs": 5, "n": 1, "best_of": 1, "stream": true,
     "stream_options": {"include_usage": true}, "user": "u-1", "session_id": "s-9",
     "suffix": "", "logit_bias": {}, "echo": false})");
   const ApiRequest& r = ok(pr);
@@ -239,6 +241,7 @@ TEST(HttpOpenAiRequest, CompletionAllFields) {
   EXPECT_EQ(r.stop, (std::vector<std::string>{"\n", "END"}));
   EXPECT_EQ(r.stop_token_ids, (std::vector<int32_t>{2, 0}));
   EXPECT_TRUE(r.ignore_eos);
+  EXPECT_FALSE(r.spec_decode);
   EXPECT_EQ(r.logprobs, 5);
   EXPECT_TRUE(r.stream);
   EXPECT_TRUE(r.include_usage);

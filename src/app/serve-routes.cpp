@@ -224,6 +224,7 @@ void handle_generate(ServeContext& ctx, ApiKind kind, const HttpRequest& hreq, s
   er.stop = req.stop;
   er.stop_token_ids = req.stop_token_ids;
   er.ignore_eos = req.ignore_eos;
+  er.speculate = req.spec_decode;
   er.logprobs = req.logprobs >= 0;
   er.n_top = std::max(0, req.logprobs);
   er.session_id = req.session_id;

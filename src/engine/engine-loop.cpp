@@ -133,7 +133,7 @@ void Engine::propose() {
   const auto n_decoding = std::count_if(reqs_.begin(), reqs_.end(), [&](const auto& r) { return decoding(*r); });
   if (n_decoding == 0 || n_decoding > so.max_seqs) return;
   for (auto& r : reqs_) {
-    if (!decoding(*r)) continue;
+    if (!decoding(*r) || !r->in.speculate) continue;
     Sequence& s = *r->seq;
     // Greedy only: sampled requests need the rejection-sampling test (not built yet);
     // penalties would need the ranks to take counts back.

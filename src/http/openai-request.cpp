@@ -352,6 +352,7 @@ Err parse_common(const json& o, ApiRequest& r) {
     OPENAI_TRY(token_array(*ids, "stop_token_ids", r.stop_token_ids));
   }
   OPENAI_TRY(get_bool(o, "ignore_eos", r.ignore_eos));
+  OPENAI_TRY(get_bool(o, "spec_decode", r.spec_decode));
 
   std::optional<int64_t> n, best_of;
   OPENAI_TRY(get_int(o, "n", 1, 1, n, "equal to 1 (only one choice per prompt is supported)"));

@@ -45,6 +45,7 @@ struct EngineRequest {
   std::vector<std::string> stop;       // stop strings (not part of the output)
   std::vector<int32_t> stop_token_ids; // end the generation like EOS
   bool ignore_eos = false;
+  bool speculate = true;               // false: no speculative proposals for this request (when the server makes them)
   int n_top = 0;                       // top logprobs per token (0..20)
   bool logprobs = false;               // report each token's logprob
   std::string session_id;              // the client's conversation id (kept for the KV tiers; not used yet)

@@ -78,6 +78,7 @@ struct ApiRequest {
   std::vector<std::string> stop;        // "stop": a string or up to 4, each non-empty
   std::vector<int32_t> stop_token_ids;  // "stop_token_ids" (vLLM extension), each >= 0
   bool ignore_eos = false;              // "ignore_eos" (vLLM extension)
+  bool spec_decode = true;              // "spec_decode" (extension): false = no speculative proposals for this request
 
   // Number of top alternatives to report per token, -1 = no logprobs.
   // completion: "logprobs" int 0..20. chat: "logprobs" true, then "top_logprobs" 0..20
