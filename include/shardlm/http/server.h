@@ -56,8 +56,18 @@ struct HttpServerConfig {
   std::string api_key;             // "" = API routes open; else Bearer key on API routes
   std::string admin_key;           // "" = admin routes use api_key (open if that is "" too)
   std::vector<std::string> open_paths = {"/health", "/metrics"};  // never need a key
-  double idle_timeout_s = 300;     // keep-alive idle close; also the per-read/per-write limit
+  double idle_timeout_s = 300;     // keep-alive idle close; also the limit for a body and for each write
+  // The request line and headers must be complete this long after the connection opened
+  // (first request) or after its first byte arrived (later keep-alive requests); else the
+  // connection is closed without an answer. 0 = only idle_timeout_s.
+  double header_timeout_s = 10;
   int max_connections = 1024;      // open sockets; beyond → 503 error object and close
+  // Open sockets per client address (IP, port ignored); beyond → 503 and close at once.
+  int max_connections_per_client = 64;
+  // The last reserved_connections of max_connections serve only open_paths (/health,
+  // /metrics), one request each, so that a full server still answers its health check;
+  // any other request on them → 503. 0 = no reserve. Must be < max_connections.
+  int reserved_connections = 16;
 };
 
 struct HttpRequest {
