@@ -100,6 +100,64 @@ try:
     c.check(st == 401, f"the API key does not open /admin/load ({st})")
     st, _, _ = srv.request("POST", "/admin/load", body={})
     c.check(st == 401, f"no key: /admin/load is 401 ({st})")
+
+    # --- HTTP probes: no Host, unknown routes without a key ---
+    def raw(data, timeout=10):
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=timeout) as so:
+            so.sendall(data)
+            out = b""
+            while True:
+                chunk = so.recv(65536)
+                if not chunk:
+                    return out
+                out += chunk
+
+    r = raw(b"GET /health HTTP/1.1\r\n\r\n")
+    c.check(r.startswith(b"HTTP/1.1 400"), f"HTTP/1.1 without Host → 400 ({r[:40]!r})")
+    st, _, _ = srv.request("GET", "/no-such-route")
+    c.check(st == 401, f"an unknown route without a key → 401, not 404 ({st})")
+    st, _, _ = srv.request("GET", "/no-such-route", headers=AUTH)
+    c.check(st == 404, f"with the key → 404 ({st})")
+
+    # --- hundreds of half-open connections from other addresses ---
+    held = []
+    for i in range(400):
+        so = socket.socket()
+        so.bind((f"127.0.0.{2 + i % 4}", 0))
+        so.settimeout(10)
+        try:
+            so.connect(("127.0.0.1", srv.port))
+            so.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n")  # headers never end
+        except OSError:
+            pass
+        held.append(so)
+    t0 = time.time()
+    st, _, _ = srv.request("GET", "/health", timeout=15)
+    dt_h = time.time() - t0
+    st2, _, b = completion(srv, timeout=30)
+    dt_c = time.time() - t0
+    c.check(st == 200 and dt_h < 10, f"/health answers beside 400 half-open connections ({st} in {dt_h:.2f} s)")
+    c.check(st2 == 200 and dt_c < 30, f"and a completion too ({st2} in {dt_c:.2f} s)")
+    # Past 64 per address they were refused at once (503); the header deadline (3 s
+    # here) closes the rest without an answer.
+    silent = refused_503 = 0
+    deadline = time.time() + 20
+    for so in held:
+        got = b""
+        try:
+            while True:
+                so.settimeout(max(0.1, deadline - time.time()))
+                chunk = so.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+            silent += got == b""
+            refused_503 += got.startswith(b"HTTP/1.1 503")
+        except OSError:
+            pass
+        so.close()
+    c.check(silent == 4 * 64 and silent + refused_503 == len(held),
+            f"64 per address held, then closed by the header deadline ({silent}); the rest refused with 503 ({refused_503})")
 finally:
     srv.stop()
 c.check(not processes_of(srv.run_dir), "no server process left behind")
