@@ -17,6 +17,7 @@
 #include "shardlm/http/api-error.h"
 #include "shardlm/http/response-sink.h"
 #include "shardlm/http/server.h"
+#include "http-test-client.h"
 
 using namespace shardlm::http;
 using namespace std::chrono_literals;
@@ -27,12 +28,15 @@ using tcp = net::ip::tcp;
 using error_code = boost::system::error_code;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
+using http_test::Client;
+using http_test::add_basic_routes;
+using http_test::error_of;
+using http_test::kTimeout;
+using http_test::str;
+using http_test::test_config;
 
 namespace {
 
-constexpr auto kTimeout = 5s;
-
-std::string str(beast::string_view s) { return std::string(s.data(), s.size()); }
 
 // ---- ApiError ---------------------------------------------------------------------------
 
@@ -233,130 +237,6 @@ TEST(ResponseSink, DroppedSink) {
 }
 
 // ---- real sockets -------------------------------------------------------------------------
-
-// A blocking-style client on its own io_context; every operation has a deadline.
-class Client {
- public:
-  explicit Client(int port) : stream_(ioc_) {
-    stream_.expires_after(kTimeout);
-    stream_.async_connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)),
-                          [this](error_code ec) { connect_ec = ec; });
-    drive();
-  }
-
-  error_code write_raw(const std::string& s) {
-    error_code r = net::error::timed_out;
-    stream_.expires_after(kTimeout);
-    net::async_write(stream_, net::buffer(s), [&](error_code ec, size_t) { r = ec; });
-    drive();
-    return r;
-  }
-
-  // Appends what one read returns to out.
-  error_code read_some(std::string& out, std::chrono::steady_clock::duration timeout = kTimeout) {
-    error_code r = net::error::timed_out;
-    size_t got = 0;
-    stream_.expires_after(timeout);
-    stream_.async_read_some(buf_.prepare(65536), [&](error_code ec, size_t n) {
-      r = ec;
-      got = n;
-    });
-    drive();
-    buf_.commit(got);
-    out += beast::buffers_to_string(buf_.data());
-    buf_.consume(buf_.size());
-    return r;
-  }
-
-  bool read_until(std::string& out, const std::string& needle) {
-    auto deadline = Clock::now() + kTimeout;
-    while (out.find(needle) == std::string::npos) {
-      if (Clock::now() > deadline || read_some(out)) return false;
-    }
-    return true;
-  }
-
-  // Reads until the server closes; returns the error that ended it (eof expected).
-  error_code read_to_end(std::string& out) {
-    auto deadline = Clock::now() + kTimeout;
-    for (;;) {
-      error_code ec = read_some(out);
-      if (ec) return ec;
-      if (Clock::now() > deadline) return net::error::timed_out;
-    }
-  }
-
-  bhttp::response<bhttp::string_body> request(const std::string& method, const std::string& target,
-                                              const std::string& body = "", const HttpHeaders& headers = {},
-                                              error_code* ec_out = nullptr) {
-    bhttp::request<bhttp::string_body> req;
-    req.method_string(method);
-    req.target(target);
-    req.version(11);
-    req.set(bhttp::field::host, "127.0.0.1");
-    for (const auto& [k, v] : headers) req.set(k, v);
-    req.body() = body;
-    if (!body.empty() || method == "POST") req.prepare_payload();
-    error_code ec = net::error::timed_out;
-    stream_.expires_after(kTimeout);
-    bhttp::async_write(stream_, req, [&](error_code e, size_t) { ec = e; });
-    drive();
-    bhttp::response<bhttp::string_body> res;
-    if (!ec) res = read_response(&ec);
-    if (ec_out) *ec_out = ec;
-    EXPECT_FALSE(ec) << method << " " << target << ": " << ec.message();
-    return res;
-  }
-
-  bhttp::response<bhttp::string_body> read_response(error_code* ec_out) {
-    bhttp::response<bhttp::string_body> res;
-    error_code ec = net::error::timed_out;
-    stream_.expires_after(kTimeout);
-    bhttp::async_read(stream_, buf_, res, [&](error_code e, size_t) { ec = e; });
-    drive();
-    *ec_out = ec;
-    return res;
-  }
-
-  void close() { stream_.close(); }
-
-  error_code connect_ec = net::error::timed_out;
-
- private:
-  void drive() {
-    ioc_.restart();
-    ioc_.run();
-  }
-  net::io_context ioc_;
-  beast::tcp_stream stream_;
-  beast::flat_buffer buf_;
-};
-
-json error_of(const bhttp::response<bhttp::string_body>& res) {
-  json j = json::parse(res.body(), nullptr, false);
-  if (j.is_discarded() || !j.contains("error")) return json::object();
-  return j["error"];
-}
-
-HttpServerConfig test_config() {
-  HttpServerConfig c;
-  c.port = 0;
-  c.threads = 2;
-  return c;
-}
-
-// Routes most tests share.
-void add_basic_routes(HttpServer& srv) {
-  srv.route("GET", "/hello", [](const HttpRequest& r, std::shared_ptr<ResponseSink> s) {
-    s->send(200, "text/plain", "hello q=" + r.query + " x=" + std::string(r.header("x-test")));
-  });
-  srv.route("GET", "/remote", [](const HttpRequest& r, std::shared_ptr<ResponseSink> s) {
-    s->send(200, "text/plain", r.remote);
-  });
-  srv.route("POST", "/echo", [](const HttpRequest& r, std::shared_ptr<ResponseSink> s) {
-    s->send(200, "text/plain", std::to_string(r.body.size()));
-  });
-}
 
 TEST(HttpServer, GetRoute) {
   HttpServer srv;
@@ -850,6 +730,7 @@ TEST(HttpServer, MaxConnections) {
   add_basic_routes(srv);
   auto cfg = test_config();
   cfg.max_connections = 2;
+  cfg.reserved_connections = 0;
   ASSERT_TRUE(srv.start(cfg).is_ok());
   auto c1 = std::make_unique<Client>(srv.bound_port());
   Client c2(srv.bound_port());

@@ -238,12 +238,17 @@ TEST(HttpMetrics, ShardlmMetricsFamilies) {
   EXPECT_NE(text.find("shardlm_inter_token_latency_seconds_bucket{le=\"0.001\"} 0\n"), std::string::npos);
   EXPECT_NE(text.find("shardlm_step_duration_seconds_bucket{le=\"0.025\"} 1\n"), std::string::npos);
   EXPECT_NE(text.find("shardlm_http_responses_total{code=\"200\"} 0\n"), std::string::npos);
+  m.spec_accepted_tokens_total.inc(3);
+  const std::string with_spec = r.render();
+  EXPECT_NE(with_spec.find("# TYPE shardlm_spec_decode_drafts_total counter\n"), std::string::npos);
+  EXPECT_NE(with_spec.find("shardlm_spec_decode_draft_tokens_total 0\n"), std::string::npos);
+  EXPECT_NE(with_spec.find("shardlm_spec_decode_accepted_tokens_total 3\n"), std::string::npos);
   // Every family is rendered once with HELP and TYPE.
   size_t helps = 0, types = 0;
   for (size_t p = 0; (p = text.find("# HELP ", p)) != std::string::npos; ++p) ++helps;
   for (size_t p = 0; (p = text.find("# TYPE ", p)) != std::string::npos; ++p) ++types;
-  EXPECT_EQ(helps, 19u);
-  EXPECT_EQ(types, 19u);
+  EXPECT_EQ(helps, 22u);  // 19 + the three speculative decoding counters
+  EXPECT_EQ(types, 22u);
 }
 
 namespace {

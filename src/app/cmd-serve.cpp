@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "app/app.h"
+#include "app/model-dir.h"
 #include "app/serve.h"
 #include "shardlm/core/log.h"
 #include "shardlm/cluster/channel.h"
@@ -57,6 +58,10 @@ int cmd_serve(ServeOptions o) {
   ctx.chat_template = o.chat_template;
   ctx.idle_timeout_s = o.engine.idle_timeout_s;
   ctx.spec = o.engine.spec;
+  ctx.model_dir = resolve_model_dir(o.model_dir, o.engine.rt.model_path);
+  if (!o.model_dir.empty() && ctx.model_dir.empty()) return fail("--model-dir " + o.model_dir + ": not found");
+  if (ctx.model_dir.empty()) LOG_WARN("no --model-dir and no --model: /admin/load accepts no path");
+  else LOG_INFO("/admin/load may load from {}", ctx.model_dir);
   ctx.stall_report_s = o.engine.ping_interval_s;
   http::HttpServer server;
   add_ops_routes(server, ctx);

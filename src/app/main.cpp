@@ -88,6 +88,11 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& srv) {
   sv->add_option("--api-key", srv.http.api_key, "require 'Authorization: Bearer KEY' on the API");
   sv->add_option("--admin-key", srv.http.admin_key, "key for /admin/* (default: the API key)");
   sv->add_option("--body-limit", srv.http.body_limit, "largest request body in bytes (413 past it)");
+  sv->add_option("--header-timeout-s", srv.http.header_timeout_s, "deadline for a request's line and headers (0 = idle timeout only)")->check(CLI::NonNegativeNumber);
+  sv->add_option("--http-idle-timeout-s", srv.http.idle_timeout_s, "close a keep-alive connection idle this long")->check(CLI::PositiveNumber);
+  sv->add_option("--max-connections", srv.http.max_connections, "open client connections (503 past it)")->check(CLI::Range(2, 1 << 20));
+  sv->add_option("--max-connections-per-client", srv.http.max_connections_per_client, "open connections per client address (503 past it)")->check(CLI::Range(1, 1 << 20));
+  sv->add_option("--reserved-connections", srv.http.reserved_connections, "of --max-connections, the last ones serve only /health and /metrics")->check(CLI::Range(0, 1 << 20));
   sv->add_option("--chat-template", srv.chat_template, "chat format: chatml, llama2, llama3, mistral, zephyr, phi3 (default: from the model)");
   sv->add_option("--max-num-seqs", srv.engine.sched.max_num_seqs, "sequences in the running batch")->check(CLI::Range(1, 4096));
   sv->add_option("--max-batch-tokens", srv.engine.sched.max_batch_tokens, "token budget per step")->check(CLI::Range(1, 1 << 20));
@@ -97,6 +102,7 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& srv) {
   sv->add_option("--drain-timeout-s", srv.engine.drain_timeout_s, "on SIGTERM, how long running requests may finish")->check(CLI::NonNegativeNumber);
   sv->add_flag("!--no-prefix-cache", srv.engine.sched.prefix_cache, "do not share KV blocks of identical prompt prefixes");
   sv->add_option("--pid-file", srv.pid_file, "rank 0 writes its pid here");
+  sv->add_option("--model-dir", srv.model_dir, "directory /admin/load may load from (default: the directory of --model)");
   sv->add_option("--ping-interval-s", srv.engine.ping_interval_s, "heartbeat to the ranks while idle")->check(CLI::Range(0.1, 3600.0));
   sv->add_option("--heartbeat-timeout-s", srv.engine.heartbeat_timeout_s, "a rank silent this long counts as lost")->check(CLI::Range(1.0, 86400.0));
   sv->add_flag("--lazy-load", srv.engine.lazy_load, "load the model on the first request");

@@ -2,7 +2,9 @@
 // model list. Handlers run on HTTP threads and read the engine's snapshot.
 #include <nlohmann/json.hpp>
 
+#include "app/model-dir.h"
 #include "app/serve.h"
+#include "shardlm/core/log.h"
 #include "shardlm/core/memory.h"
 #include "shardlm/cluster/comm.h"
 #include "shardlm/http/openai-response.h"
@@ -87,6 +89,42 @@ json spec_json(const ServeContext& ctx) {
           {"proposer_seconds", s.spec_proposer_s}};
 }
 
+// Body: none or {} (load the last good model again), or {"model": PATH} under the
+// model directory. A refused path gets one text whatever the reason (model-dir.h).
+void handle_admin_load(ServeContext& ctx, const HttpRequest& req, std::shared_ptr<ResponseSink> sink) {
+  std::string path;
+  if (!req.body.empty()) {
+    json j = json::parse(req.body, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return (void)sink->send_error(bad_request("the body must be a JSON object"));
+    if (j.contains("model")) {
+      if (!j["model"].is_string()) return (void)sink->send_error(bad_request("model must be a string (a path)", "model"));
+      auto admitted = admit_model_path(ctx.model_dir, j["model"].get<std::string>());
+      if (!admitted) {
+        LOG_WARN("admin load from {}: path refused", req.remote);
+        return (void)sink->send_error(bad_request(admitted.message(), "model", "model_path_refused"));
+      }
+      path = admitted.value();
+    }
+  }
+  if (path.empty()) path = ctx.engine->snapshot().model_path;  // the last good one
+  if (path.empty()) return (void)sink->send_error(bad_request("no model path given and none loaded before", "model"));
+  ctx.engine->load(path, [sink](LoadReply r) {
+    switch (r.outcome) {
+      case LoadReply::loaded:
+        sink->send_json(200, json{{"status", "ready"}, {"message", r.message}}.dump());
+        return;
+      case LoadReply::refused:
+        sink->send_error(bad_request("model: the file does not load (" + r.message + "); the serving model was kept",
+                                     "model", "model_invalid"));
+        return;
+      case LoadReply::failed:
+        sink->send_error(internal_error("load failed: " + r.message +
+                                        (r.previous_restored ? "; the previous model was loaded again" : "")));
+        return;
+    }
+  });
+}
+
 }  // namespace
 
 void add_ops_routes(HttpServer& server, ServeContext& ctx) {
@@ -125,20 +163,7 @@ void add_ops_routes(HttpServer& server, ServeContext& ctx) {
     sink->send_json(200, status_json(*c).dump());
   }, true);
   server.route("POST", "/admin/load", [c](const HttpRequest& req, std::shared_ptr<ResponseSink> sink) {
-    std::string path = c->engine->snapshot().model_path;
-    if (!req.body.empty()) {
-      json j = json::parse(req.body, nullptr, false);
-      if (j.is_discarded() || !j.is_object()) return (void)sink->send_error(bad_request("the body must be a JSON object"));
-      if (j.contains("model")) {
-        if (!j["model"].is_string()) return (void)sink->send_error(bad_request("model must be a string (a path)", "model"));
-        path = j["model"].get<std::string>();
-      }
-    }
-    if (path.empty()) return (void)sink->send_error(bad_request("no model path given and none loaded before", "model"));
-    c->engine->load(path, [sink](bool ok, std::string msg) {
-      if (ok) sink->send_json(200, json{{"status", "ready"}, {"message", msg}}.dump());
-      else sink->send_error(internal_error("load failed: " + msg));
-    });
+    handle_admin_load(*c, req, std::move(sink));
   }, true);
   server.route("POST", "/admin/unload", [c](const HttpRequest&, std::shared_ptr<ResponseSink> sink) {
     c->engine->unload([sink](bool, std::string) { sink->send_json(200, json{{"status", "unloaded"}}.dump()); });

@@ -18,6 +18,7 @@ struct ServeOptions {
   http::HttpServerConfig http;   // --host (127.0.0.1), --port (8080), --api-key, --admin-key, --http-threads
   std::string chat_template;     // --chat-template: chatml|llama2|llama3|mistral|zephyr|phi3; "" = from the model
   std::string pid_file;          // --pid-file: rank 0 writes its pid here (stop_server.sh signals it)
+  std::string model_dir;         // --model-dir: where /admin/load may load from; "" = the directory of --model
 };
 
 // Shared by the HTTP handlers (read-only after start, except through Engine's API).
@@ -28,6 +29,8 @@ struct ServeContext {
   std::string chat_template;
   double idle_timeout_s = 0;
   SpecOptions spec;  // for GET /v1/spec_decode/metrics
+  // The canonical directory /admin/load may load from (model-dir.h); "" = none.
+  std::string model_dir;
   // /health reports "degraded" (503) while rank 0 has waited longer than this for the
   // other ranks (--ping-interval-s): a peer may be lost, the heartbeat decides.
   double stall_report_s = 5;

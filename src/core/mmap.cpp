@@ -9,24 +9,18 @@
 #include <cstring>
 #include <new>
 
+#include "shardlm/core/regular-file.h"
+
 namespace shardlm {
 
 Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::errorf("{}: cannot open: {}", path, std::strerror(errno));
-  struct stat st {};
-  if (fstat(fd, &st) != 0) {
-    int e = errno;
-    ::close(fd);
-    return Status::errorf("{}: cannot stat: {}", path, std::strerror(e));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return Status::errorf("{}: not a regular file", path);
-  }
+  size_t size = 0;
+  auto opened = open_regular_file(path, &size);  // type checked before the open: a FIFO never blocks
+  if (!opened) return opened.status();
+  const int fd = opened.value();
   auto f = std::shared_ptr<MappedFile>(new MappedFile());
   f->path_ = path;
-  f->size_ = static_cast<size_t>(st.st_size);
+  f->size_ = size;
   if (f->size_ > 0) {
     void* p = mmap(nullptr, f->size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {

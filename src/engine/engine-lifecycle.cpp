@@ -46,12 +46,50 @@ Status Engine::load_or_reset(const std::string& path) {
   {
     std::lock_guard<std::mutex> lk(mu_);
     snap_.state = st ? ModelState::ready : ModelState::unloaded;
-    snap_.last_error = st ? "" : st.message();
+    if (!st) {
+      snap_.last_error = st.message();
+      // The remembered model stays the last good one: `/admin/load {}` must not retry a bad file.
+      snap_.model_path = model_path_;
+      snap_.model_name = std::filesystem::path(model_path_).filename().string();
+    }
     snap_.load_attempted = true;
   }
   cv_.notify_all();
   publish();
   return st;
+}
+
+// Admin load: refuse a model that does not open before touching the one serving; if
+// the load fails after the unload, load the last good model again.
+LoadReply Engine::replace_model(const std::string& path) {
+  LoadReply reply;
+  if (Status pre = host_->check(path); !pre) {
+    LOG_WARN("load of {} refused before unloading: {}", path, pre.message());
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      snap_.last_error = pre.message();
+    }
+    publish();
+    reply.outcome = LoadReply::refused;
+    reply.message = pre.message();
+    return reply;
+  }
+  const std::string previous = host_->loaded() ? model_path_ : std::string();
+  if (host_->loaded()) unload_now();
+  Status st = load_or_reset(path);
+  if (st) {
+    reply.outcome = LoadReply::loaded;
+    reply.message = "loaded";
+    return reply;
+  }
+  reply.message = st.message();
+  if (!previous.empty() && previous != path) {
+    LOG_WARN("loading the previous model {} again", previous);
+    reply.previous_restored = load_or_reset(previous).is_ok();
+    std::lock_guard<std::mutex> lk(mu_);
+    snap_.last_error = st.message();  // the failure asked for, not the fallback's success
+  }
+  return reply;
 }
 
 void Engine::unload_now() {

@@ -63,9 +63,8 @@ void Engine::handle(Command& c) {
         }
       return;
     case Command::load: {
-      if (host_->loaded()) unload_now();
-      Status st = load_or_reset(c.path);
-      if (c.done) c.done(st.is_ok(), st.is_ok() ? "loaded" : st.message());
+      LoadReply reply = replace_model(c.path);
+      if (c.load_done) c.load_done(std::move(reply));
       return;
     }
     case Command::unload:

@@ -72,11 +72,11 @@ void Engine::cancel(uint64_t id) {
   post(std::move(c));
 }
 
-void Engine::load(const std::string& path, std::function<void(bool, std::string)> done) {
+void Engine::load(const std::string& path, std::function<void(LoadReply)> done) {
   Command c;
   c.kind = Command::load;
   c.path = path;
-  c.done = std::move(done);
+  c.load_done = std::move(done);
   post(std::move(c));
 }
 
@@ -180,6 +180,7 @@ void Engine::fail_now(const std::string& why) {
   for (auto& c : cmds) {
     if (c.kind == Command::submit && c.req) reject_request(c.req->in, ErrorKind::unavailable, why);
     if (c.done) c.done(false, why);
+    if (c.load_done) c.load_done(LoadReply{LoadReply::failed, false, why});
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the HTTP threads write the errors
 }

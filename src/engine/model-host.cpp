@@ -20,8 +20,9 @@ double secs(Clock::duration d) { return std::chrono::duration<double>(d).count()
 ModelHost::ModelHost(const EngineOptions& o) : opts_(o), rt_(o.rt) {}
 ModelHost::~ModelHost() = default;
 
-Result<std::shared_ptr<const Tokenizer>> ModelHost::tokenizer_for(const RuntimeConfig& rt) {
-  if (tok_ && tok_path_model_ == rt.model_path) return tok_;
+namespace {
+
+Result<std::shared_ptr<const Tokenizer>> read_tokenizer(const RuntimeConfig& rt) {
   std::string tok_path = rt.tokenizer_path;
   if (tok_path.empty()) {
     auto src = ModelSource::open(rt.model_path, rt.tokenizer_path);
@@ -30,10 +31,39 @@ Result<std::shared_ptr<const Tokenizer>> ModelHost::tokenizer_for(const RuntimeC
   }
   auto tok = load_tokenizer(tok_path);
   if (!tok) return tok.status();
-  tok_ = std::shared_ptr<const Tokenizer>(std::move(tok.value()));
+  return std::shared_ptr<const Tokenizer>(std::move(tok.value()));
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const Tokenizer>> ModelHost::tokenizer_for(const RuntimeConfig& rt) {
+  if (tok_ && tok_path_model_ == rt.model_path) return tok_;
+  std::shared_ptr<const Tokenizer> tok;
+  if (checked_tok_ && checked_path_ == rt.model_path) {
+    tok = std::move(checked_tok_);
+  } else {
+    auto read = read_tokenizer(rt);
+    if (!read) return read.status();
+    tok = read.value();
+  }
+  checked_tok_.reset();
+  tok_ = std::move(tok);
   tok_path_model_ = rt.model_path;
   eos_ = tok_->eos_ids();
   return tok_;
+}
+
+Status ModelHost::check(const std::string& path) {
+  RuntimeConfig rt = opts_.rt;
+  rt.model_path = path;
+  auto src = ModelSource::open(path, rt.tokenizer_path);
+  if (!src) return src.status();
+  if (tok_ && tok_path_model_ == path) return Status::ok();
+  auto tok = read_tokenizer(rt);
+  if (!tok) return tok.status();
+  checked_tok_ = tok.value();
+  checked_path_ = path;
+  return Status::ok();
 }
 
 Status ModelHost::load(const std::string& path) {

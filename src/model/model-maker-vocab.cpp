@@ -1,17 +1,18 @@
 #include "model/model-maker-vocab.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <unordered_map>
 #include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
 #include "shardlm/core/log.h"
+#include "shardlm/core/regular-file.h"
 #include "shardlm/model/gguf-writer.h"
 
 namespace shardlm {
@@ -31,13 +32,7 @@ const char* kQwen2Regex =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
     "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
-Result<std::string> read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return Status::errorf("{}: cannot open", path);
-  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (f.bad()) return Status::errorf("{}: read error", path);
-  return s;
-}
+Result<std::string> read_text(const std::string& path) { return read_regular_file(path); }
 
 Result<nlohmann::json> read_json(const std::string& path) {
   auto t = read_text(path);
@@ -550,8 +545,11 @@ Result<MakerVocab> load_maker_vocab(const std::string& path) {
     if (!fs::exists(path, ec)) return Status::errorf("{}: vocabulary file not found", path);
     char magic[4] = {};
     {
-      std::ifstream f(path, std::ios::binary);
-      f.read(magic, 4);
+      size_t size = 0;
+      auto fd = open_regular_file(path, &size);  // a FIFO or device is refused, never read
+      if (!fd) return fd.status();
+      if (size >= 4 && ::read(fd.value(), magic, 4) != 4) std::memset(magic, 0, 4);
+      ::close(fd.value());
     }
     if (std::memcmp(magic, "GGUF", 4) == 0) return load_gguf(path);
     if (magic[0] == '{' || (path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0)) return load_hf(path);

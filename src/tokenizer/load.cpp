@@ -1,10 +1,12 @@
 // load_tokenizer: pick the reader by what the path is: a directory (tokenizer.json, else
 // tokenizer.model), a file starting with "GGUF", *.json, *.model (SentencePiece), else a
 // llama2.c tokenizer .bin.
+#include <unistd.h>
+
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 
+#include "shardlm/core/regular-file.h"
 #include "shardlm/model/gguf.h"
 #include "shardlm/tokenizer/tokenizer.h"
 
@@ -29,9 +31,11 @@ Result<std::unique_ptr<Tokenizer>> load_tokenizer(const std::string& path) {
   } else {
     char magic[4] = {0, 0, 0, 0};
     {
-      std::ifstream f(path, std::ios::binary);
-      if (!f) return Status::errorf("{}: cannot open", path);
-      f.read(magic, 4);
+      size_t size = 0;
+      auto fd = open_regular_file(path, &size);  // a FIFO or device is refused, never read
+      if (!fd) return fd.status();
+      if (size >= 4 && ::read(fd.value(), magic, 4) != 4) std::memset(magic, 0, 4);
+      ::close(fd.value());
     }
     if (std::memcmp(magic, "GGUF", 4) == 0) {
       auto g = GgufFile::open(path);

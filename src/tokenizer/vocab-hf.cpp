@@ -7,13 +7,12 @@
 // lstrip/rstrip), BOS/EOS from tokenizer_config (else the post_processor template).
 // Unicode normalizers (NFC, NFKC) are not applied.
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <map>
 
 #include <nlohmann/json.hpp>
 
 #include "shardlm/core/log.h"
+#include "shardlm/core/regular-file.h"
 #include "shardlm/tokenizer/pre-tokenizer.h"
 #include "shardlm/tokenizer/vocab.h"
 
@@ -27,9 +26,9 @@ namespace {
 constexpr const char* kSpaceMark = "\xE2\x96\x81";  // "▁"
 
 Result<json> read_json(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  if (!f) return Status::errorf("{}: cannot open", p.string());
-  const std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto read = read_regular_file(p.string());
+  if (!read) return read.status();
+  const std::string& s = read.value();
   json j = json::parse(s, nullptr, false);
   if (j.is_discarded()) return Status::errorf("{}: not valid JSON", p.string());
   return j;

@@ -5,17 +5,16 @@
 // llama2.c's exporter wrote SentencePiece pieces with "▁" replaced by ' ' and BOS/EOS
 // as "\n<s>\n" / "\n</s>\n"; both are undone here, so the result is an SPM vocabulary.
 #include <cstring>
-#include <fstream>
-#include <iterator>
 
+#include "shardlm/core/regular-file.h"
 #include "shardlm/tokenizer/vocab.h"
 
 namespace shardlm {
 
 Result<VocabSpec> vocab_from_llama2c(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return Status::errorf("{}: cannot open", path);
-  const std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto read = read_regular_file(path);
+  if (!read) return read.status();
+  const std::string& data = read.value();
   if (data.size() < 4) return Status::errorf("{}: too short for a llama2.c tokenizer", path);
   auto rd32 = [&](size_t off) {
     uint32_t x;

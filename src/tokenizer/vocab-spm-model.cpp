@@ -8,10 +8,9 @@
 //   NormalizerSpec:  3 add_dummy_prefix (default true), 4 remove_extra_whitespaces
 // Piece types use the same numbers as GGUF's token types.
 #include <cstring>
-#include <fstream>
-#include <iterator>
 
 #include "shardlm/core/log.h"
+#include "shardlm/core/regular-file.h"
 #include "shardlm/tokenizer/vocab.h"
 
 namespace shardlm {
@@ -78,9 +77,9 @@ struct Reader {
 }  // namespace
 
 Result<VocabSpec> vocab_from_spm_model(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return Status::errorf("{}: cannot open", path);
-  const std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto read = read_regular_file(path);
+  if (!read) return read.status();
+  const std::string& data = read.value();
   const auto* base = reinterpret_cast<const uint8_t*>(data.data());
   Reader r{base, base + data.size()};
 

@@ -55,6 +55,8 @@ struct EngineRequest {
 // A copy of the engine's state for /health, /admin/status, /metrics and `generate`.
 struct EngineSnapshot {
   ModelState state = ModelState::unloaded;
+  // model_path: the model loading, loaded, or else the last good one (what
+  // `/admin/load {}` loads); last_error: the last failed load, kept after later loads.
   std::string model_path, model_name, last_error;
   bool loads_on_demand = false;  // --lazy-load / --idle-timeout-s: a request loads the model
   bool load_attempted = false;   // a load has finished (ready, or failed with last_error)
@@ -76,6 +78,17 @@ struct EngineSnapshot {
   std::vector<double> shutdown_rss;  // resident bytes per rank at shutdown (after run() returned)
 };
 
+// How an admin load ended (Engine::load).
+struct LoadReply {
+  enum Outcome {
+    loaded,    // the new model is ready
+    refused,   // the pre-flight check failed: nothing was unloaded, the model serving still serves
+    failed,    // the load failed after the unload (memory guard, a rank's error)
+  } outcome = failed;
+  bool previous_restored = false;  // failed: the last good model was loaded again
+  std::string message;             // the reason ("loaded" when loaded)
+};
+
 class Engine {
  public:
   explicit Engine(EngineOptions opts, ShardlmMetrics* metrics = nullptr);
@@ -89,8 +102,10 @@ class Engine {
   // through r.results.
   uint64_t submit(EngineRequest r);
   void cancel(uint64_t id);
-  // Admin: asynchronous; done(ok, message) is called on the engine thread.
-  void load(const std::string& model_path, std::function<void(bool, std::string)> done);
+  // Admin: asynchronous; done is called on the engine thread. A load first checks the
+  // new model on rank 0 (ModelHost::check) and refuses it before unloading anything;
+  // a load that fails later loads the last good model again.
+  void load(const std::string& model_path, std::function<void(LoadReply)> done);
   void unload(std::function<void(bool, std::string)> done);
   void stop();  // drain, then shut down (SIGTERM)
   bool stopping() const;
@@ -112,12 +127,14 @@ class Engine {
     uint64_t id = 0;                              // submit, cancel: the request
     std::shared_ptr<LiveRequest> req;             // submit
     std::string path;                             // load
-    std::function<void(bool, std::string)> done;  // load, unload: called on the engine thread
+    std::function<void(bool, std::string)> done;  // unload: called on the engine thread
+    std::function<void(LoadReply)> load_done;     // load: called on the engine thread
   };
   void post(Command c);
   void handle(Command& c);
   void admit(std::shared_ptr<LiveRequest> r);
   Status load_or_reset(const std::string& path);
+  LoadReply replace_model(const std::string& path);
   void unload_now();
   void step();
   void propose();
@@ -152,7 +169,9 @@ class Engine {
   // Engine thread only.
   std::unique_ptr<ModelHost> host_;
   std::vector<std::shared_ptr<LiveRequest>> reqs_;  // live requests
-  std::string model_path_;  // the model to (re)load on demand: the configured one, then the last loaded
+  // The last good model: the configured one, then the last loaded. What loads on demand,
+  // what a failed load falls back to, and what snap_.model_path shows when not loading.
+  std::string model_path_;
   uint64_t requests_total_ = 0;
   std::chrono::steady_clock::time_point last_msg_, last_request_;
   double last_activity_unix_ = 0;

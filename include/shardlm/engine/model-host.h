@@ -31,6 +31,10 @@ class ModelHost {
 
   // The tokenizer of rt's model (rank 0 only; cached per model path).
   Result<std::shared_ptr<const Tokenizer>> tokenizer_for(const RuntimeConfig& rt);
+  // Pre-flight on rank 0 only, with no rank touched and nothing unloaded: the model at
+  // path opens (type checked before any open, header parsed, every tensor present with
+  // its shape) and its tokenizer loads. The tokenizer is kept for the load() that follows.
+  Status check(const std::string& path);
   // Tokenizer first (a bad one fails before any rank loads), then LOAD on every rank,
   // then the scheduler over the loaded KV pool. On failure nothing stays loaded.
   Status load(const std::string& path);
@@ -71,6 +75,8 @@ class ModelHost {
   std::unique_ptr<Scheduler> sched_;
   std::shared_ptr<const Tokenizer> tok_;
   std::string tok_path_model_;  // the model path tok_ belongs to
+  std::shared_ptr<const Tokenizer> checked_tok_;  // from check(), for a load() of checked_path_
+  std::string checked_path_;
   std::vector<int32_t> eos_;
   uint64_t steps_ = 0;
   double coll_s_ = 0;

@@ -15,8 +15,13 @@
 //
 // Protocol behaviour: keep-alive (HTTP/1.1 default, HTTP/1.0 on request), chunked
 // streaming, "Expect: 100-continue", body limit → 413, header block over 8 KiB → 431,
-// malformed request → 400 and close, unknown path → 404, known path with another
-// method → 405 with "Allow". Paths match exactly (no trailing-slash folding); the query
+// headers not complete within header_timeout_s → closed, malformed request, HTTP/1.1
+// without Host or several Host fields → 400 and close, unknown path → 404, known path
+// with another method → 405 with "Allow" (both after the key check).
+//
+// Admission (http/conn-limits.h): past max_connections or max_connections_per_client
+// from one address → 503 and close at once; the last reserved_connections slots serve
+// one request for an open path each (/health), anything else → 503. Paths match exactly (no trailing-slash folding); the query
 // is split off into HttpRequest::query, undecoded.
 //
 // Client disconnect while a response is pending or streaming: besides write errors,
@@ -30,8 +35,10 @@
 // admin routes and config.open_paths. Admin routes (route(..., admin=true) or any path
 // starting with "/admin/") need the admin_key when set; with admin_key empty they need
 // the api_key; with both empty they are open (the default bind is 127.0.0.1). The
-// admin key does not open API routes. Keys are compared in constant time. Failure:
-// 401 with an authentication_error object and "WWW-Authenticate: Bearer".
+// admin key does not open API routes. Keys are compared in constant time and checked
+// before routing: an unknown path needs the API key (the admin key under /admin/), so
+// a client without a key gets 401, never 404 or 405. Failure: 401 with an
+// authentication_error object and "WWW-Authenticate: Bearer".
 #pragma once
 #include <atomic>
 #include <functional>
@@ -56,8 +63,18 @@ struct HttpServerConfig {
   std::string api_key;             // "" = API routes open; else Bearer key on API routes
   std::string admin_key;           // "" = admin routes use api_key (open if that is "" too)
   std::vector<std::string> open_paths = {"/health", "/metrics"};  // never need a key
-  double idle_timeout_s = 300;     // keep-alive idle close; also the per-read/per-write limit
+  double idle_timeout_s = 300;     // keep-alive idle close; also the limit for a body and for each write
+  // The request line and headers must be complete this long after the connection opened
+  // (first request) or after its first byte arrived (later keep-alive requests); else the
+  // connection is closed without an answer. 0 = only idle_timeout_s.
+  double header_timeout_s = 10;
   int max_connections = 1024;      // open sockets; beyond → 503 error object and close
+  // Open sockets per client address (IP, port ignored); beyond → 503 and close at once.
+  int max_connections_per_client = 64;
+  // The last reserved_connections of max_connections serve only open_paths (/health,
+  // /metrics), one request each, so that a full server still answers its health check;
+  // any other request on them → 503. 0 = no reserve. Must be < max_connections.
+  int reserved_connections = 16;
 };
 
 struct HttpRequest {
