@@ -117,6 +117,14 @@ int main(int argc, char** argv) {
   dz->add_option("-m,--model", tk_model, "tokenizer source, as for tokenize")->required();
   dz->add_option("--ids", tk_ids, "JSON array of token ids")->required();
 
+  RenderTemplateOptions rto;
+  auto* rtc = app.add_subcommand("render-template", "print a chat template rendered on a conversation (JSON input)");
+  auto* rt_t = rtc->add_option("--template", rto.template_file, "Jinja template file");
+  auto* rt_m = rtc->add_option("-m,--model", rto.model, "use this model's chat template (GGUF or HF directory)");
+  rt_t->excludes(rt_m);
+  rtc->add_option("--input", rto.input, "JSON: {messages, tools, add_generation_prompt, bos_token, eos_token, ...} (file, - or text)")
+      ->required();
+
   std::string insp_model;
   auto* ins = app.add_subcommand("inspect", "print a model's hyperparameters and tensors");
   ins->add_option("-m,--model", insp_model, "model path")->required();
@@ -155,6 +163,13 @@ int main(int argc, char** argv) {
   if (*tz) return cmd_tokenize(tk_model, tk_text, !tk_no_bos, tk_special);
   if (*dz) return cmd_detokenize(tk_model, tk_ids);
   if (*ins) return cmd_inspect(insp_model);
+  if (*rtc) {
+    if (rto.template_file.empty() && rto.model.empty()) {
+      LOG_ERROR("render-template: give --template FILE or --model PATH");
+      return 2;
+    }
+    return cmd_render_template(rto);
+  }
   if (*qc) return cmd_quantize(qz);
   if (*mm) {
     auto dt = dtype_from_name(mk_dtype);

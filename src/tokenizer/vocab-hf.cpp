@@ -337,7 +337,14 @@ Result<VocabSpec> vocab_from_hf(const std::string& path) {
     if (g) gen = std::move(g.value());  // optional: a broken one is ignored
   }
   try {
-    return parse_hf(tj.value(), cfg, gen, tj_path.string());
+    auto spec = parse_hf(tj.value(), cfg, gen, tj_path.string());
+    // transformers reads a chat_template.jinja beside the tokenizer before the config's template.
+    if (spec && fs::exists(dir / "chat_template.jinja", ec)) {
+      std::ifstream f(dir / "chat_template.jinja", std::ios::binary);
+      std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      if (!f.bad()) spec->chat_template = std::move(text);
+    }
+    return spec;
   } catch (const std::exception& e) {  // a field of an unexpected JSON type
     return Status::errorf("{}: malformed tokenizer: {}", tj_path.string(), e.what());
   }
