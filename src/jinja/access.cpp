@@ -113,7 +113,7 @@ bool is_str_method(const std::string& m) {
 Result<Value> dict_method(const Value& d, const std::string& m, const CallArgs& a) {
   if (m == "items") {
     ValueList l;
-    for (const auto& [k, v] : d.as_dict()) l.emplace_back(ValueList{Value(k), v});
+    for (const auto& [k, v] : d.as_dict()) l.push_back(Value::tuple({Value(k), v}));
     return Value(std::move(l));
   }
   if (m == "keys" || m == "values") {

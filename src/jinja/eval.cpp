@@ -209,7 +209,7 @@ Result<Value> Interpreter::eval(const Expr& e, const ScopePtr& s) {
     case ExprKind::tuple: {
       auto a = eval_args(e, 0, s);
       if (!a) return a.status();
-      return Value(std::move(a->pos));
+      return e.kind == ExprKind::tuple ? Value::tuple(std::move(a->pos)) : Value(std::move(a->pos));
     }
     case ExprKind::dict: {
       ValueDict d;

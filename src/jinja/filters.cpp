@@ -78,7 +78,7 @@ Result<Value> f_items(Interpreter&, const Value& v, const CallArgs&) {
   if (v.is_undefined()) return Value(ValueList{}, true);
   if (!v.is_dict() || v.is_namespace()) return type_error("Can only get item pairs from a mapping.");
   ValueList l;
-  for (const auto& [k, x] : v.as_dict()) l.emplace_back(ValueList{Value(k), x});
+  for (const auto& [k, x] : v.as_dict()) l.push_back(Value::tuple({Value(k), x}));
   return Value(std::move(l), true);
 }
 

@@ -119,9 +119,10 @@ std::string Value::repr() const {
     case Kind::string: return py_str_repr(*str_);
     case Kind::list: {
       if (flag_) return "<generator object>";
-      std::string s = "[";
+      std::string s = tuple_ ? "(" : "[";
       for (size_t i = 0; i < list_->size(); ++i) s += (i ? ", " : "") + (*list_)[i].repr();
-      return s + "]";
+      if (tuple_ && list_->size() == 1) s += ",";
+      return s + (tuple_ ? ")" : "]");
     }
     case Kind::dict: {
       std::string s = flag_ ? "<Namespace {" : "{";

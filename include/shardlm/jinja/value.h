@@ -58,6 +58,8 @@ class Value {
   Value(ValueList l, bool iterator = false);                         // NOLINT
   Value(ValueDict d, bool is_namespace = false);                     // NOLINT
   static Value function(std::string name, Function fn);
+  // A Python tuple: a list that prints as (a, b) (tuple literals, dict items).
+  static Value tuple(ValueList l) { Value v(std::move(l)); v.tuple_ = true; return v; }
   // A markupsafe.Markup string (what the `safe` and `escape` filters return): `+` with a
   // plain str HTML-escapes the plain operand, as Markup.__add__ does even without
   // autoescaping.
@@ -106,6 +108,7 @@ class Value {
  private:
   Kind kind_;
   bool flag_ = false;  // list: iterator; dict: namespace; string: Markup
+  bool tuple_ = false;  // list: a tuple
   int64_t i_ = 0;
   double f_ = 0;
   std::shared_ptr<std::string> str_;  // string; undefined message; function name
