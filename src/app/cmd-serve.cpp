@@ -1,4 +1,6 @@
 // `shardlm serve`: the OpenAI-compatible server (rank 0) over all ranks.
+#include <fstream>
+#include <iterator>
 #include <signal.h>
 #include <unistd.h>
 
@@ -55,6 +57,18 @@ int cmd_serve(ServeOptions o) {
   ctx.metrics = &metrics;
   ctx.registry = &registry;
   ctx.chat_template = o.chat_template;
+  if (!o.chat_template_file.empty()) {
+    std::ifstream f(o.chat_template_file, std::ios::binary);
+    ctx.chat_template_text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    if (!f.good() && !f.eof()) {
+      LOG_ERROR("--chat-template-file {}: cannot read", o.chat_template_file);
+      return 2;
+    }
+    if (auto t = jinja::Template::parse(ctx.chat_template_text); !t) {
+      LOG_ERROR("--chat-template-file {}: {}", o.chat_template_file, t.message());
+      return 2;
+    }
+  }
   ctx.idle_timeout_s = o.engine.idle_timeout_s;
   ctx.stall_report_s = o.engine.ping_interval_s;
   http::HttpServer server;

@@ -74,7 +74,8 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& srv) {
   sv->add_option("--api-key", srv.http.api_key, "require 'Authorization: Bearer KEY' on the API");
   sv->add_option("--admin-key", srv.http.admin_key, "key for /admin/* (default: the API key)");
   sv->add_option("--body-limit", srv.http.body_limit, "largest request body in bytes (413 past it)");
-  sv->add_option("--chat-template", srv.chat_template, "chat format: chatml, llama2, llama3, mistral, zephyr, phi3 (default: from the model)");
+  sv->add_option("--chat-template", srv.chat_template, "built-in chat format instead of the model's Jinja template: chatml, llama2, llama3, mistral, zephyr, phi3");
+  sv->add_option("--chat-template-file", srv.chat_template_file, "Jinja chat template to use instead of the model's own");
   sv->add_option("--max-num-seqs", srv.engine.sched.max_num_seqs, "sequences in the running batch")->check(CLI::Range(1, 4096));
   sv->add_option("--max-batch-tokens", srv.engine.sched.max_batch_tokens, "token budget per step")->check(CLI::Range(1, 1 << 20));
   sv->add_option("--max-queue", srv.engine.sched.max_queue, "waiting requests before HTTP 429")->check(CLI::Range(1, 1 << 20));

@@ -3,8 +3,6 @@
 transformers' apply_chat_template sets it up, renders the real templates in
 ../shared/templates/ on a corpus of conversations; `shardlm render-template` must
 print byte-identical text wherever Jinja2 renders, and fail wherever Jinja2 raises."""
-import copy
-import datetime
 import glob
 import json
 import os
@@ -16,9 +14,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import testlib  # noqa: E402
 
 try:
-    import jinja2
-    import jinja2.ext
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    from jinjaref import hf_environment, hf_render
 except ImportError:
     testlib.skip("python3-jinja2 is not installed (apt-get install python3-jinja2)")
 
@@ -27,34 +23,6 @@ if not os.path.isdir(TEMPLATES):
     testlib.skip(f"{TEMPLATES} not found (../shared is absent)")
 if not os.path.exists(testlib.BIN):
     testlib.skip(f"{testlib.BIN} not built")
-
-
-def hf_environment():
-    """transformers.utils.chat_template_utils._compile_jinja_template's environment."""
-    def raise_exception(message):
-        raise jinja2.exceptions.TemplateError(message)
-
-    def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
-        return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
-
-    def strftime_now(fmt):
-        return datetime.datetime.now().strftime(fmt)
-
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
-    env.filters["tojson"] = tojson
-    env.globals["raise_exception"] = raise_exception
-    env.globals["strftime_now"] = strftime_now
-    return env
-
-
-def hf_render(env, source, case):
-    """The variables as apply_chat_template passes them (see shardlm/jinja/chat.h)."""
-    kw = {"tools": None, "documents": None, "add_generation_prompt": False}
-    for k, v in case.items():
-        if k != "chat_template_kwargs":
-            kw[k] = v
-    kw.update(case.get("chat_template_kwargs") or {})
-    return env.from_string(source).render(**copy.deepcopy(kw))
 
 
 TOOLS = [
