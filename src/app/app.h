@@ -26,6 +26,15 @@ int cmd_generate(const GenerateOptions& o);
 int cmd_tokenize(const std::string& model, const std::string& text, bool add_bos, bool parse_special);
 int cmd_detokenize(const std::string& model, const std::string& ids_json);
 int cmd_inspect(const std::string& model);
+// `shardlm render-template`: a chat template (a file, or the model's) rendered on the
+// conversation in `input` (see shardlm/jinja/chat.h); prints exactly the text. Exit 1
+// with the template error on stderr.
+struct RenderTemplateOptions {
+  std::string template_file;  // --template: a Jinja file ("" = the model's template)
+  std::string model;          // --model: GGUF / HF directory whose template (and bos/eos) is used
+  std::string input;          // --input: a JSON file, "-" for stdin, or the JSON text itself
+};
+int cmd_render_template(const RenderTemplateOptions& o);
 struct QuantizeConfig;  // shardlm/model/model-quantize.h
 int cmd_quantize(const QuantizeConfig& cfg);
 

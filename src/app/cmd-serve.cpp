@@ -1,4 +1,6 @@
 // `shardlm serve`: the OpenAI-compatible server (rank 0) over all ranks.
+#include <fstream>
+#include <iterator>
 #include <signal.h>
 #include <unistd.h>
 
@@ -10,6 +12,7 @@
 #include "app/model-dir.h"
 #include "app/serve.h"
 #include "shardlm/core/log.h"
+#include "shardlm/core/regular-file.h"
 #include "shardlm/cluster/channel.h"
 #include "shardlm/cluster/comm.h"
 #include "shardlm/cluster/exit-audit.h"
@@ -56,6 +59,18 @@ int cmd_serve(ServeOptions o) {
   ctx.metrics = &metrics;
   ctx.registry = &registry;
   ctx.chat_template = o.chat_template;
+  if (!o.chat_template_file.empty()) {
+    auto text = read_regular_file(o.chat_template_file);
+    if (!text) {
+      LOG_ERROR("--chat-template-file {}: {}", o.chat_template_file, text.message());
+      return 2;
+    }
+    ctx.chat_template_text = std::move(text.value());
+    if (auto t = jinja::Template::parse(ctx.chat_template_text); !t) {
+      LOG_ERROR("--chat-template-file {}: {}", o.chat_template_file, t.message());
+      return 2;
+    }
+  }
   ctx.idle_timeout_s = o.engine.idle_timeout_s;
   ctx.spec = o.engine.spec;
   ctx.model_dir = resolve_model_dir(o.model_dir, o.engine.rt.model_path);

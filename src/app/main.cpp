@@ -93,7 +93,8 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& srv) {
   sv->add_option("--max-connections", srv.http.max_connections, "open client connections (503 past it)")->check(CLI::Range(2, 1 << 20));
   sv->add_option("--max-connections-per-client", srv.http.max_connections_per_client, "open connections per client address (503 past it)")->check(CLI::Range(1, 1 << 20));
   sv->add_option("--reserved-connections", srv.http.reserved_connections, "of --max-connections, the last ones serve only /health and /metrics")->check(CLI::Range(0, 1 << 20));
-  sv->add_option("--chat-template", srv.chat_template, "chat format: chatml, llama2, llama3, mistral, zephyr, phi3 (default: from the model)");
+  sv->add_option("--chat-template", srv.chat_template, "built-in chat format instead of the model's Jinja template: chatml, llama2, llama3, mistral, zephyr, phi3");
+  sv->add_option("--chat-template-file", srv.chat_template_file, "Jinja chat template to use instead of the model's own");
   sv->add_option("--max-num-seqs", srv.engine.sched.max_num_seqs, "sequences in the running batch")->check(CLI::Range(1, 4096));
   sv->add_option("--max-batch-tokens", srv.engine.sched.max_batch_tokens, "token budget per step")->check(CLI::Range(1, 1 << 20));
   sv->add_option("--max-queue", srv.engine.sched.max_queue, "waiting requests before HTTP 429")->check(CLI::Range(1, 1 << 20));
@@ -138,6 +139,14 @@ int main(int argc, char** argv) {
   dz->add_option("-m,--model", tk_model, "tokenizer source, as for tokenize")->required();
   dz->add_option("--ids", tk_ids, "JSON array of token ids")->required();
 
+  RenderTemplateOptions rto;
+  auto* rtc = app.add_subcommand("render-template", "print a chat template rendered on a conversation (JSON input)");
+  auto* rt_t = rtc->add_option("--template", rto.template_file, "Jinja template file");
+  auto* rt_m = rtc->add_option("-m,--model", rto.model, "use this model's chat template (GGUF or HF directory)");
+  rt_t->excludes(rt_m);
+  rtc->add_option("--input", rto.input, "JSON: {messages, tools, add_generation_prompt, bos_token, eos_token, ...} (file, - or text)")
+      ->required();
+
   std::string insp_model;
   auto* ins = app.add_subcommand("inspect", "print a model's hyperparameters and tensors");
   ins->add_option("-m,--model", insp_model, "model path")->required();
@@ -181,6 +190,13 @@ int main(int argc, char** argv) {
   if (*tz) return cmd_tokenize(tk_model, tk_text, !tk_no_bos, tk_special);
   if (*dz) return cmd_detokenize(tk_model, tk_ids);
   if (*ins) return cmd_inspect(insp_model);
+  if (*rtc) {
+    if (rto.template_file.empty() && rto.model.empty()) {
+      LOG_ERROR("render-template: give --template FILE or --model PATH");
+      return 2;
+    }
+    return cmd_render_template(rto);
+  }
   if (*qc) return cmd_quantize(qz);
   if (*mm) {
     auto dt = dtype_from_name(mk_dtype);

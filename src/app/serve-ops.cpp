@@ -185,6 +185,9 @@ void add_ops_routes(HttpServer& server, ServeContext& ctx) {
   };
   server.route("POST", "/v1/completions", gen(ApiKind::completion));
   server.route("POST", "/v1/chat/completions", gen(ApiKind::chat));
+  server.route("POST", "/apply-template", [c](const HttpRequest& req, std::shared_ptr<ResponseSink> sink) {
+    handle_apply_template(*c, req, sink);
+  });
 }
 
 }  // namespace shardlm

@@ -5,6 +5,9 @@
 // are formatted in order, never on the engine thread).
 #include <random>
 
+#include <nlohmann/json.hpp>
+
+#include "app/chat-prompt.h"
 #include "app/serve.h"
 #include "shardlm/core/log.h"
 #include "shardlm/http/openai-request.h"
@@ -135,32 +138,11 @@ struct Reply {
 using PromptTokens = std::variant<std::vector<int32_t>, ApiError>;
 
 // The chat messages rendered with the model's chat format, tokenized.
-PromptTokens chat_prompt(ServeContext& ctx, const std::shared_ptr<const Tokenizer>& tokp, const ApiRequest& req) {
-  const Tokenizer& tok = *tokp;
-  ChatFormat fmt;
-  std::string default_system;
-  {
-    std::lock_guard<std::mutex> lk(ctx.chat_mu);
-    if (ctx.chat_tok != tokp) {
-      auto f = select_chat_format(ctx.chat_template, tok.chat_template());
-      if (!f) return internal_error("chat template: " + f.message());
-      ctx.chat_tok = tokp;
-      ctx.chat_format = *f;
-      ctx.chat_default_system = chat_template_default_system(tok.chat_template());
-    }
-    fmt = ctx.chat_format;
-    default_system = ctx.chat_default_system;
-  }
-  std::vector<ChatMessage> msgs;
-  for (const auto& m : req.messages) msgs.push_back({m.role == "developer" ? "system" : m.role, m.content});
-  ChatRenderOptions ro;
-  if (tok.bos_id() >= 0) ro.bos_text = tok.token_text(tok.bos_id());
-  auto eos = tok.eos_ids();
-  if (!eos.empty()) ro.eos_text = tok.token_text(eos.front());
-  ro.default_system = default_system;
-  auto text = render_chat(fmt, msgs, ro);
+PromptTokens chat_prompt(ServeContext& ctx, const std::shared_ptr<const Tokenizer>& tokp, const ApiRequest& req,
+                         std::string_view body) {
+  auto text = chat_prompt_text(ctx, tokp, req, body);
   if (!text) return bad_request(text.message(), "messages");
-  return tok.encode(*text, false, true);
+  return tokp->encode(*text, false, true);
 }
 
 // The completion prompt: token ids as given (checked against the vocabulary) or text
@@ -198,7 +180,7 @@ void handle_generate(ServeContext& ctx, ApiKind kind, const HttpRequest& hreq, s
   if (!tok) return error(service_unavailable(std::string("no model is ready (state: ") + model_state_name(snap.state) + ")", 1));
 
   std::string prompt_text;  // echo: the prompt as text
-  auto tokens = kind == ApiKind::chat ? chat_prompt(ctx, tok, req) : completion_prompt(*tok, req, prompt_text);
+  auto tokens = kind == ApiKind::chat ? chat_prompt(ctx, tok, req, hreq.body) : completion_prompt(*tok, req, prompt_text);
   if (auto* e = std::get_if<ApiError>(&tokens)) return error(*e);
   std::vector<int32_t> prompt = std::move(std::get<std::vector<int32_t>>(tokens));
   if (prompt.empty()) return error(bad_request("the prompt is empty", kind == ApiKind::chat ? "messages" : "prompt"));
@@ -237,6 +219,26 @@ void handle_generate(ServeContext& ctx, ApiKind kind, const HttpRequest& hreq, s
   const uint64_t id = ctx.engine->submit(std::move(er));
   Engine* eng = ctx.engine;
   sink->on_close([eng, id] { eng->cancel(id); });
+}
+
+void handle_apply_template(ServeContext& ctx, const HttpRequest& hreq, std::shared_ptr<ResponseSink> sink) {
+  auto error = [&](const ApiError& e) {
+    if (ctx.metrics) ctx.metrics->http_responses(e.status).inc();
+    sink->send_error(e);
+  };
+  ParseResult parsed = parse_chat_request(hreq.body);
+  if (auto* e = std::get_if<ApiError>(&parsed)) return error(*e);
+  auto tok = ctx.engine->tokenizer();
+  if (!tok) {
+    EngineSnapshot snap = ctx.engine->snapshot();
+    return error(service_unavailable(std::string("no model is ready (state: ") + model_state_name(snap.state) + ")", 1));
+  }
+  auto text = chat_prompt_text(ctx, tok, std::get<ApiRequest>(parsed), hreq.body);
+  if (!text) return error(bad_request(text.message(), "messages"));
+  nlohmann::json j;
+  j["prompt"] = *text;
+  if (ctx.metrics) ctx.metrics->http_responses(200).inc();
+  sink->send_json(200, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 }  // namespace shardlm

@@ -9,6 +9,7 @@
 #include "shardlm/metrics/shardlm-metrics.h"
 #include "shardlm/http/openai-request.h"
 #include "shardlm/http/server.h"
+#include "shardlm/jinja/template.h"
 #include "shardlm/tokenizer/chat-template.h"
 
 namespace shardlm {
@@ -17,6 +18,7 @@ struct ServeOptions {
   EngineOptions engine;
   http::HttpServerConfig http;   // --host (127.0.0.1), --port (8080), --api-key, --admin-key, --http-threads
   std::string chat_template;     // --chat-template: chatml|llama2|llama3|mistral|zephyr|phi3; "" = from the model
+  std::string chat_template_file;  // --chat-template-file: a Jinja template used instead of the model's; "" = none
   std::string pid_file;          // --pid-file: rank 0 writes its pid here (stop_server.sh signals it)
   std::string model_dir;         // --model-dir: where /admin/load may load from; "" = the directory of --model
 };
@@ -26,7 +28,8 @@ struct ServeContext {
   Engine* engine = nullptr;
   ShardlmMetrics* metrics = nullptr;
   metrics::Registry* registry = nullptr;
-  std::string chat_template;
+  std::string chat_template;       // --chat-template NAME: a built-in format, never the Jinja template
+  std::string chat_template_text;  // --chat-template-file's text ("" = the model's own template)
   double idle_timeout_s = 0;
   SpecOptions spec;  // for GET /v1/spec_decode/metrics
   // The canonical directory /admin/load may load from (model-dir.h); "" = none.
@@ -39,10 +42,14 @@ struct ServeContext {
   std::shared_ptr<const Tokenizer> chat_tok;
   ChatFormat chat_format = ChatFormat::chatml;
   std::string chat_default_system;
+  // The Jinja template for the loaded tokenizer (null: the built-in format is used).
+  std::shared_ptr<const jinja::Template> chat_jinja;
 };
 
 void handle_generate(ServeContext& ctx, http::ApiKind kind, const http::HttpRequest& req,
                      std::shared_ptr<http::ResponseSink> sink);
+// POST /apply-template: a chat completions body rendered to {"prompt": TEXT}.
+void handle_apply_template(ServeContext& ctx, const http::HttpRequest& req, std::shared_ptr<http::ResponseSink> sink);
 // /health, /admin/*, /metrics, /v1/models.
 void add_ops_routes(http::HttpServer& server, ServeContext& ctx);
 

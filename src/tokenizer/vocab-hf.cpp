@@ -336,7 +336,15 @@ Result<VocabSpec> vocab_from_hf(const std::string& path) {
     if (g) gen = std::move(g.value());  // optional: a broken one is ignored
   }
   try {
-    return parse_hf(tj.value(), cfg, gen, tj_path.string());
+    auto spec = parse_hf(tj.value(), cfg, gen, tj_path.string());
+    // transformers reads a chat_template.jinja beside the tokenizer before the config's template.
+    // Read like every model file: type checked first, never a blocking open.
+    if (spec && fs::exists(dir / "chat_template.jinja", ec)) {
+      auto text = read_regular_file((dir / "chat_template.jinja").string());
+      if (!text) return text.status();
+      spec->chat_template = std::move(text.value());
+    }
+    return spec;
   } catch (const std::exception& e) {  // a field of an unexpected JSON type
     return Status::errorf("{}: malformed tokenizer: {}", tj_path.string(), e.what());
   }

@@ -1,8 +1,9 @@
-// Chat templates: OpenAI-style messages -> the prompt text a chat model was trained on.
+// Built-in chat formats: OpenAI-style messages -> the prompt text a chat model was trained on.
 //
-// There is no Jinja interpreter. A model's stored template (GGUF tokenizer.chat_template,
-// tokenizer_config.json "chat_template") is only inspected for distinctive markers to pick
-// one of the built-in formats below, which are rendered natively. Each format reproduces,
+// The fallback of the chat path: the server renders a model's own Jinja template with
+// jinja/ (app/chat-prompt.h); these formats serve models that ship none, and
+// --chat-template NAME. A stored template is only inspected here for distinctive
+// markers to pick one of the built-in formats below, which are rendered natively. Each format reproduces,
 // byte for byte, what the Hugging Face reference template named beside it renders
 // (transformers' Jinja settings: trim_blocks, lstrip_blocks):
 //
