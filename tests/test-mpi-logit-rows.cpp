@@ -231,7 +231,7 @@ TEST(LogitRows, BadRowsAndUnsupportedPartsAreErrors) {
   EXPECT_NE(e.find("row 1 repeats sequence 1 position 0"), std::string::npos) << e;
   StepMsg twice;
   twice.step_id = 8;
-  twice.running = {{1, {3}, {}}, {1, {4}, {}}};
+  twice.running = {{1, 0, {3}, {}}, {1, 0, {4}, {}}};
   e = error_of(twice);
   EXPECT_NE(e.find("sequence 1 appears twice"), std::string::npos) << e;
 }
