@@ -8,18 +8,11 @@
 
 #include "shardlm/engine/request-state.h"
 
+#include "stories-tokenizer.h"
+
 using namespace shardlm;
 
 namespace {
-
-std::unique_ptr<Tokenizer> tok() {
-  const char* e = std::getenv("SHARDLM_SHARED");
-  std::string dir = e ? e : SHARDLM_SOURCE_DIR "/../shared";
-  std::string path = dir + "/models/stories260K/tok512.bin";
-  if (!std::filesystem::exists(path)) return nullptr;
-  auto t = load_tokenizer(path);
-  return t ? std::move(t.value()) : nullptr;
-}
 
 struct Outcome {
   std::string text;
@@ -61,7 +54,7 @@ std::string stream_text(const Tokenizer& t, const std::vector<int32_t>& ids) {
 }  // namespace
 
 TEST(LiveRequest, EndsOnEosStopTokenStopStringAndLength) {
-  auto t = tok();
+  auto t = stories_tokenizer();
   if (!t) GTEST_SKIP() << "stories260K tokenizer not found (set SHARDLM_SHARED)";
   const auto ids = t->encode("Once upon a time, there was a girl.", false, false);
   ASSERT_GE(ids.size(), 6u);

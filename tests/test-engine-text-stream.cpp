@@ -6,18 +6,11 @@
 
 #include "shardlm/engine/text-stream.h"
 
+#include "stories-tokenizer.h"
+
 using namespace shardlm;
 
 namespace {
-
-std::unique_ptr<Tokenizer> tok() {
-  const char* e = std::getenv("SHARDLM_SHARED");
-  std::string dir = e ? e : SHARDLM_SOURCE_DIR "/../shared";
-  std::string path = dir + "/models/stories260K/tok512.bin";
-  if (!std::filesystem::exists(path)) return nullptr;
-  auto t = load_tokenizer(path);
-  return t ? std::move(t.value()) : nullptr;
-}
 
 // Streams ids through a TextStream: the concatenated deltas and whether it stopped.
 std::pair<std::string, bool> run(const Tokenizer& t, const std::vector<int32_t>& ids, std::vector<std::string> stop) {
@@ -34,7 +27,7 @@ std::pair<std::string, bool> run(const Tokenizer& t, const std::vector<int32_t>&
 }  // namespace
 
 TEST(TextStream, StopStringsAcrossTokens) {
-  auto t = tok();
+  auto t = stories_tokenizer();
   if (!t) GTEST_SKIP() << "stories260K tokenizer not found (set SHARDLM_SHARED)";
   const std::string text = "Once upon a time, there was a little girl named Lily.";
   auto ids = t->encode(text, false, false);
@@ -54,7 +47,7 @@ TEST(TextStream, StopStringsAcrossTokens) {
 }
 
 TEST(TextStream, HoldsBackOnlyPossibleStopPrefixes) {
-  auto t = tok();
+  auto t = stories_tokenizer();
   if (!t) GTEST_SKIP() << "stories260K tokenizer not found (set SHARDLM_SHARED)";
   auto ids = t->encode("Once upon a time", false, false);
   TextStream ts(*t, {"time to go"});
