@@ -93,7 +93,7 @@ LoadReply Engine::replace_model(const std::string& path) {
 }
 
 void Engine::unload_now() {
-  if (!host_->loaded() && snapshot().state == ModelState::unloaded) return;
+  if (!host_->loaded() && model_state() == ModelState::unloaded) return;
   {
     std::lock_guard<std::mutex> lk(mu_);
     snap_.state = ModelState::unloading;
@@ -156,7 +156,7 @@ void Engine::load_on_demand() {
 void Engine::maybe_idle_unload() {
   if (opts_.idle_timeout_s <= 0 || !host_->loaded() || !reqs_.empty() || !host_->sched().idle()) return;
   const double idle = std::chrono::duration<double>(std::chrono::steady_clock::now() - last_request_).count();
-  if (idle < opts_.idle_timeout_s || snapshot().state != ModelState::ready) return;
+  if (idle < opts_.idle_timeout_s || model_state() != ModelState::ready) return;
   LOG_INFO("idle for {} s: unloading (the next request loads the model again)", opts_.idle_timeout_s);
   unload_now();
 }

@@ -30,9 +30,9 @@ void Engine::admit(std::shared_ptr<LiveRequest> r) {
   last_request_ = Clock::now();
   if (!r->in.results) return;  // nobody to answer: a caller bug
   load_on_demand();
-  if (!host_->loaded() || snapshot().state != ModelState::ready)
+  if (!host_->loaded() || model_state() != ModelState::ready)
     return reject_request(r->in, ErrorKind::unavailable,
-                          std::string("no model is ready (state: ") + model_state_name(snapshot().state) + ")");
+                          std::string("no model is ready (state: ") + model_state_name(model_state()) + ")");
   const int64_t limit = host_->max_context();
   const int64_t n_prompt = static_cast<int64_t>(r->in.prompt.size());
   if (n_prompt + r->in.max_tokens > limit)

@@ -102,6 +102,11 @@ EngineSnapshot Engine::snapshot() const {
   return snap_;
 }
 
+ModelState Engine::model_state() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return snap_.state;
+}
+
 EngineSnapshot Engine::wait_loaded(double timeout_s) const {
   std::unique_lock<std::mutex> lk(mu_);
   cv_.wait_for(lk, std::chrono::duration<double>(timeout_s), [&] { return snap_.load_attempted || stopping_; });

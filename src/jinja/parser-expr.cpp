@@ -215,10 +215,7 @@ ExprPtr Parser::parse_postfix(ExprPtr e) {
     } else if (skip_op("[")) {
       e = parse_subscript(std::move(e));
     } else if (is_op("(")) {
-      auto c = make(ExprKind::call);
-      c->args.push_back(std::move(e));
-      if (!parse_call_args(*c)) return nullptr;
-      e = std::move(c);
+      e = parse_call(std::move(e));
     } else {
       break;
     }
@@ -247,6 +244,14 @@ ExprPtr Parser::parse_subscript(ExprPtr subject) {
 }
 
 // "(" [expr | name=expr] {, ...} ")" onto call.args / call.kwargs.
+// callee(args...): a call node whose first argument is the callee.
+ExprPtr Parser::parse_call(ExprPtr callee) {
+  auto c = make(ExprKind::call);
+  c->args.push_back(std::move(callee));
+  if (!parse_call_args(*c)) return nullptr;
+  return c;
+}
+
 bool Parser::parse_call_args(Expr& call) {
   if (!expect_op("(")) return false;
   bool first = true;
@@ -312,10 +317,7 @@ ExprPtr Parser::parse_filter_expr(ExprPtr e) {
     } else if (skip_name("is")) {
       e = parse_test(std::move(e));
     } else if (is_op("(")) {
-      auto c = make(ExprKind::call);
-      c->args.push_back(std::move(e));
-      if (!parse_call_args(*c)) return nullptr;
-      e = std::move(c);
+      e = parse_call(std::move(e));
     } else {
       break;
     }

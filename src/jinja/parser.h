@@ -65,6 +65,7 @@ class Parser {
   ExprPtr parse_filter(ExprPtr subject);
   ExprPtr parse_test(ExprPtr subject);
   ExprPtr parse_subscript(ExprPtr subject);
+  ExprPtr parse_call(ExprPtr callee);
   bool parse_call_args(Expr& call);
   ExprPtr make(ExprKind k, std::string name = {});
   ExprPtr binary(std::string op, ExprPtr a, ExprPtr b);

@@ -114,6 +114,7 @@ class Engine {
   void fail_now(const std::string& why);
 
   EngineSnapshot snapshot() const;
+  ModelState model_state() const;  // snapshot().state without the copy
   // Blocks until the first load at start has finished (or timeout_s passed); returns
   // the snapshot then. For clients that start with the engine (`generate`).
   EngineSnapshot wait_loaded(double timeout_s) const;
