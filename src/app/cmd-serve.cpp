@@ -73,6 +73,10 @@ int cmd_serve(ServeOptions o) {
   }
   ctx.idle_timeout_s = o.engine.idle_timeout_s;
   ctx.spec = o.engine.spec;
+  ResponseCache response_cache(o.response_cache, &registry);
+  ctx.response_cache = &response_cache;
+  if (response_cache.enabled())
+    LOG_INFO("response cache: {} MiB, answers kept {} s", o.response_cache.max_mb, o.response_cache.ttl_s);
   ctx.model_dir = resolve_model_dir(o.model_dir, o.engine.rt.model_path);
   if (!o.model_dir.empty() && ctx.model_dir.empty()) return fail("--model-dir " + o.model_dir + ": not found");
   if (ctx.model_dir.empty()) LOG_WARN("no --model-dir and no --model: /admin/load accepts no path");

@@ -109,6 +109,8 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& srv) {
   sv->add_flag("--lazy-load", srv.engine.lazy_load, "load the model on the first request");
   sv->add_option("--idle-timeout-s", srv.engine.idle_timeout_s, "unload after this long without requests; reload on demand (0 = never)")->check(CLI::NonNegativeNumber);
   sv->add_flag("--prewarm", srv.engine.prewarm, "run one forward after loading");
+  sv->add_option("--response-cache-mb", srv.response_cache.max_mb, "answer identical deterministic requests from a cache of this many MiB (0 = off)")->check(CLI::NonNegativeNumber);
+  sv->add_option("--response-cache-ttl-s", srv.response_cache.ttl_s, "how long a cached answer is served")->check(CLI::PositiveNumber);
   add_spec_flags(sv, srv.engine.spec);
   return sv;
 }

@@ -24,6 +24,17 @@ json waiting_json() {
   return {{"seconds", s}, {"operation", what}};
 }
 
+// The response cache's counters; the snapshot's model generation empties it first when
+// the model changed since the last request (a load or unload clears it).
+json response_cache_json(const ServeContext& ctx, const EngineSnapshot& s) {
+  if (!ctx.response_cache || !ctx.response_cache->enabled()) return {{"enabled", false}};
+  ctx.response_cache->sync_generation(s.model_generation);
+  const ResponseCacheStats r = ctx.response_cache->stats();
+  return {{"enabled", true},     {"hits", r.hits},       {"coalesced", r.coalesced}, {"misses", r.misses},
+          {"bypassed", r.bypassed}, {"entries", r.entries}, {"bytes", r.bytes},         {"in_flight", r.in_flight},
+          {"stores", r.stores},   {"evictions", r.evictions}, {"expired", r.expired}};
+}
+
 json status_json(const ServeContext& ctx) {
   EngineSnapshot s = ctx.engine->snapshot();
   const double now =
@@ -63,6 +74,7 @@ json status_json(const ServeContext& ctx) {
             {"preemptions", s.preemptions}}},
           {"steps", {{"total", s.steps}, {"collective_seconds_per_step", s.steps ? s.collective_s_total / s.steps : 0.0},
                      {"seconds_per_step", s.steps ? s.step_s_total / s.steps : 0.0}}},
+          {"response_cache", response_cache_json(ctx, s)},
           {"idle_timeout_seconds", ctx.idle_timeout_s},
           {"waiting_for_ranks", waiting_json()},
           {"loads_on_demand", s.loads_on_demand},
@@ -145,7 +157,8 @@ void add_ops_routes(HttpServer& server, ServeContext& ctx) {
                          : s.state == ModelState::ready ? "ok"
                          : idle    ? "idle"
                                    : model_state_name(s.state)},
-              {"model_loaded", s.state == ModelState::ready}};
+              {"model_loaded", s.state == ModelState::ready},
+              {"response_cache", response_cache_json(*c, s)}};
     if (stalled)
       body["reason"] = fmt::format("rank 0 has waited {:.0f} s for the other ranks ({})", wait_s, what);
     sink->send_json(ok ? 200 : 503, body.dump(), ok ? HttpHeaders{} : HttpHeaders{{"Retry-After", "1"}});

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/chat-prompt.h"
+#include "app/response-cache-key.h"
 #include "app/serve.h"
 #include "shardlm/core/log.h"
 #include "shardlm/http/openai-request.h"
@@ -40,6 +41,7 @@ struct Reply {
   bool stream = false, include_usage = false, logprobs = false;
   bool started = false;
   std::string prefix;  // echo: the prompt text, sent first
+  http::HttpHeaders headers;  // extra response fields (X-Response-Cache)
   ChoiceResult all;    // non-streaming: accumulated
   size_t offset = 0;   // text offset for completion logprobs
 
@@ -92,7 +94,8 @@ struct Reply {
       http::Usage u{e.usage.prompt_tokens, e.usage.completion_tokens, e.usage.cached_tokens};
       std::vector<ChoiceResult> choices{all};
       if (metrics) metrics->http_responses(200).inc();
-      sink->send_json(200, kind == ApiKind::chat ? chat_response_json(meta, choices, u) : completion_response_json(meta, choices, u));
+      sink->send_json(200, kind == ApiKind::chat ? chat_response_json(meta, choices, u) : completion_response_json(meta, choices, u),
+                      headers);
       return;
     }
     bool first = false;
@@ -100,7 +103,9 @@ struct Reply {
       started = true;
       first = true;
       if (metrics) metrics->http_responses(200).inc();
-      sink->start_stream(200, "text/event-stream", {{"Cache-Control", "no-cache"}});
+      http::HttpHeaders h{{"Cache-Control", "no-cache"}};
+      h.insert(h.end(), headers.begin(), headers.end());
+      sink->start_stream(200, "text/event-stream", h);
     }
     if (first || !e.text.empty() || !e.tokens.empty()) {
       ChoiceResult c;
@@ -161,6 +166,51 @@ PromptTokens completion_prompt(const Tokenizer& tok, const ApiRequest& req, std:
   return in.tokens;
 }
 
+// Engine thread → this connection's strand; the queue lets go of the reply after done.
+// Events already queued (a response-cache replay) are drained by one first post.
+void attach(const std::shared_ptr<Reply>& reply) {
+  reply->queue->set_notify([reply] {
+    reply->sink->post([reply] { reply->queue->drain([&](RequestEvent&& e) { reply->on_event(std::move(e)); }); });
+  });
+  reply->sink->post([reply] { reply->queue->drain([&](RequestEvent&& e) { reply->on_event(std::move(e)); }); });
+}
+
+// The chat template in use, as the response cache's key names it.
+std::string template_id(ServeContext& ctx, const Tokenizer& tok, ApiKind kind) {
+  if (kind != ApiKind::chat) return {};
+  return ctx.chat_template + '\n' + (ctx.chat_template_text.empty() ? tok.chat_template() : ctx.chat_template_text);
+}
+
+// A request through the response cache: answered from it, joined to an identical
+// request in flight, or computed (and stored when it completes).
+void submit_cached(ServeContext& ctx, ApiKind kind, const HttpRequest& hreq, const ApiRequest& req, EngineRequest er,
+                   const std::shared_ptr<Reply>& reply, uint64_t generation) {
+  ResponseCache* cache = ctx.response_cache;
+  const ResponseCacheUse use = response_cache_use(kind, req, hreq.body, hreq.header("Cache-Control"), er.prompt,
+                                                  er.max_tokens, template_id(ctx, *reply->tok, kind));
+  Engine* eng = ctx.engine;
+  if (!use.use) {
+    cache->note_bypass();
+    reply->headers = {{"X-Response-Cache", "bypass"}};
+    attach(reply);
+    const uint64_t id = eng->submit(std::move(er));
+    reply->sink->on_close([eng, id] { eng->cancel(id); });
+    return;
+  }
+  auto t = cache->open(use.key, generation, reply->queue, use.read);
+  static constexpr const char* kNames[] = {"hit", "coalesced", "miss"};
+  reply->headers = {{"X-Response-Cache", kNames[static_cast<int>(t.outcome)]}};
+  attach(reply);
+  const uint64_t flight = t.flight;
+  const ResultQueue* q = reply->queue.get();
+  if (t.outcome == ResponseCache::Outcome::miss) {
+    er.results = t.upstream;
+    const uint64_t id = eng->submit(std::move(er));
+    cache->started(flight, id, [eng](uint64_t rid) { eng->cancel(rid); });
+  }
+  if (t.outcome != ResponseCache::Outcome::hit) reply->sink->on_close([cache, flight, q] { cache->leave(flight, q); });
+}
+
 }  // namespace
 
 void handle_generate(ServeContext& ctx, ApiKind kind, const HttpRequest& hreq, std::shared_ptr<ResponseSink> sink) {
@@ -212,10 +262,9 @@ void handle_generate(ServeContext& ctx, ApiKind kind, const HttpRequest& hreq, s
   er.session_id = req.session_id;
   er.results = std::make_shared<ResultQueue>();
   reply->queue = er.results;
-  // Engine thread → this connection's strand; the queue lets go of the reply after done.
-  er.results->set_notify([reply] {
-    reply->sink->post([reply] { reply->queue->drain([&](RequestEvent&& e) { reply->on_event(std::move(e)); }); });
-  });
+  if (ctx.response_cache && ctx.response_cache->enabled())
+    return submit_cached(ctx, kind, hreq, req, std::move(er), reply, snap.model_generation);
+  attach(reply);
   const uint64_t id = ctx.engine->submit(std::move(er));
   Engine* eng = ctx.engine;
   sink->on_close([eng, id] { eng->cancel(id); });

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "shardlm/engine/engine.h"
+#include "shardlm/engine/response-cache.h"
 #include "shardlm/metrics/shardlm-metrics.h"
 #include "shardlm/http/openai-request.h"
 #include "shardlm/http/server.h"
@@ -21,6 +22,7 @@ struct ServeOptions {
   std::string chat_template_file;  // --chat-template-file: a Jinja template used instead of the model's; "" = none
   std::string pid_file;          // --pid-file: rank 0 writes its pid here (stop_server.sh signals it)
   std::string model_dir;         // --model-dir: where /admin/load may load from; "" = the directory of --model
+  ResponseCacheOptions response_cache;  // --response-cache-mb, --response-cache-ttl-s
 };
 
 // Shared by the HTTP handlers (read-only after start, except through Engine's API).
@@ -32,6 +34,7 @@ struct ServeContext {
   std::string chat_template_text;  // --chat-template-file's text ("" = the model's own template)
   double idle_timeout_s = 0;
   SpecOptions spec;  // for GET /v1/spec_decode/metrics
+  ResponseCache* response_cache = nullptr;  // whole answers of deterministic requests (may be disabled)
   // The canonical directory /admin/load may load from (model-dir.h); "" = none.
   std::string model_dir;
   // /health reports "degraded" (503) while rank 0 has waited longer than this for the

@@ -111,6 +111,7 @@ Result<HttpResponse> call(HttpClient::Impl& im, const HttpClientConfig& cfg, std
   req.set(http::field::user_agent, "shardlm-bench");
   if (!body.empty()) req.set(http::field::content_type, "application/json");
   if (!bearer.empty()) req.set(http::field::authorization, "Bearer " + bearer);
+  for (const auto& [name, value] : cfg.headers) req.set(name, value);
   req.keep_alive(true);
   req.body() = std::string(body);
   req.prepare_payload();

@@ -65,8 +65,8 @@ const std::vector<ScenarioInfo>& scenario_registry() {
        scenario_ngram},
       {"sessions", "multi-turn sessions that pin their KV blocks", "sessions (session_id pinning KV blocks)", {}},
       {"eviction-replay", "evict KV to the SSD tier and replay the prompts", "the KV disk tier (SSD cache)", {}},
-      {"reuse-verify", "reused KV (disk tier / sessions) gives the same tokens as a recompute",
-       "KV reuse from the disk tier or sessions", {}},
+      {"reuse-verify", "identical requests: the same text as a recompute, with the response cache's signals and speedup", "",
+       scenario_reuse_verify},
   };
   return reg;
 }

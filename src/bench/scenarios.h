@@ -16,6 +16,7 @@ int scenario_memory(const BenchOptions& opt);      // scenario-ops.cpp
 int scenario_stress(const BenchOptions& opt);      // scenario-ops.cpp
 int scenario_load(const BenchOptions& opt);        // scenario-load.cpp
 int scenario_ngram(const BenchOptions& opt);       // scenario-ngram.cpp
+int scenario_reuse_verify(const BenchOptions& opt);  // scenario-reuse.cpp
 
 // A prompt set for one case of a run: seed derived from (seed, scenario/case), words
 // per token measured against the server, lengths capped to fit n_ctx - max_tokens.

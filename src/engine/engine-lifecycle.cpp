@@ -30,6 +30,7 @@ Status Engine::load_or_reset(const std::string& path) {
   {
     std::lock_guard<std::mutex> lk(mu_);
     snap_.state = ModelState::loading;
+    ++snap_.model_generation;
     snap_.model_path = path;
     snap_.model_name = std::filesystem::path(path).filename().string();
   }
@@ -97,6 +98,7 @@ void Engine::unload_now() {
   {
     std::lock_guard<std::mutex> lk(mu_);
     snap_.state = ModelState::unloading;
+    ++snap_.model_generation;
   }
   publish();
   abort_all(ErrorKind::unavailable, "the model is being unloaded");

@@ -128,7 +128,11 @@ try:
             and all(v["requests"] == 2 and v["decode_tok_s_mean"] > 0 and v["spec_mode"] == "off" and v["drafts"] == 0
                     for v in d.values()),
             f"ngram: three cases with decode tok/s and the (off) speculation counters ({r.returncode}, {d})")
-    for name in ["sessions", "eviction-replay", "reuse-verify"]:
+    r = bench("reuse-verify", "--url", url, "--out", out, "--max-tokens", "16", "--requests", "2")
+    d = json.load(open(os.path.join(latest_run("run", "reuse-verify"), "summary.json"))).get("scenario_data", {}).get("reuse-verify", {})
+    c.check(r.returncode == 0 and d.get("texts") == 12 and d.get("texts_equal") == 12 and d.get("response_cache") is False,
+            f"reuse-verify without a response cache: identical texts, exit {r.returncode} ({d})")
+    for name in ["sessions", "eviction-replay"]:
         r = bench(name, "--url", url, "--out", out)
         c.check(r.returncode == EXIT_NEEDS_FEATURE and "needs feature" in r.stderr, f"{name}: needs feature, exit {r.returncode}")
     r = bench("single", "--url", "http://127.0.0.1:1", "--out", out, "--requests", "1")

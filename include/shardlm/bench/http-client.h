@@ -13,6 +13,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "shardlm/core/status.h"
 
@@ -43,6 +45,7 @@ using ChunkFn = std::function<void(std::string_view bytes, Clock::time_point t)>
 struct HttpClientConfig {
   Url url;                 // server
   double timeout_s = 600;  // per call: connect + send + the whole response (default 600)
+  std::vector<std::pair<std::string, std::string>> headers;  // extra fields sent with every request (default none)
 };
 
 class HttpClient {

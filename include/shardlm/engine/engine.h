@@ -60,6 +60,9 @@ struct EngineSnapshot {
   std::string model_path, model_name, last_error;
   bool loads_on_demand = false;  // --lazy-load / --idle-timeout-s: a request loads the model
   bool load_attempted = false;   // a load has finished (ready, or failed with last_error)
+  // +1 whenever a load starts and when the model is unloaded: what the model answers
+  // with may have changed (the response cache empties when it moves).
+  uint64_t model_generation = 0;
   int n_ctx = 0, n_vocab = 0, kv_blocks = 0, kv_blocks_used = 0, block_size = 0;
   // The longest sequence the engine takes: min(n_ctx, KV blocks × block size). The one
   // limit for prompt + max_tokens, used by the HTTP side and by the engine.
