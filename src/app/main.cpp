@@ -48,8 +48,12 @@ void add_runtime_flags(CLI::App* c, RuntimeConfig& rt, bool model_required = tru
 
 // Speculative decoding (serve and generate).
 void add_spec_flags(CLI::App* c, SpecOptions& so) {
-  c->add_option("--spec-decode", so.mode, "speculative decoding: off or ngram (greedy requests)")
-      ->check(CLI::IsMember({"off", "ngram"}));
+  c->add_option("--spec-decode", so.mode, "speculative decoding: off, ngram or draft (greedy requests)")
+      ->check(CLI::IsMember({"off", "ngram", "draft"}));
+  c->add_option("--draft-model", so.draft_model, "the draft model for --spec-decode draft (the target's vocabulary)");
+  c->add_option("--draft-context-len", so.draft_context_len, "positions the draft keeps per sequence (0: its trained context, at most 4096)")
+      ->check(CLI::NonNegativeNumber);
+  c->add_option("--draft-threads", so.draft_threads, "compute threads of the draft model on rank 0")->check(CLI::Range(1, 256));
   c->add_option("--ngram-min", so.ngram_min, "shortest suffix the n-gram proposer looks up")->check(CLI::Range(1, 64));
   c->add_option("--ngram-max", so.ngram_max, "longest suffix the n-gram proposer looks up")->check(CLI::Range(1, 64));
   c->add_option("--num-speculative-tokens", so.num_speculative_tokens, "most tokens proposed per step")
@@ -176,6 +180,9 @@ int main(int argc, char** argv) {
   for (const SpecOptions* so : {&gen.engine.spec, &srv.engine.spec})
     if (so->ngram_min > so->ngram_max) {
       std::fprintf(stderr, "--ngram-min (%d) must not be larger than --ngram-max (%d)\n", so->ngram_min, so->ngram_max);
+      return 2;
+    } else if ((so->mode == "draft") != !so->draft_model.empty()) {
+      std::fprintf(stderr, "--spec-decode draft and --draft-model go together\n");
       return 2;
     }
 

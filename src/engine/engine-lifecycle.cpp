@@ -11,6 +11,7 @@
 #include "shardlm/engine/model-host.h"
 #include "shardlm/engine/request-state.h"
 #include "shardlm/model/model-source.h"
+#include "shardlm/spec/draft-model.h"
 
 namespace shardlm {
 
@@ -26,6 +27,25 @@ void Engine::set_loaded_view() {
   tok_ = host_->tokenizer();
 }
 
+// --spec-decode draft: the draft model beside each target (rank 0 only); a draft whose
+// vocabulary differs from the target's fails the load with the reason.
+Status Engine::load_draft() {
+  const SpecOptions& so = opts_.spec;
+  if (so.mode != "draft" || draft_) return Status::ok();
+  DraftModelConfig dc;
+  dc.path = so.draft_model;
+  dc.context_len = so.draft_context_len;
+  dc.slots = std::max(so.max_seqs, 1) * 2;
+  dc.threads = so.draft_threads;
+  auto d = DraftModel::load(dc, *host_->tokenizer());
+  if (!d) {
+    host_->unload();
+    return d.status();
+  }
+  draft_ = std::move(d.value());
+  return Status::ok();
+}
+
 Status Engine::load_or_reset(const std::string& path) {
   {
     std::lock_guard<std::mutex> lk(mu_);
@@ -36,6 +56,7 @@ Status Engine::load_or_reset(const std::string& path) {
   }
   publish();
   Status st = host_->load(path);
+  if (st) st = load_draft();
   if (st) {
     set_loaded_view();
     ping();
@@ -103,6 +124,7 @@ void Engine::unload_now() {
   publish();
   abort_all(ErrorKind::unavailable, "the model is being unloaded");
   host_->unload();
+  draft_.reset();
   if (!reload_on_demand()) {  // on demand: keep the tokenizer, requests tokenize before the reload
     std::lock_guard<std::mutex> lk(mu_);
     tok_.reset();

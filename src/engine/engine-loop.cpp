@@ -12,6 +12,7 @@
 #include "shardlm/engine/request-state.h"
 #include "shardlm/metrics/shardlm-metrics.h"
 #include "shardlm/sampling/merge.h"
+#include "shardlm/spec/draft-model.h"
 #include "shardlm/spec/ngram-proposer.h"
 
 namespace shardlm {
@@ -83,6 +84,7 @@ void Engine::end(LiveRequest& r, FinishReason why, RequestError error) {
   }
   audit_count_request();
   last_activity_unix_ = unix_now();
+  if (draft_) draft_->forget(r.seq->id);
   r.send_final(why, std::move(error));
 }
 
@@ -138,7 +140,8 @@ void Engine::propose() {
     // penalties would need the ranks to take counts back.
     if (s.sampling.temperature > 0 || s.need_history) continue;
     const int k = std::min(r->spec_k > 0 ? r->spec_k : so.num_speculative_tokens, s.max_tokens - s.n_generated() - 1);
-    if (k > 0) s.draft = ngram_propose(s.tokens, so.ngram_min, so.ngram_max, k);
+    if (k <= 0) continue;
+    s.draft = draft_ ? draft_->propose(s.id, s.tokens, k) : ngram_propose(s.tokens, so.ngram_min, so.ngram_max, k);
   }
   spec_s_ += secs(Clock::now() - t0);
 }

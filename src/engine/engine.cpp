@@ -10,6 +10,7 @@
 #include "shardlm/cluster/exit-audit.h"
 #include "shardlm/cluster/rank-model.h"
 #include "shardlm/engine/model-host.h"
+#include "shardlm/spec/draft-model.h"
 #include "shardlm/engine/request-state.h"
 #include "shardlm/metrics/shardlm-metrics.h"
 #include "shardlm/model/model-source.h"

@@ -5,9 +5,11 @@ concurrent requests, prefix caching and KV preemption in play; the proposals are
 accepted on the trained models' repetitive text and counted in
 /v1/spec_decode/metrics and /metrics; sampled requests are not changed."""
 import concurrent.futures as cf
+import os
+import tempfile
 
 from serverlib import Server
-from testlib import Checks, mpirun, need_shared
+from testlib import Checks, mpirun, need_shared, run
 
 stories = need_shared("stories260K", "stories260K.gguf")
 tiny = need_shared("TinyStories-656K")
@@ -97,4 +99,30 @@ a, _ = pre_run([])
 b, pre = pre_run(SPEC + ["--spec-max-seqs", "8"])
 c.check([t for _, t in a] == [t for _, t in b] and all(st == 200 for st, _ in a + b),
         f"with KV preemption (preemptions {pre}) the speculated texts equal the plain ones")
+
+# 4. The draft-model proposer: stories260K drafted by its own Q8_0 copy,
+# TinyStories-656K by its MLX 8-bit copy; the same greedy text on 1, 2 and 4 ranks.
+tmp = tempfile.mkdtemp(prefix="shardlm-draft-")
+draft260 = os.path.join(tmp, "stories260K-q8_0.gguf")
+run(["quantize", stories, draft260, "--type", "Q8_0"])
+tiny8 = need_shared("TinyStories-656K-mlx-8bit")
+for model, draft, ranks in [(stories, draft260, (1, 2, 4)), (tiny, tiny8, (2,))]:
+    for n in ranks:
+        base = ["generate", "--model", model, "--prompt", "Once upon a time", "-n", "300", "--temp", "0", "--ignore-eos"]
+        off_g = mpirun(n, base)
+        on_g = mpirun(n, base + ["--spec-decode", "draft", "--draft-model", draft])
+        c.check(on_g.stdout == off_g.stdout and len(on_g.stdout) > 100 and "draft model" in on_g.stderr,
+                f"draft proposer, generate {model.split('/')[-1]} np={n}: greedy text equal")
+bad = mpirun(2, ["generate", "--model", tiny, "--prompt", "Once", "-n", "8", "--spec-decode", "draft", "--draft-model", draft260],
+             check=False)
+c.check(bad.returncode != 0 and "vocabulary is not the target's" in bad.stderr,
+        f"a draft with another vocabulary is refused with the reason (rc {bad.returncode})")
+bad = run(["generate", "--model", stories, "--prompt", "Once", "--spec-decode", "draft"], check=False)
+c.check(bad.returncode == 2 and "--draft-model" in bad.stderr, "--spec-decode draft without --draft-model: exit 2")
+d_off = run_server([])
+d_on = run_server(["--spec-decode", "draft", "--draft-model", draft260, "--spec-max-seqs", "8"])
+c.check([t for _, t in d_on[0]] == [t for _, t in d_off[0]] and all(st == 200 for st, _ in d_on[0]),
+        "draft proposer, server: concurrent greedy texts equal")
+c.check(d_on[2]["mode"] == "draft" and d_on[2]["num_accepted_tokens"] > 0 and d_on[2]["acceptance_rate"] > 0.5,
+        f"draft proposer: proposals accepted ({d_on[2]})")
 c.finish()

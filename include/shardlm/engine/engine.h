@@ -31,6 +31,7 @@ namespace shardlm {
 
 struct ShardlmMetrics;
 class ModelHost;
+class DraftModel;
 struct LiveRequest;
 struct SampledRow;
 
@@ -138,6 +139,7 @@ class Engine {
   void handle(Command& c);
   void admit(std::shared_ptr<LiveRequest> r);
   Status load_or_reset(const std::string& path);
+  Status load_draft();
   LoadReply replace_model(const std::string& path);
   void unload_now();
   void step();
@@ -172,6 +174,7 @@ class Engine {
 
   // Engine thread only.
   std::unique_ptr<ModelHost> host_;
+  std::unique_ptr<DraftModel> draft_;  // --spec-decode draft: on rank 0, loaded with each target
   std::vector<std::shared_ptr<LiveRequest>> reqs_;  // live requests
   // The last good model: the configured one, then the last loaded. What loads on demand,
   // what a failed load falls back to, and what snap_.model_path shows when not loading.
