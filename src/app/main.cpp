@@ -147,6 +147,12 @@ int main(int argc, char** argv) {
   rtc->add_option("--input", rto.input, "JSON: {messages, tools, add_generation_prompt, bos_token, eos_token, ...} (file, - or text)")
       ->required();
 
+  ParseToolCallsOptions pto;
+  auto* ptc = app.add_subcommand("parse-tool-calls", "parse a model's output into content, reasoning and tool calls (JSON)");
+  ptc->add_option("--template", pto.template_file, "chat template whose tool-call family is parsed");
+  ptc->add_option("--format", pto.format, "tool-call family instead of the template's");
+  ptc->add_option("--input", pto.input, "JSON: {output, tools, prompt} (file, - or text)")->required();
+
   std::string insp_model;
   auto* ins = app.add_subcommand("inspect", "print a model's hyperparameters and tensors");
   ins->add_option("-m,--model", insp_model, "model path")->required();
@@ -197,6 +203,7 @@ int main(int argc, char** argv) {
     }
     return cmd_render_template(rto);
   }
+  if (*ptc) return cmd_parse_tool_calls(pto);
   if (*qc) return cmd_quantize(qz);
   if (*mm) {
     auto dt = dtype_from_name(mk_dtype);
