@@ -58,6 +58,9 @@ TEST(HttpOpenAiTools, BadToolFieldsGet400NamingTheParam) {
        "tool_choice", "'get_time', which is not in 'tools'"},
       {body("\"tools\": [" + kTool + R"(], "tool_choice": {"type": "function"})"), "tool_choice", "must be {"},
       {body(R"("tool_choice": "required")"), "tool_choice", "requires 'tools'"},
+      {body("\"tools\": [" + kTool + R"(], "tool_choice": "required")"), "tool_choice", "constrained decoding"},
+      {body("\"tools\": [" + kTool + R"(], "tool_choice": {"type": "function", "function": {"name": "get_weather"}})"),
+       "tool_choice", "constrained decoding"},
       {body("\"tools\": [" + kTool + R"(], "parallel_tool_calls": "yes")"), "parallel_tool_calls", "a boolean"},
       {R"({"messages": [{"role": "user", "content": "a"}, {"role": "tool", "content": "42"}]})",
        "messages[1].tool_call_id", "required for role 'tool'"},
@@ -101,11 +104,10 @@ TEST(HttpOpenAiTools, ToolsAndChoiceParsed) {
   }
   {
     ParseResult pr = parse_chat_request(body("\"tools\": [" + kTool + R"(], "parallel_tool_calls": false,
-        "tool_choice": {"type": "function", "function": {"name": "get_weather"}})"));
+        "tool_choice": "auto")"));
     ASSERT_TRUE(std::holds_alternative<ApiRequest>(pr)) << std::get<ApiError>(pr).message;
     const ApiRequest& r = std::get<ApiRequest>(pr);
-    EXPECT_EQ(r.tool_choice.mode, ToolChoiceMode::named);
-    EXPECT_EQ(r.tool_choice.name, "get_weather");
+    EXPECT_EQ(r.tool_choice.mode, ToolChoiceMode::auto_);
     EXPECT_FALSE(r.parallel_tool_calls);
   }
   {

@@ -238,6 +238,7 @@ void handle_generate(ServeContext& ctx, ApiKind kind, const HttpRequest& hreq, s
   reply->include_usage = req.include_usage;
   reply->logprobs = req.logprobs >= 0;
   reply->prefix = prompt_text;
+  const toolcall::ToolFormat parser_format = parser.format;
   if (parser.format != toolcall::ToolFormat::none || parser.reasoning)
     reply->parser = std::make_unique<toolcall::StreamParser>(std::move(parser));
   reply->parallel_calls = req.parallel_tool_calls;
@@ -254,6 +255,9 @@ void handle_generate(ServeContext& ctx, ApiKind kind, const HttpRequest& hreq, s
   er.logprobs = req.logprobs >= 0;
   er.n_top = std::max(0, req.logprobs);
   er.session_id = req.session_id;
+  // Some families' call markers are control tokens ([TOOL_CALLS], <|python_tag|>,
+  // <|START_ACTION|>): the parser must see them.
+  er.render_special = reply->parser && parser_format != toolcall::ToolFormat::none;
   er.results = std::make_shared<ResultQueue>();
   reply->queue = er.results;
   // Engine thread → this connection's strand; the queue lets go of the reply after done.

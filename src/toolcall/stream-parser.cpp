@@ -74,6 +74,7 @@ struct StreamParser::Impl {
   std::string ws;          // content mode: trailing whitespace held back
   std::string block;       // block mode: the body so far
   std::string pre_ws;      // block mode: the whitespace dropped before it (given back if malformed)
+  bool implicit_start = false;  // block mode: its start marker was the prompt's, not in the text
   int32_t n_calls = 0;
   bool malformed = false;
 
@@ -88,7 +89,10 @@ struct StreamParser::Impl {
       close_think = "</think>";
     }
     in_reason = cfg.reasoning && cfg.start_in_reasoning;
-    if (cfg.format == ToolFormat::functionary_v3_2) mode = 0;  // the prompt ended with ">>>"
+    if (cfg.format == ToolFormat::functionary_v3_2) {
+      mode = 0;  // the prompt ended with ">>>"
+      implicit_start = true;
+    }
   }
 
   void reason_feed(std::string_view text, Delta& d) {
@@ -192,6 +196,7 @@ struct StreamParser::Impl {
   // buf begins with rule r's start marker (marker_len bytes, 0 when kept in the body).
   void open_block(int r, size_t marker_len) {
     mode = r;
+    implicit_start = false;
     block.clear();
     buf.erase(0, rules[r].keep_start ? 0 : marker_len);
   }
@@ -241,12 +246,13 @@ struct StreamParser::Impl {
     } else {
       malformed = true;
       d.content += pre_ws;
-      if (!r.keep_start) d.content += r.start;
+      if (!r.keep_start && !implicit_start) d.content += r.start;
       d.content += block;
       if (end_seen && !r.end_is_next) d.content += r.end;
     }
     block.clear();
     pre_ws.clear();
+    implicit_start = false;
     mode = -1;
     at_start = false;
   }

@@ -138,12 +138,19 @@ MALFORMED = [
     ("mistral", "[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}"),
     ("functionary_v3_1", "<function=get_weather>{\"city\": 3</function>"),
     ("command_r7b", "<|START_ACTION|>[{\"tool_name\": \"x\", \"parameters\": {}}]<|END_ACTION|>"),
+    ("functionary_v3_2", "Once upon a time"),  # the prompt's ">>>" is not given back
 ]
 for fmt, text in MALFORMED:
     got = parse(fmt=fmt, output=text)
     c.check(got["tool_calls"] == [] and got["malformed"] and got["content"].strip() == text.strip(),
             f"{fmt} malformed {text[:50]!r}: content {got['content']!r}, calls {got['tool_calls']}")
     check_streams(got, f"{fmt} malformed")
+
+# A good call, then a malformed one: the first is a call, the second content.
+got = parse(fmt="functionary_v3_2", output="get_weather\n{\"city\": \"Oslo\"}>>>get_weather\n{oops")
+c.check(no_ids(got) == [{"name": "get_weather", "arguments": "{\"city\":\"Oslo\"}"}] and got["malformed"]
+        and got["content"] == ">>>get_weather\n{oops", f"functionary_v3_2 good + malformed: {got['content']!r}")
+check_streams(got, "functionary_v3_2 good + malformed")
 
 # Plain answers stay content, including text that looks like the start of a marker.
 for fmt, text in [("hermes", "a < b and <tool is not a call"), ("llama3", "Paris is {sunny}."),

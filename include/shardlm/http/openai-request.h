@@ -73,7 +73,8 @@ struct ApiTool {
 
 // "tool_choice": "none" | "auto" | "required" | {"type": "function", "function": {"name"}}.
 // Default: auto with tools, none without. required / a name need "tools"; a name must
-// be one of them.
+// be one of them. Both are then refused (400, param tool_choice) until decoding can be
+// constrained to a call (issue 16 point 3): never answered unconstrained.
 enum class ToolChoiceMode { none, auto_, required, named };
 struct ToolChoice {
   ToolChoiceMode mode = ToolChoiceMode::none;
