@@ -35,6 +35,16 @@ struct RenderTemplateOptions {
   std::string input;          // --input: a JSON file, "-" for stdin, or the JSON text itself
 };
 int cmd_render_template(const RenderTemplateOptions& o);
+// `shardlm parse-tool-calls`: a model's output (input {"output", "tools"?, "prompt"?})
+// parsed as the server parses it (toolcall/tool-parser.h), the family from --template
+// or --format; prints JSON {format, content, reasoning_content, tool_calls, malformed,
+// streamed: the same from deltas fed in 1, 2, 3, 7 and all bytes, delta_shape_error}.
+struct ParseToolCallsOptions {
+  std::string template_file;  // --template: the chat template whose family is parsed
+  std::string format;         // --format: a family name instead (toolcall::tool_format_names)
+  std::string input;          // --input: a JSON file, "-" for stdin, or the JSON text itself
+};
+int cmd_parse_tool_calls(const ParseToolCallsOptions& o);
 struct QuantizeConfig;  // shardlm/model/model-quantize.h
 int cmd_quantize(const QuantizeConfig& cfg);
 

@@ -15,6 +15,8 @@ namespace {
 struct ChatChoice {
   std::shared_ptr<const jinja::Template> jinja;
   bool iterates_content = false;
+  toolcall::ToolFormat tool_format = toolcall::ToolFormat::none;
+  bool reasoning = false;
   ChatFormat format = ChatFormat::chatml;
   std::string default_system;
 };
@@ -35,6 +37,10 @@ Result<ChatChoice> choose(ServeContext& ctx, const std::shared_ptr<const Tokeniz
       auto t = jinja::Template::parse(text);
       if (t) {
         ctx.chat_jinja = std::make_shared<const jinja::Template>(std::move(*t));
+        ctx.chat_tool_format = toolcall::detect_tool_format(text);
+        ctx.chat_reasoning = toolcall::template_uses_think(text);
+        LOG_INFO("chat: tool calls parsed as {}{}", toolcall::tool_format_name(ctx.tool_format.value_or(ctx.chat_tool_format)),
+                 ctx.chat_reasoning ? ", <think> as reasoning" : "");
         LOG_INFO("chat: rendering the {} Jinja chat template", ctx.chat_template_text.empty() ? "model's" : "--chat-template-file");
       } else {
         LOG_WARN("chat: the model's chat template does not parse ({}); using a built-in format", t.message());
@@ -52,6 +58,8 @@ Result<ChatChoice> choose(ServeContext& ctx, const std::shared_ptr<const Tokeniz
   c.jinja = ctx.chat_jinja;
   c.format = ctx.chat_format;
   c.default_system = ctx.chat_default_system;
+  c.tool_format = c.jinja ? ctx.tool_format.value_or(ctx.chat_tool_format) : toolcall::ToolFormat::none;
+  c.reasoning = c.jinja && ctx.chat_reasoning;
   if (c.jinja)
     c.iterates_content = template_iterates_content(ctx.chat_template_text.empty() ? tokp->chat_template() : ctx.chat_template_text);
   return c;
@@ -101,14 +109,38 @@ Result<nlohmann::ordered_json> jinja_input(const ChatChoice& c, const Tokenizer&
 
 }  // namespace
 
-Result<std::string> chat_prompt_text(ServeContext& ctx, const std::shared_ptr<const Tokenizer>& tok,
-                                     const http::ApiRequest& req, std::string_view body) {
+std::variant<ChatPromptText, ChatPromptError> chat_prompt_text(ServeContext& ctx, const std::shared_ptr<const Tokenizer>& tok,
+                                                               const http::ApiRequest& req, std::string_view body) {
   auto c = choose(ctx, tok);
-  if (!c) return c.status();
-  if (!c->jinja) return render_builtin(*c, *tok, req);
+  if (!c) return ChatPromptError{c.message(), "messages"};
+  ChatPromptText out;
+  if (!c->jinja) {
+    if (!req.tools.empty())
+      return ChatPromptError{"the chat format in use (a built-in one: the model has no Jinja chat template, or "
+                             "--chat-template names one) cannot render tools",
+                             "tools"};
+    auto text = render_builtin(*c, *tok, req);
+    if (!text) return ChatPromptError{text.message(), "messages"};
+    out.text = std::move(*text);
+    return out;
+  }
   auto in = jinja_input(*c, *tok, req, body);
-  if (!in) return in.status();
-  return jinja::render_chat_template(*c->jinja, *in);
+  if (!in) return ChatPromptError{in.message(), "messages"};
+  auto text = jinja::render_chat_template(*c->jinja, *in);
+  if (!text) return ChatPromptError{text.message(), "messages"};
+  if (!req.tools.empty()) {
+    nlohmann::ordered_json bare = *in;
+    bare.erase("tools");
+    auto without = jinja::render_chat_template(*c->jinja, bare);
+    if (without && *without == *text)
+      return ChatPromptError{"the model's chat template cannot render tools (it renders the same prompt without them); "
+                             "give a template that does with --chat-template-file",
+                             "tools"};
+  }
+  out.text = std::move(*text);
+  out.tool_format = c->tool_format;
+  out.reasoning = c->reasoning;
+  return out;
 }
 
 }  // namespace shardlm

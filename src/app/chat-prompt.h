@@ -18,14 +18,30 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include "app/serve.h"
 
 namespace shardlm {
 
+// Tools: a request with "tools" needs a template that renders them. The built-in
+// formats render none, and a Jinja template that renders the same text with and
+// without the tools ignores them: both are errors ("cannot render tools"), never a
+// silent drop.
+struct ChatPromptText {
+  std::string text;
+  toolcall::ToolFormat tool_format = toolcall::ToolFormat::none;  // --tool-call-parser, else the template's
+  bool reasoning = false;  // the template writes <think> blocks: split them off the answer
+};
+
 // Errors are the template's (raise_exception, UndefinedError, ...) or the built-in
-// format's: the caller answers 400.
-Result<std::string> chat_prompt_text(ServeContext& ctx, const std::shared_ptr<const Tokenizer>& tok,
-                                     const http::ApiRequest& req, std::string_view body);
+// format's: the caller answers 400 (param "tools" for a template that cannot render
+// tools, else "messages").
+struct ChatPromptError {
+  std::string message;
+  std::string param;
+};
+std::variant<ChatPromptText, ChatPromptError> chat_prompt_text(ServeContext& ctx, const std::shared_ptr<const Tokenizer>& tok,
+                                                               const http::ApiRequest& req, std::string_view body);
 
 }  // namespace shardlm

@@ -71,6 +71,10 @@ int cmd_serve(ServeOptions o) {
       return 2;
     }
   }
+  if (o.tool_call_parser != "auto") {
+    ctx.tool_format = toolcall::tool_format_from_name(o.tool_call_parser);
+    if (!ctx.tool_format) return fail("--tool-call-parser " + o.tool_call_parser + ": not one of auto, " + toolcall::tool_format_names());
+  }
   ctx.idle_timeout_s = o.engine.idle_timeout_s;
   ctx.spec = o.engine.spec;
   ResponseCache response_cache(o.response_cache, &registry);

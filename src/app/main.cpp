@@ -8,6 +8,7 @@
 #include "app/serve.h"
 #include "shardlm/core/cpu-features.h"
 #include "shardlm/core/log.h"
+#include "shardlm/toolcall/tool-parser.h"
 #include "shardlm/cluster/comm.h"
 #include "shardlm/cluster/exit-audit.h"
 #include "shardlm/kernels/matmul.h"
@@ -99,6 +100,7 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& srv) {
   sv->add_option("--reserved-connections", srv.http.reserved_connections, "of --max-connections, the last ones serve only /health and /metrics")->check(CLI::Range(0, 1 << 20));
   sv->add_option("--chat-template", srv.chat_template, "built-in chat format instead of the model's Jinja template: chatml, llama2, llama3, mistral, zephyr, phi3");
   sv->add_option("--chat-template-file", srv.chat_template_file, "Jinja chat template to use instead of the model's own");
+  sv->add_option("--tool-call-parser", srv.tool_call_parser, "tool-call family of the model's answers: auto (from the chat template), " + toolcall::tool_format_names());
   sv->add_option("--max-num-seqs", srv.engine.sched.max_num_seqs, "sequences in the running batch")->check(CLI::Range(1, 4096));
   sv->add_option("--max-batch-tokens", srv.engine.sched.max_batch_tokens, "token budget per step")->check(CLI::Range(1, 1 << 20));
   sv->add_option("--max-queue", srv.engine.sched.max_queue, "waiting requests before HTTP 429")->check(CLI::Range(1, 1 << 20));
@@ -153,6 +155,12 @@ int main(int argc, char** argv) {
   rtc->add_option("--input", rto.input, "JSON: {messages, tools, add_generation_prompt, bos_token, eos_token, ...} (file, - or text)")
       ->required();
 
+  ParseToolCallsOptions pto;
+  auto* ptc = app.add_subcommand("parse-tool-calls", "parse a model's output into content, reasoning and tool calls (JSON)");
+  ptc->add_option("--template", pto.template_file, "chat template whose tool-call family is parsed");
+  ptc->add_option("--format", pto.format, "tool-call family instead of the template's");
+  ptc->add_option("--input", pto.input, "JSON: {output, tools, prompt} (file, - or text)")->required();
+
   std::string insp_model;
   auto* ins = app.add_subcommand("inspect", "print a model's hyperparameters and tensors");
   ins->add_option("-m,--model", insp_model, "model path")->required();
@@ -177,6 +185,11 @@ int main(int argc, char** argv) {
   qc->add_flag("--pure", qz.pure, "every 2-D weight in the base type (no _S/_M mixture)");
 
   CLI11_PARSE(app, argc, argv);
+  if (srv.tool_call_parser != "auto" && !toolcall::tool_format_from_name(srv.tool_call_parser)) {
+    std::fprintf(stderr, "--tool-call-parser '%s' is not one of auto, %s\n", srv.tool_call_parser.c_str(),
+                 toolcall::tool_format_names().c_str());
+    return 2;
+  }
   for (const SpecOptions* so : {&gen.engine.spec, &srv.engine.spec})
     if (so->ngram_min > so->ngram_max) {
       std::fprintf(stderr, "--ngram-min (%d) must not be larger than --ngram-max (%d)\n", so->ngram_min, so->ngram_max);
@@ -206,6 +219,7 @@ int main(int argc, char** argv) {
     }
     return cmd_render_template(rto);
   }
+  if (*ptc) return cmd_parse_tool_calls(pto);
   if (*qc) return cmd_quantize(qz);
   if (*mm) {
     auto dt = dtype_from_name(mk_dtype);

@@ -44,6 +44,29 @@ struct Reply {
   http::HttpHeaders headers;  // extra response fields (X-Response-Cache)
   ChoiceResult all;    // non-streaming: accumulated
   size_t offset = 0;   // text offset for completion logprobs
+  // Chat: tool calls and reasoning parsed out of the text (null: the text is content).
+  std::unique_ptr<toolcall::StreamParser> parser;
+  bool parallel_calls = true;  // false: calls after the first are dropped
+
+  // A parser delta into a choice part: content, reasoning, call parts (appended to the
+  // calls already there when `merge`, for the whole answer).
+  void absorb(toolcall::Delta&& d, ChoiceResult& c, bool merge) const {
+    c.text += d.content;
+    c.reasoning += d.reasoning;
+    for (auto& t : d.calls) {
+      if (!parallel_calls && t.index > 0) continue;
+      if (merge && !t.first && static_cast<size_t>(t.index) < c.tool_calls.size()) {
+        c.tool_calls[static_cast<size_t>(t.index)].arguments += t.arguments;
+        continue;
+      }
+      c.tool_calls.push_back({t.index, t.first, std::move(t.id), std::move(t.name), std::move(t.arguments)});
+    }
+  }
+
+  std::string finish_reason(FinishReason f) const {
+    if (parser && parser->n_calls() > 0) return "tool_calls";
+    return f == FinishReason::length ? "length" : "stop";
+  }
 
   std::vector<TokenLogprob> convert(const std::vector<TokenOut>& toks) const {
     std::vector<TokenLogprob> out;
@@ -81,15 +104,17 @@ struct Reply {
   void on_event(RequestEvent&& e) {
     if (e.error && !started) return fail(e.error);
     if (!stream) {
-      all.text += e.text;
+      if (parser) absorb(parser->feed(e.text), all, true);
+      else all.text += e.text;
       if (logprobs) {
         auto l = convert(e.tokens);
         all.logprobs.insert(all.logprobs.end(), l.begin(), l.end());
       }
       if (!e.done) return;
       if (e.error) return fail(e.error);
+      if (parser) absorb(parser->finish(), all, true);
       all.text = prefix + all.text;
-      all.finish_reason = e.finish == FinishReason::length ? "length" : "stop";
+      all.finish_reason = finish_reason(e.finish);
       all.has_logprobs = logprobs;
       http::Usage u{e.usage.prompt_tokens, e.usage.completion_tokens, e.usage.cached_tokens};
       std::vector<ChoiceResult> choices{all};
@@ -107,14 +132,21 @@ struct Reply {
       h.insert(h.end(), headers.begin(), headers.end());
       sink->start_stream(200, "text/event-stream", h);
     }
-    if (first || !e.text.empty() || !e.tokens.empty()) {
+    if (first || !e.text.empty() || !e.tokens.empty() || (e.done && parser)) {
       ChoiceResult c;
-      c.text = first ? prefix + e.text : e.text;
+      if (parser) {
+        absorb(parser->feed(e.text), c, false);
+        if (e.done && !e.error) absorb(parser->finish(), c, false);
+        if (first) c.text = prefix + c.text;
+      } else {
+        c.text = first ? prefix + e.text : e.text;
+      }
       c.has_logprobs = logprobs;
       if (logprobs) c.logprobs = convert(e.tokens);
       c.text_offset = offset;
       offset += c.text.size();
-      if (!c.text.empty() || first || !c.logprobs.empty()) sink->write(sse_event(chunk(c, first)));
+      if (!c.text.empty() || first || !c.logprobs.empty() || !c.reasoning.empty() || !c.tool_calls.empty())
+        sink->write(sse_event(chunk(c, first)));
     }
     if (!e.done) return;
     if (e.error) {
@@ -122,7 +154,7 @@ struct Reply {
       sink->write(sse_event(std::string("{\"error\":") + nlohmann_error_body(err) + "}"));
     } else {
       ChoiceResult c;
-      c.finish_reason = e.finish == FinishReason::length ? "length" : "stop";
+      c.finish_reason = finish_reason(e.finish);
       c.has_logprobs = false;
       sink->write(sse_event(chunk(c, false)));
       if (include_usage)
@@ -142,12 +174,20 @@ struct Reply {
 
 using PromptTokens = std::variant<std::vector<int32_t>, ApiError>;
 
-// The chat messages rendered with the model's chat format, tokenized.
+// The chat messages rendered with the model's chat format, tokenized; `parser` gets
+// what the answer is parsed with (tool calls unless tool_choice is none, reasoning).
 PromptTokens chat_prompt(ServeContext& ctx, const std::shared_ptr<const Tokenizer>& tokp, const ApiRequest& req,
-                         std::string_view body) {
-  auto text = chat_prompt_text(ctx, tokp, req, body);
-  if (!text) return bad_request(text.message(), "messages");
-  return tokp->encode(*text, false, true);
+                         std::string_view body, toolcall::ParserConfig& parser) {
+  auto r = chat_prompt_text(ctx, tokp, req, body);
+  if (auto* e = std::get_if<ChatPromptError>(&r)) return bad_request(e->message, e->param);
+  const ChatPromptText& p = std::get<ChatPromptText>(r);
+  if (req.tool_choice.mode != ToolChoiceMode::none) {
+    parser.format = p.tool_format;
+    for (const auto& t : req.tools) parser.tool_names.push_back(t.name);
+  }
+  parser.reasoning = p.reasoning;
+  parser.start_in_reasoning = p.reasoning && toolcall::prompt_opens_think(p.text);
+  return tokp->encode(p.text, false, true);
 }
 
 // The completion prompt: token ids as given (checked against the vocabulary) or text
@@ -230,7 +270,8 @@ void handle_generate(ServeContext& ctx, ApiKind kind, const HttpRequest& hreq, s
   if (!tok) return error(service_unavailable(std::string("no model is ready (state: ") + model_state_name(snap.state) + ")", 1));
 
   std::string prompt_text;  // echo: the prompt as text
-  auto tokens = kind == ApiKind::chat ? chat_prompt(ctx, tok, req, hreq.body) : completion_prompt(*tok, req, prompt_text);
+  toolcall::ParserConfig parser;
+  auto tokens = kind == ApiKind::chat ? chat_prompt(ctx, tok, req, hreq.body, parser) : completion_prompt(*tok, req, prompt_text);
   if (auto* e = std::get_if<ApiError>(&tokens)) return error(*e);
   std::vector<int32_t> prompt = std::move(std::get<std::vector<int32_t>>(tokens));
   if (prompt.empty()) return error(bad_request("the prompt is empty", kind == ApiKind::chat ? "messages" : "prompt"));
@@ -247,6 +288,10 @@ void handle_generate(ServeContext& ctx, ApiKind kind, const HttpRequest& hreq, s
   reply->include_usage = req.include_usage;
   reply->logprobs = req.logprobs >= 0;
   reply->prefix = prompt_text;
+  const toolcall::ToolFormat parser_format = parser.format;
+  if (parser.format != toolcall::ToolFormat::none || parser.reasoning)
+    reply->parser = std::make_unique<toolcall::StreamParser>(std::move(parser));
+  reply->parallel_calls = req.parallel_tool_calls;
 
   EngineRequest er;
   er.prompt = std::move(prompt);
@@ -260,6 +305,9 @@ void handle_generate(ServeContext& ctx, ApiKind kind, const HttpRequest& hreq, s
   er.logprobs = req.logprobs >= 0;
   er.n_top = std::max(0, req.logprobs);
   er.session_id = req.session_id;
+  // Some families' call markers are control tokens ([TOOL_CALLS], <|python_tag|>,
+  // <|START_ACTION|>): the parser must see them.
+  er.render_special = reply->parser && parser_format != toolcall::ToolFormat::none;
   er.results = std::make_shared<ResultQueue>();
   reply->queue = er.results;
   if (ctx.response_cache && ctx.response_cache->enabled())
@@ -283,9 +331,9 @@ void handle_apply_template(ServeContext& ctx, const HttpRequest& hreq, std::shar
     return error(service_unavailable(std::string("no model is ready (state: ") + model_state_name(snap.state) + ")", 1));
   }
   auto text = chat_prompt_text(ctx, tok, std::get<ApiRequest>(parsed), hreq.body);
-  if (!text) return error(bad_request(text.message(), "messages"));
+  if (auto* e = std::get_if<ChatPromptError>(&text)) return error(bad_request(e->message, e->param));
   nlohmann::json j;
-  j["prompt"] = *text;
+  j["prompt"] = std::get<ChatPromptText>(text).text;
   if (ctx.metrics) ctx.metrics->http_responses(200).inc();
   sink->send_json(200, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }

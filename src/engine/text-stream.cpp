@@ -4,7 +4,8 @@
 
 namespace shardlm {
 
-TextStream::TextStream(const Tokenizer& tok, std::vector<std::string> stop) : dec_(tok), stop_(std::move(stop)) {
+TextStream::TextStream(const Tokenizer& tok, std::vector<std::string> stop, DecodeOptions opts)
+    : dec_(tok, opts), stop_(std::move(stop)) {
   stop_.erase(std::remove(stop_.begin(), stop_.end(), std::string()), stop_.end());
 }
 

@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "http/openai-tools.h"
+
 namespace shardlm::http {
 
 namespace {
@@ -265,6 +267,7 @@ Err parse_messages(const json& o, std::vector<ApiMessage>& out) {
                  fmt::format("'{}.role' must be one of system, developer, user, assistant, tool; got '{}'",
                              param, msg.role));
     OPENAI_TRY(parse_content(m, param + ".content", msg.role, msg.content));
+    OPENAI_TRY(detail::parse_message_tools(m, param, msg));
     if (const json* name = field(m, "name")) {
       if (!name->is_string()) return wrong_type(param + ".name", "a string", *name);
       msg.name = name->get<std::string>();
@@ -408,6 +411,7 @@ ParseResult parse_chat_request(std::string_view body) {
   ApiRequest r;
   r.kind = ApiKind::chat;
   OPENAI_TRY(parse_messages(o, r.messages));
+  OPENAI_TRY(detail::parse_tools(o, r));
   OPENAI_TRY(parse_common(o, r));
   bool logprobs = false;
   OPENAI_TRY(get_bool(o, "logprobs", logprobs));

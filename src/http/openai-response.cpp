@@ -144,6 +144,30 @@ std::string completion_response_json(const ResponseMeta& meta, const std::vector
   return dump(j);
 }
 
+namespace {
+
+ojson tool_call_value(const ChoiceToolCall& t, bool chunk) {
+  ojson j = ojson::object();
+  if (chunk) j["index"] = t.index;
+  if (!chunk || t.first) {
+    j["id"] = t.id;
+    j["type"] = "function";
+  }
+  ojson fn = ojson::object();
+  if (!chunk || t.first) fn["name"] = t.name;
+  fn["arguments"] = t.arguments;
+  j["function"] = std::move(fn);
+  return j;
+}
+
+ojson tool_calls_value(const std::vector<ChoiceToolCall>& calls, bool chunk) {
+  ojson a = ojson::array();
+  for (const auto& t : calls) a.push_back(tool_call_value(t, chunk));
+  return a;
+}
+
+}  // namespace
+
 std::string chat_response_json(const ResponseMeta& meta, const std::vector<ChoiceResult>& choices,
                                const Usage& usage) {
   ojson j = header(meta, "chat.completion");
@@ -151,7 +175,11 @@ std::string chat_response_json(const ResponseMeta& meta, const std::vector<Choic
   for (const ChoiceResult& c : choices) {
     ojson choice = ojson::object();
     choice["index"] = c.index;
-    choice["message"] = ojson{{"role", "assistant"}, {"content", c.text}};
+    ojson msg = ojson{{"role", "assistant"}, {"content", c.text}};
+    if (!c.tool_calls.empty() && c.text.empty()) msg["content"] = nullptr;
+    if (!c.reasoning.empty()) msg["reasoning_content"] = c.reasoning;
+    if (!c.tool_calls.empty()) msg["tool_calls"] = tool_calls_value(c.tool_calls, false);
+    choice["message"] = std::move(msg);
     choice["logprobs"] = logprobs_value(ApiKind::chat, c, false);
     choice["finish_reason"] = finish_value(c.finish_reason);
     cs.push_back(std::move(choice));
@@ -173,6 +201,8 @@ std::string chat_chunk_json(const ResponseMeta& meta, const ChoiceResult& choice
   ojson delta = ojson::object();
   if (first) delta["role"] = "assistant";
   if (first || !choice.text.empty()) delta["content"] = choice.text;
+  if (!choice.reasoning.empty()) delta["reasoning_content"] = choice.reasoning;
+  if (!choice.tool_calls.empty()) delta["tool_calls"] = tool_calls_value(choice.tool_calls, true);
   ojson c = ojson::object();
   c["index"] = choice.index;
   c["delta"] = std::move(delta);

@@ -184,6 +184,29 @@ test('temperature -1 on a streamed chat → BadRequestError before any chunk', a
   assert.equal(e.status, 400);
 });
 
+const weatherTool = {
+  type: 'function',
+  function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
+};
+
+test('tools: bad fields and a chat format that cannot render tools → BadRequestError naming the param', async () => {
+  const cases = [
+    [{ tools: { type: 'function' } }, 'tools'],
+    [{ tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'dict' } } }] },
+      'tools[0].function.parameters.type'],
+    [{ tools: [weatherTool], tool_choice: { type: 'function', function: { name: 'nope' } } }, 'tool_choice'],
+    // stories260K ships no chat template: the built-in format renders no tools.
+    [{ tools: [weatherTool] }, 'tools'],
+  ];
+  for (const [extra, param] of cases) {
+    for (const stream of [false, true]) {
+      const e = await rejection(client.chat.completions.create({ ...greedyChat, ...extra, stream }));
+      assert.ok(e instanceof BadRequestError, `got ${e?.constructor?.name}: ${e?.message}`);
+      assert.equal(e.param, param, `${JSON.stringify(extra)}: ${e.message}`);
+    }
+  }
+});
+
 test('max_tokens far beyond the context → BadRequestError (400)', async () => {
   const e = await rejection(client.completions.create({ ...greedyCompletion, max_tokens: 1_000_000 }));
   assert.ok(e instanceof BadRequestError, `got ${e?.constructor?.name}: ${e?.message}`);

@@ -49,6 +49,7 @@ struct EngineRequest {
   bool speculate = true;               // false: no speculative proposals for this request (when the server makes them)
   int n_top = 0;                       // top logprobs per token (0..20)
   bool logprobs = false;               // report each token's logprob
+  bool render_special = false;         // control tokens in the text as their text (chat tool-call markers such as [TOOL_CALLS], <|python_tag|>)
   std::string session_id;              // the client's conversation id (kept for the KV tiers; not used yet)
   std::shared_ptr<ResultQueue> results;  // required: where every event of this request goes
 };

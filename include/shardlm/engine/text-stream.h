@@ -14,7 +14,7 @@ namespace shardlm {
 
 class TextStream {
  public:
-  TextStream(const Tokenizer& tok, std::vector<std::string> stop);
+  TextStream(const Tokenizer& tok, std::vector<std::string> stop, DecodeOptions opts = {});
   struct Delta {
     std::string text;     // text now safe to send (complete UTF-8, not part of a stop string)
     bool stopped = false; // a stop string matched: text ends right before it

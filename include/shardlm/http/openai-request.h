@@ -14,7 +14,9 @@
 //    are rejected only when their value would change the output: n != 1, best_of != 1,
 //    a non-empty logit_bias, a non-empty suffix, response_format other than
 //    {"type": "text"}, and echo together with logprobs (it needs prompt logprobs).
-//    tools / tool_choice / functions are ignored for now.
+//    Chat "tools", "tool_choice", "parallel_tool_calls" and messages' "tool_calls" /
+//    "tool_call_id" are validated here (openai-tools.cpp; see ApiTool); completions
+//    ignore them. The legacy "functions" / "function_call" are ignored.
 //  - Integers may also be written as integral floats (16.0), as pydantic-based servers
 //    accept; 1.5 is rejected. Numbers too large for a double (1e400) are malformed JSON.
 //  - The body must be valid UTF-8 (checked first, the error names the byte offset);
@@ -44,10 +46,39 @@ struct PromptInput {
 
 // One chat message. content may arrive as a string or as an array of
 // {"type": "text", "text": ...} parts; the parts are joined with "\n".
+// The template sees the message as sent (app/chat-prompt.h); these fields are what
+// the server itself needs.
 struct ApiMessage {
   std::string role;     // system | developer | user | assistant | tool (kept as sent)
   std::string content;  // "" for an assistant message with content null
   std::string name;     // optional participant name; "" if absent
+  // assistant: "tool_calls", each {id?, type "function", function {name, arguments:
+  // a JSON object, or a string holding one}}; content may then be null or absent.
+  size_t n_tool_calls = 0;
+  std::string tool_call_id;  // tool: "tool_call_id" (required for role tool)
+};
+
+// One entry of "tools": {"type": "function", "function": {name, description?,
+// parameters?, strict?}}. name: 1-64 of [A-Za-z0-9_-], unique in the request.
+// parameters must be a JSON schema object: "type" a type name or a list of them,
+// "properties" an object of schemas, "required" a list of strings, "items" a schema,
+// "enum" a non-empty list, "anyOf"/"oneOf"/"allOf" non-empty lists of schemas,
+// "additionalProperties" a boolean or a schema, min/max counts integers >= 0 (checked
+// at every depth; unknown keywords pass).
+struct ApiTool {
+  std::string name;
+  std::string description;
+  std::string parameters;  // the schema as compact JSON; "" when absent
+};
+
+// "tool_choice": "none" | "auto" | "required" | {"type": "function", "function": {"name"}}.
+// Default: auto with tools, none without. required / a name need "tools"; a name must
+// be one of them. Both are then refused (400, param tool_choice) until decoding can be
+// constrained to a call (issue 16 point 3): never answered unconstrained.
+enum class ToolChoiceMode { none, auto_, required, named };
+struct ToolChoice {
+  ToolChoiceMode mode = ToolChoiceMode::none;
+  std::string name;  // named
 };
 
 struct ApiRequest {
@@ -60,6 +91,11 @@ struct ApiRequest {
   std::vector<PromptInput> prompts;
   // chat: "messages", at least one.
   std::vector<ApiMessage> messages;
+  // chat: "tools", "tool_choice", "parallel_tool_calls" (default true; false: only the
+  // answer's first call is returned).
+  std::vector<ApiTool> tools;
+  ToolChoice tool_choice;
+  bool parallel_tool_calls = true;
 
   bool stream = false;         // "stream"
   bool include_usage = false;  // "stream_options.include_usage"; stream_options needs stream

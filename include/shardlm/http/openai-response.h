@@ -11,8 +11,14 @@
 //                 text_offset [int]}; each top_logprobs map holds the alternatives and
 //                 the chosen token (so up to k + 1 entries, as OpenAI documents).
 //   chat:        {id, object "chat.completion", created, model,
-//                 choices [{index, message {role "assistant", content}, logprobs,
-//                 finish_reason}], usage}
+//                 choices [{index, message {role "assistant", content,
+//                 reasoning_content?, tool_calls?}, logprobs, finish_reason}], usage}
+//     tool_calls: [{id, type "function", function {name, arguments (JSON text)}}];
+//                 with calls and no text, content is null. reasoning_content only
+//                 when there is reasoning text.
+//     chunk delta: {role?, content?, reasoning_content?, tool_calls?: [{index, id?,
+//                 type?, function {name?, arguments}}]} (id, type, name on a call's
+//                 first delta only)
 //     logprobs:  null | {content [{token, logprob, bytes [int],
 //                 top_logprobs [{token, logprob, bytes}]}]}
 //   streaming:   the same objects per chunk ("text_completion" / "chat.completion.chunk",
@@ -50,10 +56,20 @@ struct TokenLogprob {
   std::vector<std::pair<std::string, float>> top;  // (raw bytes, logprob), most likely first
 };
 
+// One tool call of a chat answer, or its part in a chunk (see the shapes above).
+struct ChoiceToolCall {
+  int32_t index = 0;      // the call's position in the answer
+  bool first = true;      // chunk: the call's first delta (id, type and name written)
+  std::string id, name;
+  std::string arguments;  // JSON text (chunk: the part to append)
+};
+
 // One choice of a response, or its new part in a streaming chunk.
 struct ChoiceResult {
   int32_t index = 0;
   std::string text;           // whole text (response) or the new text (chunk)
+  std::string reasoning;      // chat: reasoning_content (whole, or the new part)
+  std::vector<ChoiceToolCall> tool_calls;  // chat: the calls (whole, or the new parts)
   std::string finish_reason;  // "stop" | "length" | "" = not finished (null)
   bool has_logprobs = false;  // the request asked for logprobs (else "logprobs": null)
   std::vector<TokenLogprob> logprobs;  // the tokens of `text`, in order
@@ -83,7 +99,7 @@ std::string chat_response_json(const ResponseMeta& meta, const std::vector<Choic
 std::string completion_chunk_json(const ResponseMeta& meta, const ChoiceResult& choice, bool include_usage);
 // first: the choice's first chunk, whose delta carries role "assistant" (and content,
 // even ""); later chunks carry content only when text is non-empty (the last one may
-// have delta {}). Logprobs in a chunk: null when the chunk has no tokens.
+// have delta {}); reasoning_content and tool_calls only when there are some. Logprobs in a chunk: null when the chunk has no tokens.
 std::string chat_chunk_json(const ResponseMeta& meta, const ChoiceResult& choice, bool first,
                             bool include_usage);
 // The include_usage chunk after the last choice chunk: choices [] and usage.
