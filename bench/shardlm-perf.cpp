@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <numeric>
 #include <thread>
@@ -123,14 +124,17 @@ int main(int argc, char** argv) {
   app.add_option("-r,--repetitions", reps, "repetitions of each test")->check(CLI::PositiveNumber);
   app.add_option("-t,--threads", rt.threads, "threads per rank (default: cores / ranks on the node)");
   app.add_flag("!--no-pack-weights", rt.pack_weights, "keep Q8_0/Q4_0/Q4_K/Q6_K rows as stored (no 32-row panels)");
+  std::string isa;
+  app.add_option("--isa", isa, "kernel level cap, as SHARDLM_ISA: scalar avx2 avxvnni avx512 vnni native");
   app.add_option("--bw-mib", bw_mib, "MiB read per bandwidth pass, per rank")->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
 
   if (!Comm::init(&argc, &argv)) return 1;
   log_init(Comm::rank(), "warn");
   kernels_init();
-  // SHARDLM_CPU=avx2|avx512|avx512vnni|scalar: measure a lower path on this machine (as
-  // `shardlm` does), e.g. what an AVX2-only CPU runs.
+  // --isa / SHARDLM_ISA=scalar|avx2|avxvnni|avx512|vnni: measure a lower path on this
+  // machine (as `shardlm` does), e.g. what an AVX2-only CPU runs.
+  if (!isa.empty()) setenv("SHARDLM_ISA", isa.c_str(), 1);
   if (Status st = apply_cpu_env(); !st) {
     std::fprintf(stderr, "%s\n", st.message().c_str());
     return 2;
@@ -214,9 +218,9 @@ int main(int argc, char** argv) {
   const auto [lo, hi] = std::minmax_element(bw_sums.begin(), bw_sums.end());
   std::printf("\nread bandwidth %.1f GB/s (median of %zu measurements around the generation runs, %.1f-%.1f; sum over "
               "ranks, measured concurrently); weights read per token %.3f GB; decode limit %.2f tok/s (median); "
-              "fraction = median over runs of tg / the limit of its own two measurements; cpu paths: %s\n",
+              "fraction = median over runs of tg / the limit of its own two measurements; kernel level %s; cpu paths: %s\n",
               median(bw_sums) / 1e9, bw_sums.size(), *lo / 1e9, *hi / 1e9, bytes_total / 1e9, median(limits),
-              describe(cpu_features()).c_str());
+              kernel_level(cpu_features()), describe(cpu_features()).c_str());
   Comm::finalize();
   return 0;
 }

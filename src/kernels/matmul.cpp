@@ -24,16 +24,20 @@ namespace {
 // shape): dequantizing to f32 costs more than their cache-resident dot products.
 constexpr int64_t kFloatVecDotMaxTokens = 16;
 
-// The best vec-dot kernel per weight type, chosen once.
+// The best vec-dot kernel per weight type at the current level (cpu_features(), which
+// tests and SHARDLM_ISA may lower), chosen once per level.
 const VecDotKernel& kernel_for(DType t) {
-  static std::once_flag once;
-  static std::array<VecDotKernel, 64> table;
-  std::call_once(once, [] {
-    for (int i = 0; i < static_cast<int>(table.size()); ++i) table[i] = vec_dot_kernel(static_cast<DType>(i));
+  constexpr int kLevels = 4, kTypes = 64;
+  static std::once_flag once[kLevels];
+  static std::array<std::array<VecDotKernel, kTypes>, kLevels> table;
+  const Isa isa = best_isa(cpu_features());
+  const int l = static_cast<int>(isa);
+  std::call_once(once[l], [l, isa] {
+    for (int i = 0; i < kTypes; ++i) table[l][i] = vec_dot_kernel(static_cast<DType>(i), isa);
   });
   const int i = static_cast<int>(t);
   static const VecDotKernel none{};
-  return i >= 0 && i < static_cast<int>(table.size()) ? table[i] : none;
+  return i >= 0 && i < kTypes ? table[l][i] : none;
 }
 
 // Dequantize-and-sgemm over rows [r0, r1) (F32 weights are used in place).
