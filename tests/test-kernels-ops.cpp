@@ -11,6 +11,7 @@
 #include "shardlm/kernels/attention.h"
 #include "shardlm/kernels/gemm-bf16.h"
 #include "shardlm/kernels/gemm-int8.h"
+#include "shardlm/kernels/mac-rate.h"
 #include "shardlm/kernels/matmul.h"
 #include "shardlm/kernels/ops.h"
 #include "shardlm/kernels/quant.h"
@@ -298,4 +299,20 @@ TEST(Ops, RmsNormAndSilu) {
   EXPECT_FLOAT_EQ(g[0], 0);
   EXPECT_NEAR(g[1], 2 * 1 / (1 + std::exp(-1.0)), 1e-6);
   EXPECT_NEAR(g[2], 2 * -1 / (1 + std::exp(1.0)), 1e-6);
+}
+
+// The roofline's MAC-rate loops run at every level (no figure is checked: speed is a
+// benchmark's business): scalar has no int8 loop (0), every vector level has one.
+TEST(MacRate, EveryLevelMeasuresSomething) {
+  const CpuFeatures native = detect_cpu_features();
+  for (const char* level : {"scalar", "avx2", "avxvnni", "avx512", "vnni"}) {
+    set_cpu_features(mask_features(native, level).value());
+    const bool avx2 = std::string(kernel_level(cpu_features())) != "scalar";
+    EXPECT_GT(f32_mac_rate(1), 0.0) << level;
+    if (avx2)
+      EXPECT_GT(int8_mac_rate(2), 0.0) << level;
+    else
+      EXPECT_EQ(int8_mac_rate(1), 0.0) << level;
+  }
+  set_cpu_features(native);
 }
