@@ -7,6 +7,11 @@
 #include <mutex>
 #include <vector>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "shardlm/core/cpu-features.h"
 #include "shardlm/kernels/gemm-bf16.h"
 #include "shardlm/kernels/gemm-int8.h"
 #include "shardlm/kernels/quant.h"
@@ -40,6 +45,28 @@ const VecDotKernel& kernel_for(DType t) {
   return i >= 0 && i < kTypes ? table[l][i] : none;
 }
 
+// One weight row -> f32 for the BLAS path: F16 with F16C (8 at a time, the same exact
+// values as dequantize_row), everything else through dequantize_row.
+#if defined(__x86_64__)
+__attribute__((target("avx,f16c"))) void f16c_row(const uint8_t* src, float* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i))));
+  if (i < n) dequantize_row(DType::F16, src + 2 * i, dst + i, n - i);
+}
+#endif
+
+void row_to_f32(DType t, const uint8_t* src, float* dst, int64_t n, bool f16c) {
+#if defined(__x86_64__)
+  if (t == DType::F16 && f16c) {
+    f16c_row(src, dst, n);
+    return;
+  }
+#endif
+  (void)f16c;
+  dequantize_row(t, src, dst, n);
+}
+
 // Dequantize-and-sgemm over rows [r0, r1) (F32 weights are used in place).
 void blas_rows(const WeightView& w, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
   thread_local std::vector<float> scratch;
@@ -54,8 +81,9 @@ void blas_rows(const WeightView& w, const float* x, int64_t n, float* y, int64_t
       ldw = static_cast<int64_t>(w.row_bytes / 4);
     } else {
       scratch.resize(static_cast<size_t>(nr * w.cols));
+      const CpuFeatures f = cpu_features();
       for (int64_t r = 0; r < nr; ++r)
-        dequantize_row(w.type, w.data + (a + r) * w.row_bytes, scratch.data() + r * w.cols, w.cols);
+        row_to_f32(w.type, w.data + (a + r) * w.row_bytes, scratch.data() + r * w.cols, w.cols, f.avx && f.f16c);
       wf = scratch.data();
     }
     if (n == 1) {
