@@ -16,6 +16,8 @@
 // Paths the CPU lacks are skipped.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -276,6 +278,29 @@ TEST(CpuFeatures, MaskLevels) {
   EXPECT_EQ(describe(CpuFeatures{}), "none");
   EXPECT_EQ(describe(*a2).find("avx512"), std::string::npos);
   EXPECT_NE(describe(*a2).find("avx2"), std::string::npos);
+}
+
+// SHARDLM_ISA caps the level (and wins over the older SHARDLM_CPU); a bad name is an
+// error naming the variable and changes nothing.
+TEST(CpuFeatures, IsaEnvironmentVariable) {
+  const CpuFeatures detected = detect_cpu_features();
+  set_cpu_features(detected);
+  setenv("SHARDLM_ISA", "scalar", 1);
+  setenv("SHARDLM_CPU", "native", 1);
+  ASSERT_TRUE(apply_cpu_env());
+  EXPECT_STREQ(kernel_level(cpu_features()), "scalar");
+  set_cpu_features(detected);
+  setenv("SHARDLM_ISA", "avx1024", 1);
+  Status bad = apply_cpu_env();
+  EXPECT_FALSE(bad);
+  EXPECT_NE(bad.message().find("SHARDLM_ISA"), std::string::npos);
+  EXPECT_EQ(describe(cpu_features()), describe(detected));
+  unsetenv("SHARDLM_ISA");
+  setenv("SHARDLM_CPU", "scalar", 1);  // the older name still works
+  ASSERT_TRUE(apply_cpu_env());
+  EXPECT_STREQ(kernel_level(cpu_features()), "scalar");
+  unsetenv("SHARDLM_CPU");
+  set_cpu_features(detected);
 }
 
 TEST(CpuFeatures, SetFeaturesSteersDispatch) {
