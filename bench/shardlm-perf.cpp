@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <numeric>
 #include <thread>
@@ -31,6 +32,7 @@
 #include "shardlm/cluster/step-executor.h"
 #include "shardlm/protocol/wire.h"
 #include "shardlm/cluster/worker-loop.h"
+#include "shardlm/kernels/mac-rate.h"
 #include "shardlm/kernels/matmul.h"
 #include "shardlm/kernels/stream-read.h"
 #include "shardlm/kv/block-pool.h"
@@ -110,6 +112,69 @@ double run_seq(StepExecutor& x, BlockPool& pool, int n_tokens, bool one_per_step
   return dt;
 }
 
+// `b` sequences decoded together, as the server's continuous batching runs them: one
+// prompt token each, then steps of b rows (one per sequence) until each holds
+// `n_tokens`. Returns the seconds of the computing steps.
+double run_batch(StepExecutor& x, BlockPool& pool, int b, int n_tokens, uint64_t seq0, double tmo) {
+  RankModel& m = x.model();
+  const int bs = m.config().block_size;
+  const int32_t nv = m.hparams().n_vocab;
+  auto tok = [&](int i, int s) { return static_cast<int32_t>((static_cast<int64_t>(i) * 7919 + 13 + 101 * s) % nv); };
+  SamplingParams greedy;
+  greedy.temperature = 0;
+  std::vector<std::vector<int32_t>> blocks;
+  StepMsg s;
+  for (int q = 0; q < b; ++q) {
+    auto bl = pool.allocate(blocks_for(n_tokens, bs));
+    if (!bl) Comm::fatal("error", "KV pool too small for the test");
+    blocks.push_back(*bl);
+    NewSeq ns;
+    ns.seq_id = seq0 + static_cast<uint64_t>(q);
+    ns.n_prompt = 1;
+    ns.tokens.push_back(tok(0, q));
+    ns.block_table = *bl;
+    ns.sampling = greedy;
+    s.new_seqs.push_back(ns);
+    s.rows.push_back({ns.seq_id, 0});
+  }
+  StepRows out;
+  const auto t0 = Clock::now();
+  if (!run_step_rank0(x, s, tmo, out)) Comm::fatal("error", "step failed");
+  for (int i = 1; i < n_tokens; ++i) {
+    StepMsg r;
+    r.step_id = static_cast<uint64_t>(i);
+    for (int q = 0; q < b; ++q) {
+      r.running.push_back({seq0 + static_cast<uint64_t>(q), static_cast<uint32_t>(i), {tok(i, q)}, {}});
+      r.rows.push_back({seq0 + static_cast<uint64_t>(q), static_cast<uint32_t>(i)});
+    }
+    if (!run_step_rank0(x, r, tmo, out)) Comm::fatal("error", "step failed");
+  }
+  const double dt = seconds(Clock::now() - t0);
+  StepMsg fin;
+  for (int q = 0; q < b; ++q) fin.finished.push_back(seq0 + static_cast<uint64_t>(q));
+  (void)run_step_rank0(x, fin, tmo, out);
+  for (auto& bl : blocks) pool.release(bl);
+  return dt;
+}
+
+// Multiply-adds per token of this rank's matrices: in the layers, in the output
+// projection, and how many of them run on the integer kernels (Panel32 weights).
+struct Macs {
+  double layers = 0, output = 0, int8 = 0;
+};
+Macs macs_of(const ModelWeights& w) {
+  Macs r;
+  auto add = [&](const WeightMatrix& m, double& to) {
+    const double k = static_cast<double>(m.rows) * static_cast<double>(m.cols);
+    to += k;
+    if (m.layout == WeightLayout::Panel32) r.int8 += k;
+  };
+  for (const LayerWeights& l : w.layers)
+    for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) add(*m, r.layers);
+  add(w.output, r.output);
+  return r;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -123,14 +188,21 @@ int main(int argc, char** argv) {
   app.add_option("-r,--repetitions", reps, "repetitions of each test")->check(CLI::PositiveNumber);
   app.add_option("-t,--threads", rt.threads, "threads per rank (default: cores / ranks on the node)");
   app.add_flag("!--no-pack-weights", rt.pack_weights, "keep Q8_0/Q4_0/Q4_K/Q6_K rows as stored (no 32-row panels)");
+  std::string isa;
+  app.add_option("--isa", isa, "kernel level cap, as SHARDLM_ISA: scalar avx2 avxvnni avx512 vnni native");
+  std::vector<int> batches;
+  app.add_option("-b,--batch", batches, "batched decode: sequences per step, e.g. 1,4,8,16 (each decodes -n tokens)")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
   app.add_option("--bw-mib", bw_mib, "MiB read per bandwidth pass, per rank")->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
 
   if (!Comm::init(&argc, &argv)) return 1;
   log_init(Comm::rank(), "warn");
   kernels_init();
-  // SHARDLM_CPU=avx2|avx512|avx512vnni|scalar: measure a lower path on this machine (as
-  // `shardlm` does), e.g. what an AVX2-only CPU runs.
+  // --isa / SHARDLM_ISA=scalar|avx2|avxvnni|avx512|vnni: measure a lower path on this
+  // machine (as `shardlm` does), e.g. what an AVX2-only CPU runs.
+  if (!isa.empty()) setenv("SHARDLM_ISA", isa.c_str(), 1);
   if (Status st = apply_cpu_env(); !st) {
     std::fprintf(stderr, "%s\n", st.message().c_str());
     return 2;
@@ -140,7 +212,7 @@ int main(int argc, char** argv) {
                                      : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / Comm::local_size());
   rt.threads = threads;
   rt.n_ctx = std::max(p, n) + 16;
-  rt.max_seqs = 1;
+  rt.max_seqs = std::max(1, batches.empty() ? 1 : *std::max_element(batches.begin(), batches.end()));
 
   if (Comm::rank() != 0) {
     WorkerLoopConfig wc;
@@ -173,9 +245,14 @@ int main(int argc, char** argv) {
       if (stats[r].bytes_per_token > 0) l = std::min(l, bws[r] / stats[r].bytes_per_token);
     return l;
   };
+  // Compute ceiling: the MAC rates of this rank's threads (tight loops of the kernels'
+  // instructions at this level), measured once, before the runs.
+  const double int8_rate = int8_mac_rate(threads), f32_rate = f32_mac_rate(threads);
+  const Macs macs = macs_of(m.weights());
   // The bandwidth left to us drifts on a shared machine: each generation run is
   // bracketed by two measurements, and its fraction uses their mean.
   std::vector<double> pp, tg, fractions, limits, bw_sums;
+  std::vector<std::vector<double>> batch_tps(batches.size());
   for (int r = 0; r < reps; ++r) {
     if (p > 0) pp.push_back(p / run_seq(exec, pool, p, false, 1000 + r, tmo));
     if (n > 0) {
@@ -188,6 +265,8 @@ int main(int argc, char** argv) {
       fractions.push_back(tg.back() / limits.back());
       for (const auto* v : {&before, &after}) bw_sums.push_back(std::accumulate(v->begin(), v->end(), 0.0));
     }
+    for (size_t i = 0; i < batches.size() && n > 0; ++i)
+      batch_tps[i].push_back(batches[i] * n / run_batch(exec, pool, batches[i], n, 10000 + 100 * (r * batches.size() + i), tmo));
     std::fprintf(stderr, "shardlm-perf: repetition %d/%d done\n", r + 1, reps);
   }
   if (n == 0) {  // no generation runs: one measurement for the printed limit
@@ -201,22 +280,40 @@ int main(int argc, char** argv) {
   for (int r = 0; r < Comm::size(); ++r) bytes_total += stats[r].bytes_per_token;
   const std::string name = rt.model_path.substr(rt.model_path.find_last_of('/') + 1);
   const std::string setup = Comm::size() > 1 ? fmt::format("{} ranks x {} t", Comm::size(), threads) : fmt::format("{} t", threads);
-  std::printf("| model | size | ranks x threads | test | t/s | fraction of limit |\n");
-  std::printf("| --- | ---: | --- | --- | ---: | ---: |\n");
-  auto row = [&](const char* test, int count, const std::vector<double>& v, bool decode) {
+  // Ceilings of a step of `rows` rows (tokens), each row reading the output projection or
+  // not: compute = MAC rates / MACs per token (int8 kernels for the Panel32 share);
+  // bandwidth = rows * the per-token limit (a step reads the weights once).
+  const double limit = median(limits);
+  auto compute_ceiling = [&](bool output) {
+    const double total = macs.layers + macs.output, per_tok = macs.layers + (output ? macs.output : 0);
+    const double fi = int8_rate > 0 && total > 0 ? macs.int8 / total : 0;
+    return 1.0 / (per_tok * fi / std::max(1.0, int8_rate) + per_tok * (1 - fi) / f32_rate);
+  };
+  std::printf("| model | size | ranks x threads | test | t/s | ms/step | fraction of bw limit | compute ceiling | bandwidth "
+              "ceiling | of nearer |\n");
+  std::printf("| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  auto row = [&](const std::string& test, const std::vector<double>& v, double rows_per_step, bool output, bool decode) {
     if (v.empty()) return;
     MeanSd s = mean_sd(v);
-    std::printf("| %s | %.2f GiB | %s | %s%d | %.2f ± %.2f | %s |\n", name.c_str(), bytes_total / 1073741824.0, setup.c_str(),
-                test, count, s.mean, s.sd, decode ? fmt::format("{:.2f}", median(fractions)).c_str() : "-");
+    const double cc = compute_ceiling(output), bc = rows_per_step * limit;
+    std::printf("| %s | %.2f GiB | %s | %s | %.2f ± %.2f | %.1f | %s | %.1f | %.1f | %.2f |\n", name.c_str(),
+                bytes_total / 1073741824.0, setup.c_str(), test.c_str(), s.mean, s.sd, 1e3 * rows_per_step / s.mean,
+                decode ? fmt::format("{:.2f}", median(fractions)).c_str() : "-", cc, bc, s.mean / std::min(cc, bc));
   };
-  row("pp", p, pp, false);
-  row("tg", n, tg, true);
+  row(fmt::format("pp{}", p), pp, p, false, false);
+  row(fmt::format("tg{}", n), tg, 1, true, true);
+  for (size_t i = 0; i < batches.size(); ++i) row(fmt::format("tg{} x{}", n, batches[i]), batch_tps[i], batches[i], true, false);
   const auto [lo, hi] = std::minmax_element(bw_sums.begin(), bw_sums.end());
   std::printf("\nread bandwidth %.1f GB/s (median of %zu measurements around the generation runs, %.1f-%.1f; sum over "
               "ranks, measured concurrently); weights read per token %.3f GB; decode limit %.2f tok/s (median); "
-              "fraction = median over runs of tg / the limit of its own two measurements; cpu paths: %s\n",
-              median(bw_sums) / 1e9, bw_sums.size(), *lo / 1e9, *hi / 1e9, bytes_total / 1e9, median(limits),
-              describe(cpu_features()).c_str());
+              "fraction = median over runs of tg / the limit of its own two measurements; kernel level %s; cpu paths: %s\n",
+              median(bw_sums) / 1e9, bw_sums.size(), *lo / 1e9, *hi / 1e9, bytes_total / 1e9, limit,
+              kernel_level(cpu_features()), describe(cpu_features()).c_str());
+  std::printf("compute (rank 0, %d threads at once): int8 %.1f GMAC/s, f32 %.1f GMAC/s; per token %.3f G MACs in the "
+              "layers + %.3f G in the output projection, %.0f%% on the int8 kernels; tg x B: B sequences per step, "
+              "t/s summed over them; ceilings in tok/s; of nearer = t/s / min(compute, bandwidth ceiling)\n",
+              threads, int8_rate / 1e9, f32_rate / 1e9, macs.layers / 1e9, macs.output / 1e9,
+              100 * macs.int8 / std::max(1.0, macs.layers + macs.output));
   Comm::finalize();
   return 0;
 }

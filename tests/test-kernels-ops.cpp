@@ -3,12 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <random>
+#include <string>
 
 #include "shardlm/core/cpu-features.h"
 #include "shardlm/kernels/attention.h"
 #include "shardlm/kernels/gemm-bf16.h"
 #include "shardlm/kernels/gemm-int8.h"
+#include "shardlm/kernels/mac-rate.h"
 #include "shardlm/kernels/matmul.h"
 #include "shardlm/kernels/ops.h"
 #include "shardlm/kernels/quant.h"
@@ -23,10 +26,15 @@ static std::vector<float> randn(size_t n, uint32_t seed) {
   return v;
 }
 
+// At every kernel level of this machine (SHARDLM_ISA's names), so the lower paths are
+// tested on a higher machine too.
 TEST(Matmul, MatchesReferenceForEveryTypeAndShape) {
   kernels_init();
   ThreadPool pool(3);
+  const CpuFeatures native = detect_cpu_features();
+  for (const char* level : {"scalar", "avx2", "avxvnni", "avx512", "vnni"})
   for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0}) {
+    set_cpu_features(mask_features(native, level).value());
     if (!can_quantize(t)) continue;
     for (int64_t rows : {1, 3, 33, 130})
       for (int64_t cols : {32, 64, 96, 576})  // 576: two column chunks of the BF16 GEMM
@@ -65,11 +73,12 @@ TEST(Matmul, MatchesReferenceForEveryTypeAndShape) {
                 for (int64_t c = 0; c < cols; ++c) bound += std::ldexp(std::fabs(wrow[c] * x[i * cols + c]), -8) * 1.01;
               const size_t k = i * rows + r;
               ASSERT_NEAR(y[k], yr[k], bound + 1e-4 * (1 + std::fabs(yr[k])))
-                  << dtype_name(t) << " " << rows << "x" << cols << " n=" << n;
+                  << level << " " << dtype_name(t) << " " << rows << "x" << cols << " n=" << n;
             }
           }
         }
   }
+  set_cpu_features(native);
 }
 
 // The BF16 GEMM (steps of kMatmulGemmMinTokens or more) for every weight type it
@@ -106,68 +115,96 @@ TEST(Matmul, Bf16GemmEveryTypeWithinRoundingBound) {
 }
 
 // The integer GEMM for every weight type it takes, and Q8_0 / Q4_0 / Q4_K / Q6_K stored as 32-row
-// panels (every step size, decode included): rows that fill and do not fill a
-// 32-row panel, token counts with partial 6-token tiles. The activations are quantized
-// here the same way (dx = amax/127, q = round-to-even(x * (127/amax))), so the result
-// must equal the double sum of w * dx * q up to f32 rounding of the block sums.
-TEST(Matmul, Int8GemmEqualsQuantizedActivationProduct) {
-  if (!gemm_int8_supported(DType::Q8_0)) GTEST_SKIP() << "this CPU has no AVX512-VNNI (cpu_features: " << describe() << ")";
+// panels (every step size, decode included), at every kernel level of this machine that
+// has one (vnni: AVX-512; avx512 and avx2: the AVX2 kernel with vpmaddubsw; avxvnni: the
+// AVX2 kernel with VEX vpdpbusd): rows that fill and do not fill a 32-row panel, token
+// counts with partial tiles, columns not a multiple of 256 where the format allows. The
+// activations are quantized here the same way (dx = amax/127, q = round-to-even(x *
+// (127/amax))), so the result must equal the double sum of w * dx * q up to f32
+// rounding of the block sums; and every level must give the same bits (the same integer
+// sums, the same f32 operations in the same order).
+TEST(Matmul, Int8GemmEqualsQuantizedActivationProductAtEveryLevel) {
+  const CpuFeatures native = detect_cpu_features();
   ThreadPool pool(2);
-  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
-    for (WeightLayout layout : {WeightLayout::Rows, WeightLayout::Panel32}) {
-      ASSERT_EQ(gemm_int8_supported(t), t != DType::Q6_K) << dtype_name(t);
-      ASSERT_EQ(gemm_int8_packable(t), t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_K || t == DType::Q6_K);
-      const bool panel = layout == WeightLayout::Panel32;
-      if (panel ? !gemm_int8_packable(t) : !gemm_int8_supported(t)) continue;
-      const std::vector<int64_t> steps =
-          panel ? std::vector<int64_t>{1, 3, 7, 47} : std::vector<int64_t>{kMatmulInt8MinTokens, 32, 47};
-      for (int64_t rows : {13, 45, 64})
-        for (int64_t cols : {256, 1280})
-          for (int64_t n : steps) {
-            auto wf = randn(rows * cols, 5);
-            for (int64_t i = 0; i < rows * cols; i += 7) wf[i] += 0.5f;  // offsets matter for Q4_1/K
-            const size_t rb = dtype_row_bytes(t, cols);
-            std::vector<uint8_t> q(rb * rows);
-            for (int64_t r = 0; r < rows; ++r) ASSERT_TRUE(quantize_row(t, wf.data() + r * cols, q.data() + r * rb, cols));
-            WeightView w{t, rows, cols, rb, q.data()};
-            std::vector<uint8_t> packed;
-            if (panel) {
-              packed.resize(gemm_int8_packed_weight_bytes(t, rows, cols));
-              // Rows padded to 32; Q4_K stores its 6-bit scales a byte each (4736 B per 32 x 256).
-              const size_t panels = static_cast<size_t>((rows + 31) / 32);
-              ASSERT_EQ(packed.size(), t == DType::Q4_K ? panels * (cols / 256) * 4736 : panels * 32 * rb);
-              gemm_int8_pack_weights(w, packed.data());
-              w.data = packed.data();
-              w.layout = layout;
-            }
-            auto x = randn(n * cols, 6);
-            x[3] = 0;
-            for (int64_t c = 32; c < 64; ++c) x[c] = 0;  // an all-zero block
-            std::vector<float> xq(x.size());
-            for (int64_t b = 0; b < n * cols; b += 32) {
-              float amax = 0;
-              for (int64_t c = b; c < b + 32; ++c) amax = std::max(amax, std::fabs(x[c]));
-              const float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
-              for (int64_t c = b; c < b + 32; ++c) xq[c] = d * std::nearbyint(x[c] * id);
-            }
-            std::vector<float> y(n * rows), wrow(cols);
-            matmul(w, x.data(), n, y.data(), pool);
-            for (int64_t r = 0; r < rows; ++r) {
-              dequantize_row(t, q.data() + r * rb, wrow.data(), cols);
-              for (int64_t i = 0; i < n; ++i) {
-                double ref = 0, mag = 0;
-                for (int64_t c = 0; c < cols; ++c) {
-                  ref += static_cast<double>(wrow[c]) * xq[i * cols + c];
-                  mag += std::fabs(static_cast<double>(wrow[c]) * xq[i * cols + c]);
+  std::vector<std::string> levels;
+  for (const char* level : {"vnni", "avx512", "avxvnni", "avx2"})
+    if (std::string(kernel_level(mask_features(native, level).value())) == (std::string(level) == "vnni" ? "avx512vnni" : level))
+      levels.push_back(level);
+  if (levels.empty()) GTEST_SKIP() << "this CPU has no AVX2 (cpu_features: " << describe(native) << ")";
+  // Outputs of the first level, keyed by case, for the bit-equality check.
+  std::map<std::string, std::vector<float>> first;
+  int cases = 0;
+  for (const std::string& level : levels) {
+    set_cpu_features(mask_features(native, level).value());
+    const bool vnni = level == "vnni";
+    for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+      const bool packable = t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_K || t == DType::Q6_K;
+      ASSERT_EQ(gemm_int8_supported(t), vnni && t != DType::Q6_K) << dtype_name(t) << " " << level;
+      ASSERT_EQ(gemm_int8_packable(t), packable) << dtype_name(t) << " " << level;
+      const bool k_quant = t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K;
+      for (WeightLayout layout : {WeightLayout::Rows, WeightLayout::Panel32}) {
+        const bool panel = layout == WeightLayout::Panel32;
+        if (panel ? !gemm_int8_packable(t) : !gemm_int8_supported(t)) continue;
+        const std::vector<int64_t> steps =
+            panel ? std::vector<int64_t>{1, 2, 3, 6, 7, 47} : std::vector<int64_t>{kMatmulInt8MinTokens, 32, 47};
+        const std::vector<int64_t> col_set = k_quant ? std::vector<int64_t>{256, 1280} : std::vector<int64_t>{96, 256, 1312};
+        for (int64_t rows : {13, 45, 64})
+          for (int64_t cols : col_set)
+            for (int64_t n : steps) {
+              auto wf = randn(rows * cols, 5);
+              for (int64_t i = 0; i < rows * cols; i += 7) wf[i] += 0.5f;  // offsets matter for Q4_1/K
+              const size_t rb = dtype_row_bytes(t, cols);
+              std::vector<uint8_t> q(rb * rows);
+              for (int64_t r = 0; r < rows; ++r) ASSERT_TRUE(quantize_row(t, wf.data() + r * cols, q.data() + r * rb, cols));
+              WeightView w{t, rows, cols, rb, q.data()};
+              std::vector<uint8_t> packed;
+              if (panel) {
+                packed.resize(gemm_int8_packed_weight_bytes(t, rows, cols));
+                // Rows padded to 32; Q4_K stores its 6-bit scales a byte each (4736 B per 32 x 256).
+                const size_t panels = static_cast<size_t>((rows + 31) / 32);
+                ASSERT_EQ(packed.size(), t == DType::Q4_K ? panels * (cols / 256) * 4736 : panels * 32 * rb);
+                gemm_int8_pack_weights(w, packed.data());
+                w.data = packed.data();
+                w.layout = layout;
+              }
+              auto x = randn(n * cols, 6);
+              x[3] = 0;
+              for (int64_t c = 32; c < 64; ++c) x[c] = 0;  // an all-zero block
+              if (n > 1) x[cols + 40] = 60.0f;              // an outlier: codes near +-127 elsewhere in its block
+              std::vector<float> xq(x.size());
+              for (int64_t b = 0; b < n * cols; b += 32) {
+                float amax = 0;
+                for (int64_t c = b; c < b + 32; ++c) amax = std::max(amax, std::fabs(x[c]));
+                const float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+                for (int64_t c = b; c < b + 32; ++c) xq[c] = d * std::nearbyint(x[c] * id);
+              }
+              std::vector<float> y(n * rows, -7.0f), wrow(cols);
+              matmul(w, x.data(), n, y.data(), pool);
+              ++cases;
+              const std::string key = std::string(dtype_name(t)) + (panel ? " panel32 " : " rows ") + std::to_string(rows) + "x" +
+                                      std::to_string(cols) + " n=" + std::to_string(n);
+              if (auto it = first.find(key); it != first.end())
+                ASSERT_EQ(y, it->second) << key << ": " << level << " differs from " << levels.front();
+              else
+                first[key] = y;
+              for (int64_t r = 0; r < rows; ++r) {
+                dequantize_row(t, q.data() + r * rb, wrow.data(), cols);
+                for (int64_t i = 0; i < n; ++i) {
+                  double ref = 0, mag = 0;
+                  for (int64_t c = 0; c < cols; ++c) {
+                    ref += static_cast<double>(wrow[c]) * xq[i * cols + c];
+                    mag += std::fabs(static_cast<double>(wrow[c]) * xq[i * cols + c]);
+                  }
+                  ASSERT_NEAR(y[i * rows + r], ref, mag * 1e-5 + 1e-6)
+                      << level << " " << key << " row " << r << " token " << i;
                 }
-                ASSERT_NEAR(y[i * rows + r], ref, mag * 1e-5 + 1e-6) << dtype_name(t) << (panel ? " panel32 " : " rows ")
-                                                                    << rows << "x" << cols << " n=" << n << " row " << r
-                                                                    << " token " << i;
               }
             }
-          }
+      }
     }
   }
+  set_cpu_features(native);
+  EXPECT_GT(cases, 0);
 }
 
 // A head stored in "halves" order, permuted the way GGUF's converter permutes Q/K
@@ -262,4 +299,20 @@ TEST(Ops, RmsNormAndSilu) {
   EXPECT_FLOAT_EQ(g[0], 0);
   EXPECT_NEAR(g[1], 2 * 1 / (1 + std::exp(-1.0)), 1e-6);
   EXPECT_NEAR(g[2], 2 * -1 / (1 + std::exp(1.0)), 1e-6);
+}
+
+// The roofline's MAC-rate loops run at every level (no figure is checked: speed is a
+// benchmark's business): scalar has no int8 loop (0), every vector level has one.
+TEST(MacRate, EveryLevelMeasuresSomething) {
+  const CpuFeatures native = detect_cpu_features();
+  for (const char* level : {"scalar", "avx2", "avxvnni", "avx512", "vnni"}) {
+    set_cpu_features(mask_features(native, level).value());
+    const bool avx2 = std::string(kernel_level(cpu_features())) != "scalar";
+    EXPECT_GT(f32_mac_rate(1), 0.0) << level;
+    if (avx2)
+      EXPECT_GT(int8_mac_rate(2), 0.0) << level;
+    else
+      EXPECT_EQ(int8_mac_rate(1), 0.0) << level;
+  }
+  set_cpu_features(native);
 }

@@ -16,6 +16,8 @@
 // Paths the CPU lacks are skipped.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -236,6 +238,15 @@ TEST(CpuFeatures, MaskLevels) {
   EXPECT_TRUE(a2->avx2 && a2->fma && a2->f16c);
   EXPECT_FALSE(a2->avx512f || a2->avx512bw || a2->avx512_vnni || a2->avx_vnni || a2->amx_int8);
 
+  EXPECT_STREQ(kernel_level(*a2), "avx2");
+
+  auto av = mask_features(all, "avxvnni");  // AVX2 + VEX VNNI (no AVX-512)
+  ASSERT_TRUE(av);
+  EXPECT_EQ(best_isa(*av), Isa::Avx2);
+  EXPECT_TRUE(av->avx2 && av->avx_vnni);
+  EXPECT_FALSE(av->avx512f || av->avx512_vnni);
+  EXPECT_STREQ(kernel_level(*av), "avxvnni");
+
   auto a5 = mask_features(all, "avx512");
   ASSERT_TRUE(a5);
   EXPECT_EQ(best_isa(*a5), Isa::Avx512);
@@ -245,6 +256,12 @@ TEST(CpuFeatures, MaskLevels) {
   ASSERT_TRUE(vn);
   EXPECT_EQ(best_isa(*vn), Isa::Avx512Vnni);
   EXPECT_FALSE(vn->avx512_bf16 || vn->amx_bf16);
+  EXPECT_STREQ(kernel_level(*vn), "avx512vnni");
+  auto vn2 = mask_features(all, "vnni");  // SHARDLM_ISA's short name
+  ASSERT_TRUE(vn2);
+  EXPECT_EQ(describe(*vn2), describe(*vn));
+  EXPECT_STREQ(kernel_level(*s), "scalar");
+  EXPECT_STREQ(kernel_level(*a5), "avx512");
 
   auto nat = mask_features(all, "native");
   ASSERT_TRUE(nat);
@@ -261,6 +278,29 @@ TEST(CpuFeatures, MaskLevels) {
   EXPECT_EQ(describe(CpuFeatures{}), "none");
   EXPECT_EQ(describe(*a2).find("avx512"), std::string::npos);
   EXPECT_NE(describe(*a2).find("avx2"), std::string::npos);
+}
+
+// SHARDLM_ISA caps the level (and wins over the older SHARDLM_CPU); a bad name is an
+// error naming the variable and changes nothing.
+TEST(CpuFeatures, IsaEnvironmentVariable) {
+  const CpuFeatures detected = detect_cpu_features();
+  set_cpu_features(detected);
+  setenv("SHARDLM_ISA", "scalar", 1);
+  setenv("SHARDLM_CPU", "native", 1);
+  ASSERT_TRUE(apply_cpu_env());
+  EXPECT_STREQ(kernel_level(cpu_features()), "scalar");
+  set_cpu_features(detected);
+  setenv("SHARDLM_ISA", "avx1024", 1);
+  Status bad = apply_cpu_env();
+  EXPECT_FALSE(bad);
+  EXPECT_NE(bad.message().find("SHARDLM_ISA"), std::string::npos);
+  EXPECT_EQ(describe(cpu_features()), describe(detected));
+  unsetenv("SHARDLM_ISA");
+  setenv("SHARDLM_CPU", "scalar", 1);  // the older name still works
+  ASSERT_TRUE(apply_cpu_env());
+  EXPECT_STREQ(kernel_level(cpu_features()), "scalar");
+  unsetenv("SHARDLM_CPU");
+  set_cpu_features(detected);
 }
 
 TEST(CpuFeatures, SetFeaturesSteersDispatch) {

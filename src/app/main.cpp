@@ -202,7 +202,8 @@ int main(int argc, char** argv) {
   const int rank0 = env_rank();
   log_init(rank0, log_level, log_file);
   kernels_init();
-  // SHARDLM_CPU: use at most these vector paths (tests, comparing paths on one machine).
+  // SHARDLM_ISA (or SHARDLM_CPU): use at most these vector paths (tests, comparing paths
+  // on one machine); logs the level once.
   if (Status st = apply_cpu_env(); !st) {
     LOG_ERROR("{}", st.message());
     return 2;

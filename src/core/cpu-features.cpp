@@ -1,5 +1,7 @@
 #include "shardlm/core/cpu-features.h"
 
+#include "shardlm/core/log.h"
+
 #include <cstdint>
 #include <cstdlib>
 #include <utility>
@@ -118,10 +120,11 @@ Result<CpuFeatures> mask_features(CpuFeatures f, std::string_view level) {
   if (level.empty() || level == "native") return f;
   const bool scalar = level == "scalar";
   const bool avx2 = level == "avx2";
+  const bool avxvnni = level == "avxvnni";
   const bool avx512 = level == "avx512";
-  const bool vnni = level == "avx512vnni";
-  if (!scalar && !avx2 && !avx512 && !vnni)
-    return Status::errorf("unknown CPU level '{}' (scalar, avx2, avx512, avx512vnni, native)", level);
+  const bool vnni = level == "avx512vnni" || level == "vnni";
+  if (!scalar && !avx2 && !avxvnni && !avx512 && !vnni)
+    return Status::errorf("unknown CPU level '{}' (scalar, avx2, avxvnni, avx512, vnni, native)", level);
   f.amx_tile = f.amx_int8 = f.amx_bf16 = false;
   f.avx512_bf16 = false;
   if (vnni) return f;
@@ -131,10 +134,21 @@ Result<CpuFeatures> mask_features(CpuFeatures f, std::string_view level) {
     return f;
   }
   f.avx512f = f.avx512bw = f.avx512vl = f.avx512dq = false;
+  if (avxvnni) return f;
   f.avx_vnni = false;
   if (avx2) return f;
   f.avx = f.avx2 = f.fma = f.f16c = false;
   return f;
+}
+
+const char* kernel_level(const CpuFeatures& f) {
+  const bool avx2 = f.avx2 && f.fma && f.f16c;
+  const bool avx512 = avx2 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq;
+  if (avx512 && f.avx512_vnni) return "avx512vnni";
+  if (avx512) return "avx512";
+  if (avx2 && f.avx_vnni) return "avxvnni";
+  if (avx2) return "avx2";
+  return "scalar";
 }
 
 std::string describe(const CpuFeatures& f) {
@@ -162,11 +176,18 @@ std::string describe(const CpuFeatures& f) {
 std::string describe() { return describe(cpu_features()); }
 
 Status apply_cpu_env() {
-  const char* cpu = std::getenv("SHARDLM_CPU");
-  if (!cpu) return Status::ok();
-  auto f = mask_features(cpu_features(), cpu);
-  if (!f) return Status::errorf("SHARDLM_CPU: {}", f.message());
-  set_cpu_features(f.value());
+  const char* isa = std::getenv("SHARDLM_ISA");
+  const char* legacy = std::getenv("SHARDLM_CPU");
+  const char* var = isa ? "SHARDLM_ISA" : "SHARDLM_CPU";
+  const char* level = isa ? isa : legacy;
+  if (level) {
+    auto f = mask_features(cpu_features(), level);
+    if (!f) return Status::errorf("{}: {}", var, f.message());
+    set_cpu_features(f.value());
+  }
+  LOG_INFO("kernel level {} ({}; detected {}); cpu paths: {}", kernel_level(cpu_features()),
+           level ? fmt::format("{}={}", var, level) : std::string("native"), kernel_level(detect_cpu_features()),
+           describe(cpu_features()));
   return Status::ok();
 }
 

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/gemm-int8-avx2.h"
 #include "kernels/quant-k.h"
 #include "shardlm/core/cpu-features.h"
 
@@ -23,9 +24,10 @@
 
 namespace shardlm {
 
-namespace {
+using gemm_int8_detail::kBlock;
+using gemm_int8_detail::XLayout;
 
-constexpr int64_t kBlock = 32;
+namespace {
 
 // The zero point subtracted from the codes of type t (gemm-int8.h).
 int zero_point(DType t) {
@@ -42,19 +44,6 @@ bool has_offset(DType t) {
   return t == DType::Q4_1 || t == DType::Q5_1 || t == DType::Q4_K || t == DType::Q5_K;
 }
 
-// Byte offsets of the per-(token, block) arrays after the codes: dx, dx * sum q, and
-// -zp * sum q over each half of 16 (the whole block's is their sum).
-struct XLayout {
-  int64_t nb;  // blocks per token
-  size_t d, s, z2, bytes;
-  XLayout(int64_t n, int64_t cols) : nb(cols / kBlock) {
-    d = static_cast<size_t>(n * cols);
-    s = d + static_cast<size_t>(n * nb) * 4;
-    z2 = s + static_cast<size_t>(n * nb) * 4;
-    bytes = z2 + static_cast<size_t>(n * nb) * 8;
-  }
-};
-
 bool vnni() {
 #if defined(__x86_64__)
   const CpuFeatures f = cpu_features();
@@ -62,6 +51,12 @@ bool vnni() {
 #else
   return false;
 #endif
+}
+
+// AVX2 + FMA + F16C: the stored-panel kernel of gemm-int8-avx2.cpp.
+bool avx2() {
+  const CpuFeatures f = cpu_features();
+  return f.avx2 && f.fma && f.f16c;
 }
 
 }  // namespace
@@ -88,7 +83,7 @@ bool gemm_int8_supported(DType t) {
 size_t gemm_int8_packed_x_bytes(int64_t n, int64_t cols) { return XLayout(n, cols).bytes; }
 
 bool gemm_int8_packable(DType t) {
-  return (t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_K || t == DType::Q6_K) && vnni();
+  return (t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_K || t == DType::Q6_K) && (vnni() || avx2());
 }
 
 namespace {
@@ -542,8 +537,9 @@ void pack_q6_k(const WeightView& w, uint8_t* dst) {
   });
 }
 
-// Rows of a packable weight -> Panel32 (layout in gemm-int8.h).
-SHARDLM_VNNI void pack_weights(const WeightView& w, uint8_t* dst) {
+// Rows of a packable weight -> Panel32 (layout in gemm-int8.h). Baseline code: it runs
+// at load on every CPU that stores panels (AVX2 ones too).
+void pack_weights(const WeightView& w, uint8_t* dst) {
   if (w.type == DType::Q4_K) {
     pack_q4_k(w, dst);
     return;
@@ -576,13 +572,20 @@ SHARDLM_VNNI void pack_weights(const WeightView& w, uint8_t* dst) {
 }  // namespace
 
 void gemm_int8_pack_x(DType t, const float* x, int64_t n, int64_t cols, int64_t t0, int64_t t1, uint8_t* xp) {
-  pack_x(zero_point(t), x, n, cols, t0, t1, xp);
+  if (vnni())
+    pack_x(zero_point(t), x, n, cols, t0, t1, xp);
+  else
+    gemm_int8_detail::pack_x_avx2(zero_point(t), x, n, cols, t0, t1, xp);
 }
 
 // Scratch lives in this baseline-compiled wrapper, so no standard-library template is
 // instantiated inside an AVX-512 function.
 void gemm_int8_rows(const WeightView& w, const uint8_t* xp, int64_t n, float* y, int64_t ldy, int64_t r0,
                     int64_t r1) {
+  if (w.layout == WeightLayout::Panel32 && !vnni()) {  // AVX2 (with AVX-VNNI where present)
+    gemm_int8_detail::rows_stored_avx2(w, panel_bytes(w.type, w.cols), xp, n, y, ldy, r0, r1, cpu_features().avx_vnni);
+    return;
+  }
   if (w.layout == WeightLayout::Panel32) {
     switch (w.type) {
       case DType::Q8_0: rows_stored<StoredPanel<DType::Q8_0>>(w, xp, n, y, ldy, r0, r1); break;

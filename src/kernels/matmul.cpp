@@ -7,6 +7,11 @@
 #include <mutex>
 #include <vector>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "shardlm/core/cpu-features.h"
 #include "shardlm/kernels/gemm-bf16.h"
 #include "shardlm/kernels/gemm-int8.h"
 #include "shardlm/kernels/quant.h"
@@ -24,16 +29,42 @@ namespace {
 // shape): dequantizing to f32 costs more than their cache-resident dot products.
 constexpr int64_t kFloatVecDotMaxTokens = 16;
 
-// The best vec-dot kernel per weight type, chosen once.
+// The best vec-dot kernel per weight type at the current level (cpu_features(), which
+// tests and SHARDLM_ISA may lower), chosen once per level.
 const VecDotKernel& kernel_for(DType t) {
-  static std::once_flag once;
-  static std::array<VecDotKernel, 64> table;
-  std::call_once(once, [] {
-    for (int i = 0; i < static_cast<int>(table.size()); ++i) table[i] = vec_dot_kernel(static_cast<DType>(i));
+  constexpr int kLevels = 4, kTypes = 64;
+  static std::once_flag once[kLevels];
+  static std::array<std::array<VecDotKernel, kTypes>, kLevels> table;
+  const Isa isa = best_isa(cpu_features());
+  const int l = static_cast<int>(isa);
+  std::call_once(once[l], [l, isa] {
+    for (int i = 0; i < kTypes; ++i) table[l][i] = vec_dot_kernel(static_cast<DType>(i), isa);
   });
   const int i = static_cast<int>(t);
   static const VecDotKernel none{};
-  return i >= 0 && i < static_cast<int>(table.size()) ? table[i] : none;
+  return i >= 0 && i < kTypes ? table[l][i] : none;
+}
+
+// One weight row -> f32 for the BLAS path: F16 with F16C (8 at a time, the same exact
+// values as dequantize_row), everything else through dequantize_row.
+#if defined(__x86_64__)
+__attribute__((target("avx,f16c"))) void f16c_row(const uint8_t* src, float* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i))));
+  if (i < n) dequantize_row(DType::F16, src + 2 * i, dst + i, n - i);
+}
+#endif
+
+void row_to_f32(DType t, const uint8_t* src, float* dst, int64_t n, bool f16c) {
+#if defined(__x86_64__)
+  if (t == DType::F16 && f16c) {
+    f16c_row(src, dst, n);
+    return;
+  }
+#endif
+  (void)f16c;
+  dequantize_row(t, src, dst, n);
 }
 
 // Dequantize-and-sgemm over rows [r0, r1) (F32 weights are used in place).
@@ -50,8 +81,9 @@ void blas_rows(const WeightView& w, const float* x, int64_t n, float* y, int64_t
       ldw = static_cast<int64_t>(w.row_bytes / 4);
     } else {
       scratch.resize(static_cast<size_t>(nr * w.cols));
+      const CpuFeatures f = cpu_features();
       for (int64_t r = 0; r < nr; ++r)
-        dequantize_row(w.type, w.data + (a + r) * w.row_bytes, scratch.data() + r * w.cols, w.cols);
+        row_to_f32(w.type, w.data + (a + r) * w.row_bytes, scratch.data() + r * w.cols, w.cols, f.avx && f.f16c);
       wf = scratch.data();
     }
     if (n == 1) {

@@ -229,7 +229,7 @@ Result<std::unique_ptr<ModelWeights>> load_weights(const ModelSource& src, const
     SHARDLM_TRY(L.cols(tensor_name("ffn_down", l), plan.ff, lw.w_down));
     if (hooks.after_layer) SHARDLM_TRY(hooks.after_layer(l));
   }
-  if (L.packed > 0) LOG_INFO("{} Q8_0/Q4_0/Q4_K/Q6_K matrices stored as 32-row panels (AVX512-VNNI kernels)", L.packed);
+  if (L.packed > 0) LOG_INFO("{} Q8_0/Q4_0/Q4_K/Q6_K matrices stored as 32-row panels (integer panel kernels)", L.packed);
   return w;
 }
 

@@ -25,6 +25,7 @@ class RankModel {
   int kv_blocks() const { return kv_->config().n_blocks; }
   int block_size() const { return kv_->config().block_size; }
   uint64_t weight_bytes() const { return weights_->bytes(); }
+  const ModelWeights& weights() const { return *weights_; }
   uint64_t kv_bytes() const { return kv_->bytes(); }
   // Weight bytes read per generated token: everything but the embedding table (one row).
   uint64_t bytes_per_token() const { return weights_->bytes() - weights_->tok_embd.bytes(); }

@@ -39,14 +39,22 @@ CpuFeatures cpu_features();
 void set_cpu_features(const CpuFeatures& f);
 
 // Limit f to a level: "scalar" (no SIMD beyond the x86-64 baseline), "avx2" (AVX2,
-// FMA, F16C; no AVX-512, VNNI or AMX), "avx512" (adds AVX-512 F/BW/VL/DQ; no VNNI,
-// BF16 or AMX), "avx512vnni" (adds AVX512-VNNI; no BF16 or AMX), "native" or ""
-// (unchanged). Only clears flags. Error for any other name.
+// FMA, F16C; no AVX-512, VNNI or AMX: an AMD Zen 1/2 or Intel Haswell..Skylake client),
+// "avxvnni" (avx2 plus VEX-encoded AVX-VNNI, as on Alder Lake clients), "avx512" (adds
+// AVX-512 F/BW/VL/DQ; no VNNI, BF16 or AMX), "avx512vnni" or "vnni" (adds AVX512-VNNI and
+// AVX-VNNI; no BF16 or AMX), "native" or "" (unchanged). Only clears flags. Error for
+// any other name.
 Result<CpuFeatures> mask_features(CpuFeatures f, std::string_view level);
 
-// SHARDLM_CPU=scalar|avx2|avx512|avx512vnni|native from the environment: limits
-// cpu_features() with mask_features (call from main before other threads start). Ok
-// when unset; an error naming the variable for an unknown level.
+// The kernel level f allows, as mask_features names it: "scalar", "avx2", "avxvnni",
+// "avx512", "avx512vnni".
+const char* kernel_level(const CpuFeatures& f);
+
+// The level from the environment: SHARDLM_ISA=scalar|avx2|avxvnni|avx512|vnni|native
+// (SHARDLM_CPU is the older name, read when SHARDLM_ISA is unset) limits cpu_features()
+// with mask_features (call from main, after log_init and before other threads start).
+// Logs the chosen level once (info, rank-tagged). Ok when unset; an error naming the
+// variable for an unknown level.
 Status apply_cpu_env();
 
 // "avx2 fma f16c avx512f ..." (the flags that are on), "none" when empty.

@@ -1,7 +1,9 @@
 // Multi-token matrix products with 8-bit integer dot products (AVX512-VNNI vpdpbusd):
 // the prompt-processing path for the weight types whose 32-element blocks are
 // integer codes with one scale (and for some an offset): Q8_0, Q4_0, Q4_1, Q5_0,
-// Q5_1, Q4_K, Q5_K.
+// Q5_1, Q4_K, Q5_K. CPUs with AVX2 but not AVX512-VNNI run the stored panels (Q8_0,
+// Q4_0, Q4_K, Q6_K) through the AVX2 tile of gemm-int8-avx2.cpp (vpmaddubsw, or VEX
+// vpdpbusd with AVX-VNNI), with the same results bit for bit.
 //
 // vpdpbusd does 64 multiply-adds per instruction, twice vdpbf16ps (gemm-bf16.h), at
 // the same rate on the CPUs measured (Zen 4: 1 per cycle each). Each 32-element block
@@ -72,11 +74,12 @@ void gemm_int8_pack_x(DType t, const float* x, int64_t n, int64_t cols, int64_t 
 
 // y[t * ldy + r] = dot(row r of w, token t) for rows [r0, r1) and every token t < n
 // (any n >= 1), for w in either layout. r0 must be a multiple of kGemmInt8TileRows.
-// Only call when gemm_int8_supported(w.type) (Rows) or gemm_int8_packable(w.type) (Panel32).
+// Only call when gemm_int8_supported(w.type) (Rows) or gemm_int8_packable(w.type) (Panel32),
+// with xp packed (gemm_int8_pack_x) at the same level.
 void gemm_int8_rows(const WeightView& w, const uint8_t* xp, int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1);
 
 // Weights that can be stored as Panel32 on this CPU (Q8_0, Q4_0, Q4_K, Q6_K with
-// AVX512-VNNI).
+// AVX2 + FMA + F16C or better).
 bool gemm_int8_packable(DType t);
 // Bytes of the Panel32 form of a [rows, cols] weight of type t.
 size_t gemm_int8_packed_weight_bytes(DType t, int64_t rows, int64_t cols);

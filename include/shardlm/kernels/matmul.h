@@ -36,8 +36,10 @@ constexpr int64_t kMatmulGemmMinTokens = 32;
 constexpr int64_t kMatmulInt8MinTokens = 8;
 
 // y[n, w.rows] = x[n, w.cols] · wᵀ. Rows of w are split over the pool.
-//   - Panel32 weights (Q8_0 / Q4_0 / Q4_K / Q6_K repacked at load on CPUs with AVX512-VNNI), every
-//     step: the integer kernels of gemm-int8.h straight from the packed panels.
+//   - Panel32 weights (Q8_0 / Q4_0 / Q4_K / Q6_K repacked at load on CPUs with AVX2 or
+//     better), every step: the integer kernels of gemm-int8.h straight from the packed
+//     panels (AVX512-VNNI, or the AVX2 tile of gemm-int8-avx2.cpp), so a step of B rows
+//     reads each panel once.
 //   - Steps of kMatmulInt8MinTokens or more on Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K,
 //     Q5_K rows, on CPUs with AVX512-VNNI: the weight codes of 32 rows at a time
 //     against 8-bit activations (gemm-int8.h).

@@ -1,0 +1,151 @@
+#include "shardlm/kernels/mac-rate.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "shardlm/core/cpu-features.h"
+
+#if defined(__x86_64__)
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"  // GCC 12's false positive in the AVX-512 reductions
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+#endif
+
+namespace shardlm {
+
+namespace {
+
+constexpr int64_t kIters = 1 << 22;  // of 12 instructions (~50 M): a few ms at any rate
+
+// Each loop returns something derived from every accumulator, so none is dropped.
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) int64_t int8_vnni512(int64_t iters) {
+  __m512i a[12];
+  for (auto& v : a) v = _mm512_setzero_si512();
+  __m512i w = _mm512_set1_epi8(3), x = _mm512_set1_epi8(-2);
+  for (int64_t i = 0; i < iters; ++i) {
+    __asm__ volatile("" : "+v"(w), "+v"(x));  // opaque operands: the loop is not folded
+#pragma GCC unroll 12
+    for (auto& v : a) v = _mm512_dpbusd_epi32(v, w, x);
+  }
+  __m512i s = a[0];
+  for (int k = 1; k < 12; ++k) s = _mm512_add_epi32(s, a[k]);
+  return _mm512_reduce_add_epi32(s);
+}
+__attribute__((target("avx2,avxvnni"))) int64_t int8_avxvnni(int64_t iters) {
+  __m256i a[12];
+  for (auto& v : a) v = _mm256_setzero_si256();
+  __m256i w = _mm256_set1_epi8(3), x = _mm256_set1_epi8(-2);
+  for (int64_t i = 0; i < iters; ++i) {
+    __asm__ volatile("" : "+x"(w), "+x"(x));
+#pragma GCC unroll 12
+    for (auto& v : a) v = _mm256_dpbusd_avx_epi32(v, w, x);
+  }
+  __m256i s = a[0];
+  for (int k = 1; k < 12; ++k) s = _mm256_add_epi32(s, a[k]);
+  return _mm256_extract_epi32(s, 0);
+}
+__attribute__((target("avx2"))) int64_t int8_avx2(int64_t iters) {
+  __m256i a[12];
+  for (auto& v : a) v = _mm256_setzero_si256();
+  __m256i w = _mm256_set1_epi8(3), x = _mm256_set1_epi8(-2);
+  for (int64_t i = 0; i < iters; ++i) {
+    __asm__ volatile("" : "+x"(w), "+x"(x));
+#pragma GCC unroll 12
+    for (auto& v : a) v = _mm256_add_epi16(v, _mm256_maddubs_epi16(w, x));
+  }
+  __m256i s = a[0];
+  for (int k = 1; k < 12; ++k) s = _mm256_add_epi16(s, a[k]);
+  return _mm256_extract_epi16(s, 0);
+}
+__attribute__((target("avx512f"))) int64_t f32_avx512(int64_t iters) {
+  __m512 a[12];
+  for (auto& v : a) v = _mm512_setzero_ps();
+  __m512 w = _mm512_set1_ps(0.5f), x = _mm512_set1_ps(1e-9f);
+  for (int64_t i = 0; i < iters; ++i) {
+    __asm__ volatile("" : "+v"(w), "+v"(x));
+#pragma GCC unroll 12
+    for (auto& v : a) v = _mm512_fmadd_ps(w, x, v);
+  }
+  __m512 s = a[0];
+  for (int k = 1; k < 12; ++k) s = _mm512_add_ps(s, a[k]);
+  return static_cast<int64_t>(_mm512_reduce_add_ps(s));
+}
+__attribute__((target("avx2,fma"))) int64_t f32_avx2(int64_t iters) {
+  __m256 a[12];
+  for (auto& v : a) v = _mm256_setzero_ps();
+  __m256 w = _mm256_set1_ps(0.5f), x = _mm256_set1_ps(1e-9f);
+  for (int64_t i = 0; i < iters; ++i) {
+    __asm__ volatile("" : "+x"(w), "+x"(x));
+#pragma GCC unroll 12
+    for (auto& v : a) v = _mm256_fmadd_ps(w, x, v);
+  }
+  __m256 s = a[0];
+  for (int k = 1; k < 12; ++k) s = _mm256_add_ps(s, a[k]);
+  return static_cast<int64_t>(_mm256_cvtss_f32(s));
+}
+#endif
+
+int64_t f32_scalar(int64_t iters) {
+  float a[12] = {};
+  float w = 0.5f, x = 1e-9f;
+  for (int64_t i = 0; i < iters; ++i) {
+    __asm__ volatile("" : "+r"(i));
+    for (auto& v : a) v += w * x;
+  }
+  float s = 0;
+  for (float v : a) s += v;
+  return static_cast<int64_t>(s);
+}
+
+using Loop = int64_t (*)(int64_t);
+
+// MACs per second of `loop` (macs MACs per iteration) on `threads` threads at once.
+double rate(Loop loop, double macs, int threads) {
+  threads = std::max(1, threads);
+  std::vector<double> passes;
+  volatile int64_t sink = 0;
+  for (int pass = 0; pass < 4; ++pass) {
+    std::vector<std::thread> ts;
+    std::vector<int64_t> part(static_cast<size_t>(threads));
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int t = 0; t < threads; ++t) ts.emplace_back([&, t] { part[t] = loop(kIters); });
+    for (auto& t : ts) t.join();
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    for (int64_t v : part) sink = sink + v;
+    if (pass > 0) passes.push_back(macs * static_cast<double>(kIters) * threads / dt);
+  }
+  std::sort(passes.begin(), passes.end());
+  return passes[passes.size() / 2];
+}
+
+}  // namespace
+
+double int8_mac_rate(int threads) {
+#if defined(__x86_64__)
+  const CpuFeatures f = cpu_features();
+  const bool avx2 = f.avx2 && f.fma && f.f16c;
+  if (avx2 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512_vnni)
+    return rate(int8_vnni512, 12 * 64, threads);
+  if (avx2 && f.avx_vnni) return rate(int8_avxvnni, 12 * 32, threads);
+  if (avx2) return rate(int8_avx2, 12 * 32, threads);
+#endif
+  (void)threads;
+  return 0;
+}
+
+double f32_mac_rate(int threads) {
+#if defined(__x86_64__)
+  const CpuFeatures f = cpu_features();
+  if (f.avx2 && f.fma && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq) return rate(f32_avx512, 12 * 16, threads);
+  if (f.avx2 && f.fma) return rate(f32_avx2, 12 * 8, threads);
+#endif
+  return rate(f32_scalar, 12, threads);
+}
+
+}  // namespace shardlm
