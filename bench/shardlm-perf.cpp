@@ -4,6 +4,10 @@
 //
 //   mpirun -n K --bind-to none build/shardlm-perf --model M.gguf -p 512 -n 128 -r 3 -t 2
 //
+// -d/--depth N (llama-bench's -d): each test first fills the sequence's KV cache with N
+// tokens of context (prefilled in chunks of 512, not timed), then times its pp or tg
+// tokens at positions N.. — decode speed with a long context, e.g. per --kv-cache-dtype.
+//
 // Every rank measures its read bandwidth at the same time (so ranks sharing a node
 // share it, as they do while decoding), right before and right after each generation
 // run: on a shared machine the bandwidth left to us drifts, so each run is judged
@@ -73,37 +77,46 @@ MeanSd mean_sd(const std::vector<double>& v) {
   return r;
 }
 
-// One sequence of `tokens` through the step protocol: all at once (pp) or one per
-// step (tg). Returns the seconds of the computing steps (freeing not included).
-double run_seq(StepExecutor& x, BlockPool& pool, int n_tokens, bool one_per_step, uint64_t seq_id, double tmo) {
+// One sequence through the step protocol: `depth` tokens of context first (untimed,
+// in chunks of 512), then `n_tokens` all at once (pp) or one per step (tg). Returns the
+// seconds of the timed steps (context and freeing not included).
+double run_seq(StepExecutor& x, BlockPool& pool, int depth, int n_tokens, bool one_per_step, uint64_t seq_id, double tmo) {
   RankModel& m = x.model();
   const int bs = m.config().block_size;
-  auto blocks = pool.allocate(blocks_for(n_tokens, bs));
+  auto blocks = pool.allocate(blocks_for(depth + n_tokens, bs));
   if (!blocks) Comm::fatal("error", "KV pool too small for the test");
   const int32_t nv = m.hparams().n_vocab;
   auto tok = [&](int i) { return static_cast<int32_t>((static_cast<int64_t>(i) * 7919 + 13) % nv); };
   StepRows out;
   SamplingParams greedy;
   greedy.temperature = 0;
+  uint64_t step = 0;
+  // Positions [at, at + count) in one step; the first step admits the sequence.
+  auto compute = [&](int at, int count) {
+    StepMsg s;
+    s.step_id = step++;
+    std::vector<int32_t> toks;
+    for (int i = at; i < at + count; ++i) toks.push_back(tok(i));
+    if (at == 0) {
+      NewSeq ns;
+      ns.seq_id = seq_id;
+      ns.n_prompt = static_cast<uint32_t>(depth + n_tokens);
+      ns.tokens = toks;
+      ns.block_table = *blocks;
+      ns.sampling = greedy;
+      s.new_seqs.push_back(ns);
+    } else {
+      s.running.push_back({seq_id, static_cast<uint32_t>(at), toks, {}});
+    }
+    s.rows.push_back({seq_id, static_cast<uint32_t>(at + count - 1)});
+    if (!run_step_rank0(x, s, tmo, out)) Comm::fatal("error", "step failed");
+  };
+  for (int at = 0; at < depth; at += 512) compute(at, std::min(512, depth - at));
   const auto t0 = Clock::now();
-  const int first = one_per_step ? 1 : n_tokens;
-  StepMsg s;
-  NewSeq ns;
-  ns.seq_id = seq_id;
-  ns.n_prompt = static_cast<uint32_t>(n_tokens);
-  for (int i = 0; i < first; ++i) ns.tokens.push_back(tok(i));
-  ns.block_table = *blocks;
-  ns.sampling = greedy;
-  s.new_seqs.push_back(ns);
-  s.rows.push_back({seq_id, static_cast<uint32_t>(first - 1)});
-  if (!run_step_rank0(x, s, tmo, out)) Comm::fatal("error", "step failed");
-  for (int i = first; i < n_tokens; ++i) {
-    StepMsg r;
-    r.step_id = static_cast<uint64_t>(i);
-    r.running.push_back({seq_id, static_cast<uint32_t>(i), {tok(i)}, {}});
-    r.rows.push_back({seq_id, static_cast<uint32_t>(i)});
-    if (!run_step_rank0(x, r, tmo, out)) Comm::fatal("error", "step failed");
-  }
+  if (one_per_step)
+    for (int i = depth; i < depth + n_tokens; ++i) compute(i, 1);
+  else
+    compute(depth, n_tokens);
   const double dt = seconds(Clock::now() - t0);
   StepMsg fin;
   fin.finished.push_back(seq_id);
@@ -180,12 +193,16 @@ Macs macs_of(const ModelWeights& w) {
 int main(int argc, char** argv) {
   CLI::App app{"shardlm-perf: prompt processing and generation speed, with the bandwidth limit"};
   RuntimeConfig rt;
-  int p = 512, n = 128, reps = 3;
+  int p = 512, n = 128, reps = 3, depth = 0;
   double bw_mib = 1024;
   app.add_option("-m,--model", rt.model_path, "model file")->required();
   app.add_option("-p,--n-prompt", p, "prompt tokens (pp test; 0 = skip)")->check(CLI::NonNegativeNumber);
   app.add_option("-n,--n-gen", n, "generated tokens (tg test; 0 = skip)")->check(CLI::NonNegativeNumber);
   app.add_option("-r,--repetitions", reps, "repetitions of each test")->check(CLI::PositiveNumber);
+  app.add_option("-d,--depth", depth, "tokens of context in the KV cache before each test (untimed)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--kv-cache-dtype", rt.kv_cache_dtype, "KV cache element type: f32, f16, bf16, fp8_e4m3, int8")
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "fp8_e4m3", "int8"}));
   app.add_option("-t,--threads", rt.threads, "threads per rank (default: cores / ranks on the node)");
   app.add_flag("!--no-pack-weights", rt.pack_weights, "keep Q8_0/Q4_0/Q4_K/Q6_K rows as stored (no 32-row panels)");
   std::string isa;
@@ -211,7 +228,7 @@ int main(int argc, char** argv) {
   const int threads = rt.threads > 0 ? rt.threads
                                      : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / Comm::local_size());
   rt.threads = threads;
-  rt.n_ctx = std::max(p, n) + 16;
+  rt.n_ctx = depth + std::max(p, n) + 16;
   rt.max_seqs = std::max(1, batches.empty() ? 1 : *std::max_element(batches.begin(), batches.end()));
 
   if (Comm::rank() != 0) {
@@ -254,10 +271,10 @@ int main(int argc, char** argv) {
   std::vector<double> pp, tg, fractions, limits, bw_sums;
   std::vector<std::vector<double>> batch_tps(batches.size());
   for (int r = 0; r < reps; ++r) {
-    if (p > 0) pp.push_back(p / run_seq(exec, pool, p, false, 1000 + r, tmo));
+    if (p > 0) pp.push_back(p / run_seq(exec, pool, depth, p, false, 1000 + r, tmo));
     if (n > 0) {
       const std::vector<double> before = bandwidth_all(threads, bw_mib);
-      tg.push_back(n / run_seq(exec, pool, n, true, 2000 + r, tmo));
+      tg.push_back(n / run_seq(exec, pool, depth, n, true, 2000 + r, tmo));
       const std::vector<double> after = bandwidth_all(threads, bw_mib);
       std::vector<double> mean(before.size());
       for (size_t i = 0; i < mean.size(); ++i) mean[i] = (before[i] + after[i]) / 2;
@@ -289,15 +306,17 @@ int main(int argc, char** argv) {
     const double fi = int8_rate > 0 && total > 0 ? macs.int8 / total : 0;
     return 1.0 / (per_tok * fi / std::max(1.0, int8_rate) + per_tok * (1 - fi) / f32_rate);
   };
-  std::printf("| model | size | ranks x threads | test | t/s | ms/step | fraction of bw limit | compute ceiling | bandwidth "
-              "ceiling | of nearer |\n");
-  std::printf("| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  std::printf("| model | size | ranks x threads | kv | test | t/s | median t/s | ms/step | fraction of bw limit | compute ceiling | "
+              "bandwidth ceiling | of nearer |\n");
+  std::printf("| --- | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  const std::string at = depth > 0 ? fmt::format(" @ d{}", depth) : "";
   auto row = [&](const std::string& test, const std::vector<double>& v, double rows_per_step, bool output, bool decode) {
     if (v.empty()) return;
     MeanSd s = mean_sd(v);
     const double cc = compute_ceiling(output), bc = rows_per_step * limit;
-    std::printf("| %s | %.2f GiB | %s | %s | %.2f ± %.2f | %.1f | %s | %.1f | %.1f | %.2f |\n", name.c_str(),
-                bytes_total / 1073741824.0, setup.c_str(), test.c_str(), s.mean, s.sd, 1e3 * rows_per_step / s.mean,
+    std::printf("| %s | %.2f GiB | %s | %s | %s%s | %.2f ± %.2f | %.2f | %.1f | %s | %.1f | %.1f | %.2f |\n", name.c_str(),
+                bytes_total / 1073741824.0, setup.c_str(), rt.kv_cache_dtype.c_str(), test.c_str(), at.c_str(), s.mean, s.sd,
+                median(v), 1e3 * rows_per_step / s.mean,
                 decode ? fmt::format("{:.2f}", median(fractions)).c_str() : "-", cc, bc, s.mean / std::min(cc, bc));
   };
   row(fmt::format("pp{}", p), pp, p, false, false);

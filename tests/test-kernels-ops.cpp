@@ -12,6 +12,7 @@
 #include "shardlm/kernels/gemm-bf16.h"
 #include "shardlm/kernels/gemm-int8.h"
 #include "shardlm/kernels/mac-rate.h"
+#include "shardlm/kernels/kv-quant.h"
 #include "shardlm/kernels/matmul.h"
 #include "shardlm/kernels/ops.h"
 #include "shardlm/kernels/quant.h"
@@ -238,12 +239,12 @@ TEST(Attention, PagedMatchesDenseCausalSoftmax) {
   ThreadPool pool(2);
   const CpuFeatures native = cpu_features();
   for (const char* level : {"scalar", "avx2", "native"})
-    for (DType dt : {DType::F32, DType::F16, DType::BF16})
+    for (DType dt : {DType::F32, DType::F16, DType::BF16, DType::F8_E4M3, DType::I8})
       for (auto [bs, hd] : {std::pair{4, 8}, std::pair{4, 20}, std::pair{16, 64}, std::pair{16, 128}}) {
         set_cpu_features(mask_features(native, level).value());
         const int n_kv = 2, n_q = 4, n_blocks = 16;
         const int q_to_kv[4] = {0, 1, 1, 0};
-        std::vector<uint8_t> K(n_blocks * bs * n_kv * hd * kv_elem_bytes(dt)), V(K.size());
+        std::vector<uint8_t> K(n_blocks * kv_block_layout(dt, bs, n_kv, hd).block_bytes), V(K.size());
         KvLayerView kv{K.data(), V.data(), n_blocks, bs, n_kv, hd, dt};
         // Two sequences with scattered block tables: seq A over 3 blocks (the last
         // partial), seq B over 2.
@@ -256,12 +257,21 @@ TEST(Attention, PagedMatchesDenseCausalSoftmax) {
         auto q = randn(n * n_q * hd, 5), k = randn(n * n_kv * hd, 6), v = randn(n * n_kv * hd, 7);
         AttnTokens at{n, pos.data(), tables.data()};
         kv_write(kv, at, k.data(), v.data());
-        // The reference sees the cache's rounding.
+        // The reference sees the cache's rounding (quantized: each head row with its scale).
         auto rounded = [dt](float x) {
           return dt == DType::F16 ? fp16_to_fp32(fp32_to_fp16(x)) : dt == DType::BF16 ? bf16_to_fp32(fp32_to_bf16(x)) : x;
         };
-        for (auto& x : k) x = rounded(x);
-        for (auto& x : v) x = rounded(x);
+        std::vector<uint8_t> codes(hd);
+        for (auto* x : {&k, &v})
+          for (int r = 0; r < n * n_kv; ++r) {
+            float* row = x->data() + r * hd;
+            if (kv_dtype_quantized(dt)) {
+              const uint16_t sc = kv_quantize_row(dt, row, hd, codes.data());
+              kv_dequant_scalar(dt, codes.data(), fp16_to_fp32(sc), hd, row);
+            } else {
+              for (int c = 0; c < hd; ++c) row[c] = rounded(row[c]);
+            }
+          }
         std::vector<float> out(n * n_q * hd);
         attention(kv, at, q.data(), n_q, q_to_kv, out.data(), pool);
         for (int i = 0; i < n; ++i) {

@@ -36,8 +36,9 @@ void add_runtime_flags(CLI::App* c, RuntimeConfig& rt, bool model_required = tru
   c->add_option("-c,--ctx-size", rt.n_ctx, "context length (default: min(trained, 4096))");
   c->add_option("--kv-blocks", rt.kv_blocks, "KV blocks per rank (default: enough for the context)");
   c->add_option("--block-size", rt.block_size, "tokens per KV block")->check(CLI::Range(1, 1024));
-  c->add_option("--kv-cache-dtype", rt.kv_cache_dtype, "KV cache element type: f32, f16 (default), bf16")
-      ->check(CLI::IsMember({"f32", "f16", "bf16"}));
+  c->add_option("--kv-cache-dtype", rt.kv_cache_dtype,
+                 "KV cache element type: f32, f16 (default), bf16, fp8_e4m3 or int8 (one byte, with a scale per position and KV head)")
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "fp8_e4m3", "int8"}));
   c->add_option("--weight-dtype", rt.weight_dtype, "quantize F32/F16/BF16 weights at load: q8_0, q4_0, q4_k, q6_k, ...");
   c->add_flag("!--no-pack-weights", rt.pack_weights,
               "keep Q8_0/Q4_0/Q4_K/Q6_K matrices in their file layout instead of 32-row panels for the AVX512-VNNI kernels");

@@ -69,6 +69,10 @@ json status_json(const ServeContext& ctx) {
            {{"blocks_total", s.kv_blocks},
             {"blocks_used", s.kv_blocks_used},
             {"block_size", s.block_size},
+            {"dtype", s.kv_cache_dtype.empty() ? json(nullptr) : json(s.kv_cache_dtype)},
+            {"bytes_per_token", s.kv_bytes_per_token},  // rank 0's heads, all layers, K+V with scales
+            {"capacity_tokens", static_cast<int64_t>(s.kv_blocks) * s.block_size},
+            {"capacity_sequences", s.n_ctx > 0 ? static_cast<int64_t>(s.kv_blocks) * s.block_size / s.n_ctx : 0},
             {"prefix_query_tokens", s.prefix_query_tokens},
             {"prefix_hit_tokens", s.prefix_hit_tokens},
             {"preemptions", s.preemptions}}},

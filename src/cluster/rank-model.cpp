@@ -1,6 +1,7 @@
 // Loading one rank's slice of a model (memory guard, per-layer agreement).
 #include "shardlm/cluster/rank-model.h"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -110,11 +111,11 @@ Result<std::unique_ptr<RankModel>> load_rank_model(const RuntimeConfig& cfg) {
   kc.n_blocks = cfg.kv_blocks > 0 ? cfg.kv_blocks : blocks_for(m->n_ctx_, cfg.block_size) * cfg.max_seqs;
   kc.n_kv_local = static_cast<int>(plan->kv_heads.size());
   kc.head_dim = h.head_dim;
-  kc.dtype = cfg.kv_cache_dtype == "f32" ? DType::F32 : cfg.kv_cache_dtype == "bf16" ? DType::BF16 : DType::F16;
-  // K and V: 2 × layers × blocks × block size × local KV heads × head dim × element bytes.
-  const uint64_t kv_need =
-      2ull * kc.n_layer * kc.n_blocks * kc.block_size * kc.n_kv_local * kc.head_dim * kv_elem_bytes(kc.dtype);
-  SHARDLM_TRY(memory_check("KV cache", kv_need));
+  kc.dtype = DType::F16;
+  if (!kv_dtype_from_name(cfg.kv_cache_dtype.c_str(), &kc.dtype))
+    return Status::errorf("kv_cache_dtype '{}' is not f32, f16, bf16, fp8_e4m3 or int8", cfg.kv_cache_dtype);
+  // K and V: 2 × layers × blocks × block bytes (elements, plus scales when quantized).
+  SHARDLM_TRY(memory_check("KV cache", KvStorage::pool_bytes(kc)));
   m->kv_ = std::make_unique<KvStorage>(kc);
   const int threads = cfg.threads > 0 ? cfg.threads : default_threads();
   m->pool_ = std::make_unique<ThreadPool>(threads);
@@ -124,9 +125,12 @@ Result<std::unique_ptr<RankModel>> load_rank_model(const RuntimeConfig& cfg) {
     m->ar_ = std::make_unique<NoAllReduce>();
   m->fwd_ = std::make_unique<Forward>(*m->weights_, *m->kv_, *m->pool_, *m->ar_);
   m->load_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  LOG_INFO("loaded in {:.2f} s: weights {:.1f} MiB, KV {} blocks ({:.1f} MiB, {}), {} threads, rss {:.1f} MiB", m->load_s_,
-           m->weights_->bytes() / 1048576.0, kc.n_blocks, m->kv_->bytes() / 1048576.0, cfg.kv_cache_dtype, threads,
-           rss_bytes() / 1048576.0);
+  const uint64_t per_tok = KvStorage::bytes_per_token(kc);
+  const int64_t cap_tok = static_cast<int64_t>(kc.n_blocks) * kc.block_size;
+  LOG_INFO("loaded in {:.2f} s: weights {:.1f} MiB, KV {} blocks ({:.1f} MiB, {}, {} B/token on this rank: {} tokens = {} "
+           "sequences of {}), {} threads, rss {:.1f} MiB",
+           m->load_s_, m->weights_->bytes() / 1048576.0, kc.n_blocks, m->kv_->bytes() / 1048576.0, cfg.kv_cache_dtype,
+           per_tok, cap_tok, cap_tok / std::max(1, m->n_ctx_), m->n_ctx_, threads, rss_bytes() / 1048576.0);
   m->src_.reset();  // weights are copied out; drop the mapping
   return m;
 }

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "shardlm/kernels/kv-quant.h"
+
 namespace shardlm {
 
 std::string RuntimeConfig::to_json() const {
@@ -51,8 +53,8 @@ Result<RuntimeConfig> RuntimeConfig::from_json(const std::string& s) {
     return Status::errorf("runtime config: {}", e.what());
   }
   if (c.block_size < 1 || c.block_size > 1024) return Status::error("runtime config: block_size out of range");
-  if (c.kv_cache_dtype != "f32" && c.kv_cache_dtype != "f16" && c.kv_cache_dtype != "bf16")
-    return Status::errorf("runtime config: kv_cache_dtype '{}' is not f32, f16 or bf16", c.kv_cache_dtype);
+  if (DType t; !kv_dtype_from_name(c.kv_cache_dtype.c_str(), &t))
+    return Status::errorf("runtime config: kv_cache_dtype '{}' is not f32, f16, bf16, fp8_e4m3 or int8", c.kv_cache_dtype);
   if (c.max_seqs < 1) return Status::error("runtime config: max_seqs must be >= 1");
   return c;
 }

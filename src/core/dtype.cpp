@@ -18,6 +18,7 @@ constexpr Entry kTable[] = {
     {DType::I32, {"I32", 1, 4}},     {DType::I64, {"I64", 1, 8}},
     {DType::F64, {"F64", 1, 8}},     {DType::BF16, {"BF16", 1, 2}},
     {DType::U32, {"U32", 1, 4}},     {DType::U8, {"U8", 1, 1}},
+    {DType::F8_E4M3, {"F8_E4M3", 1, 1}},
 };
 }  // namespace
 

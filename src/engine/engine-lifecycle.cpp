@@ -22,6 +22,8 @@ void Engine::set_loaded_view() {
     snap_.n_vocab = host_->model().hparams().n_vocab;
     snap_.block_size = host_->runtime().block_size;
     snap_.max_context = host_->max_context();
+    snap_.kv_cache_dtype = host_->runtime().kv_cache_dtype;
+    snap_.kv_bytes_per_token = host_->model().kv_bytes_per_token();
     snap_.load_s = host_->load_seconds();
   }
   tok_ = host_->tokenizer();

@@ -11,6 +11,11 @@
 // when the head size is 64 or 128; chosen at run time (cpu_features()). The scalar
 // path is the reference. Both sum in a different order, so they agree to
 // rounding (tests/test-kernels-ops.cpp checks both against a dense softmax).
+//
+// Quantized caches (F8_E4M3, I8; kernels/kv-quant.h) are read in place: each block's
+// rows of the KV head are decoded straight from their one-byte codes and f16 scale
+// into the same f32 buffers (kv_dequant_*: scalar, AVX2, AVX-512), so the attention
+// reads half the bytes of an F16 cache and never keeps a dequantized copy.
 #include "shardlm/kernels/attention.h"
 
 #include <algorithm>
@@ -20,6 +25,7 @@
 #include <vector>
 
 #include "shardlm/core/cpu-features.h"
+#include "shardlm/kernels/kv-quant.h"
 #include "shardlm/kernels/quant.h"
 
 #if defined(__x86_64__)
@@ -37,26 +43,27 @@ namespace shardlm {
 
 namespace {
 
-size_t elem_bytes(DType t) { return t == DType::F32 ? 4 : 2; }
-
 // ---- scalar row operations (the reference) ----
-void load_scalar(const void* base, DType t, int64_t at, int n, float* dst) {
+// load: dst[n] = the row at `row` as f32 (quantized rows times their scale `mul`).
+void load_scalar(const uint8_t* row, DType t, float mul, int n, float* dst) {
+  if (kv_dtype_quantized(t)) return kv_dequant_scalar(t, row, mul, n, dst);
   if (t == DType::F32) {
-    std::memcpy(dst, static_cast<const float*>(base) + at, static_cast<size_t>(n) * sizeof(float));
+    std::memcpy(dst, row, static_cast<size_t>(n) * sizeof(float));
     return;
   }
-  const uint16_t* h = static_cast<const uint16_t*>(base) + at;
+  const uint16_t* h = reinterpret_cast<const uint16_t*>(row);
   if (t == DType::F16)
     for (int d = 0; d < n; ++d) dst[d] = fp16_to_fp32(h[d]);
   else
     for (int d = 0; d < n; ++d) dst[d] = bf16_to_fp32(h[d]);
 }
-void store_scalar(void* base, DType t, int64_t at, const float* x, int n) {
+// store: a plain-type row (quantized rows go through kv_quantize_row).
+void store_scalar(uint8_t* row, DType t, const float* x, int n) {
   if (t == DType::F32) {
-    std::memcpy(static_cast<float*>(base) + at, x, static_cast<size_t>(n) * sizeof(float));
+    std::memcpy(row, x, static_cast<size_t>(n) * sizeof(float));
     return;
   }
-  uint16_t* h = static_cast<uint16_t*>(base) + at;
+  uint16_t* h = reinterpret_cast<uint16_t*>(row);
   if (t == DType::F16)
     for (int d = 0; d < n; ++d) h[d] = fp32_to_fp16(x[d]);
   else
@@ -88,13 +95,14 @@ void accumulate_scalar(float* acc, const float* w, const float* v, int np, int h
 
 #if defined(__x86_64__)
 // ---- AVX2 + FMA + F16C ----
-SHARDLM_AVX2 void load_avx2(const void* base, DType t, int64_t at, int n, float* dst) {
+SHARDLM_AVX2 void load_avx2(const uint8_t* row, DType t, float mul, int n, float* dst) {
   int d = 0;
+  if (kv_dtype_quantized(t)) return kv_dequant_avx2(t, row, mul, n, dst);
   if (t == DType::F32) {
-    std::memcpy(dst, static_cast<const float*>(base) + at, static_cast<size_t>(n) * sizeof(float));
+    std::memcpy(dst, row, static_cast<size_t>(n) * sizeof(float));
     return;
   }
-  const uint16_t* h = static_cast<const uint16_t*>(base) + at;
+  const uint16_t* h = reinterpret_cast<const uint16_t*>(row);
   if (t == DType::F16) {
     for (; d + 8 <= n; d += 8)
       _mm256_storeu_ps(dst + d, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + d))));
@@ -107,12 +115,12 @@ SHARDLM_AVX2 void load_avx2(const void* base, DType t, int64_t at, int n, float*
     for (; d < n; ++d) dst[d] = bf16_to_fp32(h[d]);
   }
 }
-SHARDLM_AVX2 void store_avx2(void* base, DType t, int64_t at, const float* x, int n) {
+SHARDLM_AVX2 void store_avx2(uint8_t* row, DType t, const float* x, int n) {
   if (t != DType::F16) {  // F32 copy; BF16 (rare) through the scalar rounding
-    store_scalar(base, t, at, x, n);
+    store_scalar(row, t, x, n);
     return;
   }
-  uint16_t* h = static_cast<uint16_t*>(base) + at;
+  uint16_t* h = reinterpret_cast<uint16_t*>(row);
   int d = 0;
   for (; d + 8 <= n; d += 8)
     _mm_storeu_si128(reinterpret_cast<__m128i*>(h + d), _mm256_cvtps_ph(_mm256_loadu_ps(x + d), _MM_FROUND_TO_NEAREST_INT));
@@ -257,6 +265,10 @@ SHARDLM_AVX512 void accumulate_avx512_hd(float* acc, const float* w, const float
 #pragma GCC unroll 8
   for (int c = 0; c < C; ++c) _mm512_storeu_ps(acc + 16 * c, a[c]);
 }
+SHARDLM_AVX512 void load_avx512(const uint8_t* row, DType t, float mul, int n, float* dst) {
+  if (kv_dtype_quantized(t)) return kv_dequant_avx512(t, row, mul, n, dst);
+  load_avx2(row, t, mul, n, dst);
+}
 SHARDLM_AVX512 void accumulate_avx512(float* acc, const float* w, const float* v, int np, int hd) {
   if (hd == 64) return accumulate_avx512_hd<64>(acc, w, v, np);
   if (hd == 128) return accumulate_avx512_hd<128>(acc, w, v, np);
@@ -266,8 +278,8 @@ SHARDLM_AVX512 void accumulate_avx512(float* acc, const float* w, const float* v
 
 // The row operations of one path.
 struct RowOps {
-  void (*load)(const void*, DType, int64_t, int, float*);
-  void (*store)(void*, DType, int64_t, const float*, int);
+  void (*load)(const uint8_t*, DType, float, int, float*);
+  void (*store)(uint8_t*, DType, const float*, int);
   void (*scores)(const float*, const float*, int, int, float, float*);
   float (*expsum)(float*, int, float);
   void (*scale)(float*, float, int);
@@ -278,7 +290,7 @@ RowOps row_ops() {
 #if defined(__x86_64__)
   const CpuFeatures f = cpu_features();
   if (f.avx512f && f.avx2 && f.fma && f.f16c)
-    return {load_avx2, store_avx2, scores_avx512, expsum_avx2, scale_avx2, accumulate_avx512};
+    return {load_avx512, store_avx2, scores_avx512, expsum_avx2, scale_avx2, accumulate_avx512};
   if (f.avx2 && f.fma && f.f16c)
     return {load_avx2, store_avx2, scores_avx2, expsum_avx2, scale_avx2, accumulate_avx2};
 #endif
@@ -287,17 +299,31 @@ RowOps row_ops() {
 
 }  // namespace
 
-size_t kv_elem_bytes(DType t) { return elem_bytes(t); }
+size_t kv_elem_bytes(DType t) { return kv_block_layout(t, 1, 1, 1).elem_bytes; }
 
 void kv_write(const KvLayerView& kv, const AttnTokens& t, const float* k_new, const float* v_new) {
   const RowOps ops = row_ops();
+  const KvBlockLayout lay = kv_block_layout(kv.dtype, kv.block_size, kv.n_kv, kv.head_dim);
+  const bool quant = kv_dtype_quantized(kv.dtype);
   const int row = kv.n_kv * kv.head_dim;
   for (int64_t i = 0; i < t.n; ++i) {
     const int32_t p = t.pos[i];
     const int64_t block = t.block_table[i][p / kv.block_size];
-    const int64_t slot = block * kv.block_size + p % kv.block_size;
-    ops.store(kv.k, kv.dtype, slot * row, k_new + i * row, row);
-    ops.store(kv.v, kv.dtype, slot * row, v_new + i * row, row);
+    const int j = p % kv.block_size;
+    const size_t at = static_cast<size_t>(block) * lay.block_bytes + static_cast<size_t>(j) * row * lay.elem_bytes;
+    for (int c = 0; c < 2; ++c) {
+      uint8_t* base = static_cast<uint8_t*>(c == 0 ? kv.k : kv.v);
+      const float* x = (c == 0 ? k_new : v_new) + i * row;
+      if (!quant) {
+        ops.store(base + at, kv.dtype, x, row);
+        continue;
+      }
+      // One scale per (position, KV head): scales [block_size, n_kv] after the block's codes.
+      uint16_t* sc = reinterpret_cast<uint16_t*>(base + static_cast<size_t>(block) * lay.block_bytes + lay.scale_offset) +
+                     static_cast<size_t>(j) * kv.n_kv;
+      for (int g = 0; g < kv.n_kv; ++g)
+        sc[g] = kv_quantize_row(kv.dtype, x + g * kv.head_dim, kv.head_dim, base + at + static_cast<size_t>(g) * kv.head_dim);
+    }
   }
 }
 
@@ -305,7 +331,9 @@ void attention(const KvLayerView& kv, const AttnTokens& t, const float* q, int n
                float* out, ThreadPool& pool) {
   const RowOps ops = row_ops();
   const int hd = kv.head_dim, bs = kv.block_size, n_kv = kv.n_kv;
-  const int64_t row = static_cast<int64_t>(n_kv) * hd;
+  const KvBlockLayout lay = kv_block_layout(kv.dtype, bs, n_kv, hd);
+  const bool quant = kv_dtype_quantized(kv.dtype);
+  const size_t row_bytes = static_cast<size_t>(n_kv) * hd * lay.elem_bytes;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   // Query heads of each KV head: heads[first[g] .. first[g+1]).
   std::vector<int> heads, first(static_cast<size_t>(n_kv) + 1, 0);
@@ -335,10 +363,17 @@ void attention(const KvLayerView& kv, const AttnTokens& t, const float* q, int n
       std::fill(l.begin(), l.end(), 0.0f);
       for (int32_t p0 = 0; p0 < n_pos; p0 += bs) {
         const int np = std::min(bs, n_pos - p0);
-        const int64_t slot0 = static_cast<int64_t>(bt[p0 / bs]) * bs;
+        // This block's rows of KV head g (and their scales when quantized) as f32.
+        const size_t at = static_cast<size_t>(bt[p0 / bs]) * lay.block_bytes;
+        const uint8_t* kblk = static_cast<const uint8_t*>(kv.k) + at;
+        const uint8_t* vblk = static_cast<const uint8_t*>(kv.v) + at;
+        const uint16_t* ksc = reinterpret_cast<const uint16_t*>(kblk + lay.scale_offset) + g;
+        const uint16_t* vsc = reinterpret_cast<const uint16_t*>(vblk + lay.scale_offset) + g;
         for (int j = 0; j < np; ++j) {
-          ops.load(kv.k, kv.dtype, (slot0 + j) * row + static_cast<int64_t>(g) * hd, hd, kb.data() + j * hd);
-          ops.load(kv.v, kv.dtype, (slot0 + j) * row + static_cast<int64_t>(g) * hd, hd, vb.data() + j * hd);
+          const size_t off = j * row_bytes + static_cast<size_t>(g) * hd * lay.elem_bytes;
+          const float km = quant ? fp16_to_fp32(ksc[j * n_kv]) : 1.0f, vm = quant ? fp16_to_fp32(vsc[j * n_kv]) : 1.0f;
+          ops.load(kblk + off, kv.dtype, km, hd, kb.data() + j * hd);
+          ops.load(vblk + off, kv.dtype, vm, hd, vb.data() + j * hd);
         }
         for (int a = 0; a < nh; ++a) {
           const int h = heads[static_cast<size_t>(h0 + a)];

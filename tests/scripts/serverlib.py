@@ -19,7 +19,7 @@ def free_port():
 
 
 class Server:
-    def __init__(self, model, ranks=2, args=(), env=None, wait_s=120):
+    def __init__(self, model, ranks=2, args=(), env=None, wait_s=120, launcher="launch_baseline.sh"):
         self.port = free_port()
         self.run_dir = tempfile.mkdtemp(prefix="shardlm-e2e-")
         RUN_DIRS.append(self.run_dir)
@@ -27,7 +27,7 @@ class Server:
                         MODEL=model, RANKS=str(ranks), PORT=str(self.port), RUN_DIR=self.run_dir,
                         WAIT_S=str(wait_s), SHARDLM_BIN=BIN,
                         MPI_ARGS="--oversubscribe", **(env or {}))
-        r = subprocess.run(["bash", os.path.join(SOURCE, "launch", "launch_baseline.sh"), *args],
+        r = subprocess.run(["bash", os.path.join(SOURCE, "launch", launcher), *args],
                            env=self.env, capture_output=True, text=True, timeout=wait_s + 30)
         if r.returncode != 0:
             print(r.stderr)

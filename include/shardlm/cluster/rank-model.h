@@ -27,6 +27,8 @@ class RankModel {
   uint64_t weight_bytes() const { return weights_->bytes(); }
   const ModelWeights& weights() const { return *weights_; }
   uint64_t kv_bytes() const { return kv_->bytes(); }
+  // KV bytes of one token position on this rank (all layers, K and V, scales included).
+  uint64_t kv_bytes_per_token() const { return KvStorage::bytes_per_token(kv_->config()); }
   // Weight bytes read per generated token: everything but the embedding table (one row).
   uint64_t bytes_per_token() const { return weights_->bytes() - weights_->tok_embd.bytes(); }
   double load_seconds() const { return load_s_; }

@@ -19,7 +19,7 @@ struct RuntimeConfig {
   int max_seqs = 1;                 // sequences that may hold KV at once (sizes the KV pool; the engine
                                     //   sets it from SchedulerOptions::max_num_seqs)
   int block_size = 16;              // tokens per KV block
-  std::string kv_cache_dtype = "f16";  // --kv-cache-dtype: f32, f16 or bf16
+  std::string kv_cache_dtype = "f16";  // --kv-cache-dtype: f32, f16, bf16, fp8_e4m3 or int8 (kernels/kv-quant.h)
   std::string weight_dtype;         // --weight-dtype: quantize F32/F16/BF16 weights at load (q8_0, q4_0, ...); "" = as stored
   bool pack_weights = true;         // --no-pack-weights: keep Q8_0/Q4_0/Q4_K/Q6_K rows as stored (LoadOptions::pack_panels)
   int sample_candidates = 64;       // per-rank candidates for top-k/top-p/min-p sampling

@@ -14,6 +14,8 @@ enum class DType : uint32_t {
   I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28, BF16 = 30,
   // Not GGML types: safetensors-only.
   U32 = 1000, U8 = 1001,
+  // Not GGML types: KV cache only (shardlm/kernels/kv-quant.h).
+  F8_E4M3 = 1002,
 };
 
 struct DTypeInfo {

@@ -69,6 +69,10 @@ struct EngineSnapshot {
   // The longest sequence the engine takes: min(n_ctx, KV blocks × block size). The one
   // limit for prompt + max_tokens, used by the HTTP side and by the engine.
   int max_context = 0;
+  // The KV cache's element type (--kv-cache-dtype) and rank 0's bytes per token position
+  // (K and V of its KV heads, every layer, scales included); 0 while no model is loaded.
+  std::string kv_cache_dtype;
+  uint64_t kv_bytes_per_token = 0;
   int running = 0, waiting = 0;
   uint64_t requests_total = 0, steps = 0, preemptions = 0;
   // Speculative decoding (GET /v1/spec_decode/metrics): steps that carried proposals for

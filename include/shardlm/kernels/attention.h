@@ -8,8 +8,10 @@
 
 namespace shardlm {
 
-// One layer of one rank's KV pool: k and v are dtype [n_blocks, block_size, n_kv, head_dim]
-// (dtype F32, F16 or BF16; values are rounded to it when written, read back as f32).
+// One layer of one rank's KV pool: k and v are n_blocks blocks of kv_block_layout()
+// bytes each: elements [block_size, n_kv, head_dim] of dtype (F32, F16, BF16, or the
+// one-byte F8_E4M3 / I8 followed by f16 scales [block_size, n_kv]; kernels/kv-quant.h).
+// Values are rounded / quantized when written and read back as f32.
 struct KvLayerView {
   void* k = nullptr;
   void* v = nullptr;
@@ -27,7 +29,8 @@ struct AttnTokens {
   const int32_t* const* block_table = nullptr;  // [n] block table of the token's sequence
 };
 
-// Bytes of one cache element of this dtype (4 for F32, 2 for F16/BF16).
+// Bytes of one cache element of this dtype (4 for F32, 2 for F16/BF16, 1 for F8_E4M3/I8;
+// scales not included: kv_block_layout() has a block's bytes).
 size_t kv_elem_bytes(DType t);
 
 // Writes k_new/v_new [n, n_kv, head_dim] into their slots (block_table[pos/bs], pos%bs).
