@@ -308,6 +308,12 @@ bool GrammarState::is_finished() const {
   return true;
 }
 
+bool GrammarState::in_plain_string() const {
+  if (threads_.size() != 1 || threads_[0].empty()) return false;
+  const Frame& f = threads_[0].back();
+  return g_->nodes[f.node].kind == NodeKind::String && f.phase == 1 && f.utf8 == 0;
+}
+
 void GrammarState::key(std::string& out) const {
   out.clear();
   out.push_back(started_ ? 'S' : 'N');

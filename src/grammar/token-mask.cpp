@@ -55,7 +55,28 @@ std::shared_ptr<const TokenTrie> TokenTrie::build(const std::vector<std::string>
       slot.push_back(static_cast<uint32_t>(t->nodes_.size() - 1));
     }
   }
+  t->classify_string_tokens();
   return t;
+}
+
+void TokenTrie::classify_string_tokens() {
+  auto gr = compile(nlohmann::json{{"type", "string"}});
+  GrammarState body(gr.value());
+  body.advance_byte('"');
+  string_body_.assign((static_cast<size_t>(n_vocab_) + 63) / 64, 0);
+  for (int32_t id = 0; id < n_vocab_; ++id) {
+    const std::string& p = pieces_[static_cast<size_t>(id)];
+    if (p.empty()) continue;
+    GrammarState st = body;
+    bool ok = true;
+    for (unsigned char c : p) {
+      if (!st.advance_byte(c)) { ok = false; break; }
+      if (st.is_complete()) break;  // closed: the rest depends on what holds the string
+    }
+    if (!ok) continue;
+    if (st.is_complete()) string_exits_.push_back(id);
+    else string_body_[static_cast<size_t>(id) >> 6] |= uint64_t{1} << (id & 63);
+  }
 }
 
 std::shared_ptr<const TokenTrie> TokenTrie::build(const Tokenizer& tok) {
@@ -77,8 +98,15 @@ const TokenMask& MaskComputer::mask(const GrammarState& st) {
   ++misses_;
   if (cache_.size() >= opts_.max_entries) cache_.clear();
   TokenMask& m = cache_[key_];
-  compute(st, m);
+  if (st.in_plain_string()) string_mask(st, m);
+  else compute(st, m);
   return m;
+}
+
+void MaskComputer::string_mask(const GrammarState& st, TokenMask& out) const {
+  out = trie_->string_body();
+  for (int32_t id : trie_->string_exits())
+    if (st.can_accept(trie_->piece(id))) out[static_cast<size_t>(id) >> 6] |= uint64_t{1} << (id & 63);
 }
 
 void MaskComputer::compute(const GrammarState& st, TokenMask& out) {

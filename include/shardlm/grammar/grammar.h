@@ -62,6 +62,9 @@ class GrammarState {
   // Nothing but the end can follow (complete, and no byte is accepted).
   bool is_finished() const;
   bool is_dead() const { return threads_.empty(); }
+  // One reading, inside a string literal, not within an escape or a UTF-8 character:
+  // the next token's bytes matter to the rest of the stack only after a closing '"'.
+  bool in_plain_string() const;
   // A byte string that identifies the state (equal keys = equal futures).
   void key(std::string& out) const;
   const Grammar& grammar() const { return *g_; }

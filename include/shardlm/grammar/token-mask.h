@@ -6,6 +6,9 @@
 // mask costs the number of trie nodes the grammar lets through, not n_vocab advances.
 // Masks are cached by the state's key: the states inside a string literal, after a
 // '{' or ',' recur token after token and request after request.
+// States inside a string literal (most tokens of most answers) take a shortcut: the
+// tokens that stay in the string are a mask precomputed with the vocabulary, and only
+// the few that close it are checked against the state.
 // Control, unknown and unused tokens are never allowed; end-of-generation tokens only
 // when the state is complete.
 //
@@ -49,14 +52,22 @@ class TokenTrie {
   const std::vector<int32_t>& eog() const { return eog_; }
   const std::string& piece(int32_t id) const { return pieces_[static_cast<size_t>(id)]; }
   size_t max_depth() const { return max_depth_; }
+  // Precomputed for GrammarState::in_plain_string() states (any schema): the tokens
+  // that stay inside the string, and those that close it (checked against the state).
+  const TokenMask& string_body() const { return string_body_; }
+  const std::vector<int32_t>& string_exits() const { return string_exits_; }
 
  private:
+  void classify_string_tokens();
+
   int32_t n_vocab_ = 0;
   std::vector<Node> nodes_;
   std::vector<int32_t> ids_;
   std::vector<int32_t> eog_;
   std::vector<std::string> pieces_;
   size_t max_depth_ = 0;
+  TokenMask string_body_;
+  std::vector<int32_t> string_exits_;
 };
 
 struct MaskCacheOptions {
@@ -68,7 +79,7 @@ class MaskComputer {
   MaskComputer(std::shared_ptr<const TokenTrie> trie, MaskCacheOptions opts = {});
   // The allowed tokens after `st` (cached; the reference lives until the next call).
   const TokenMask& mask(const GrammarState& st);
-  // Uncached walk, for tests and the benchmark's cold figures.
+  // Uncached full trie walk (no string shortcut), for tests and the benchmark.
   void compute(const GrammarState& st, TokenMask& out);
   // Advances st by token `id` (its bytes, or the end for an EOG id when complete).
   // False, and st unchanged, when the grammar does not allow it.
@@ -79,6 +90,7 @@ class MaskComputer {
 
  private:
   void walk(uint32_t node, size_t depth, TokenMask& out);
+  void string_mask(const GrammarState& st, TokenMask& out) const;
 
   std::shared_ptr<const TokenTrie> trie_;
   MaskCacheOptions opts_;
