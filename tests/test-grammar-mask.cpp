@@ -107,24 +107,21 @@ void walks_validate(const shardlm::Tokenizer& tok, const char* name, int walks_p
   std::filesystem::remove(out_path);
 }
 
-}  // namespace
-
-TEST(GrammarMask, TrieWalkEqualsPerTokenCheck) {
-  auto tok = load("/models/stories260K/tok512.bin");
-  if (!tok) GTEST_SKIP() << "stories260K tokenizer absent under " << shared_dir();
-  auto trie = g::TokenTrie::build(*tok);
+// mask() (cached, string shortcut) = compute() (full trie walk) = accept() per token.
+void masks_equal_per_token(const shardlm::Tokenizer& tok, int steps) {
+  auto trie = g::TokenTrie::build(tok);
   std::mt19937 rng(7);
   for (const char* s : kSchemas) {
     auto gr = g::compile(json::parse(s));
     ASSERT_TRUE(gr);
     g::MaskComputer mc(trie);
     g::GrammarState st(*gr);
-    for (int step = 0; step < 60; ++step) {
+    for (int step = 0; step < steps; ++step) {
       g::TokenMask m;
       mc.compute(st, m);
-      EXPECT_EQ(mc.mask(st), m);  // cached equals fresh
+      ASSERT_EQ(mc.mask(st), m) << s << " step " << step << (st.in_plain_string() ? " (in a string)" : "");
       std::vector<int32_t> want;
-      for (int32_t id = 0; id < tok->n_vocab(); ++id) {
+      for (int32_t id = 0; id < tok.n_vocab(); ++id) {
         g::GrammarState copy = st;
         if (mc.accept(copy, id)) want.push_back(id);
       }
@@ -132,10 +129,24 @@ TEST(GrammarMask, TrieWalkEqualsPerTokenCheck) {
       ASSERT_EQ(got, want) << s << " step " << step;
       if (got.empty()) break;
       const int32_t id = got[rng() % got.size()];
-      if (tok->is_eog(id)) break;
+      if (tok.is_eog(id)) break;
       ASSERT_TRUE(mc.accept(st, id));
     }
   }
+}
+
+}  // namespace
+
+TEST(GrammarMask, TrieWalkEqualsPerTokenCheckStories) {
+  auto tok = load("/models/stories260K/tok512.bin");
+  if (!tok) GTEST_SKIP() << "stories260K tokenizer absent under " << shared_dir();
+  masks_equal_per_token(*tok, 60);
+}
+
+TEST(GrammarMask, TrieWalkEqualsPerTokenCheckLlama2) {
+  auto tok = load("/models/llama2-tokenizer/tokenizer.bin");
+  if (!tok) GTEST_SKIP() << "llama2 tokenizer absent under " << shared_dir();
+  masks_equal_per_token(*tok, 16);
 }
 
 TEST(GrammarMask, ControlTokensNeverAndEndOnlyWhenComplete) {
