@@ -316,6 +316,8 @@ bool GrammarState::in_plain_string() const {
 
 void GrammarState::key(std::string& out) const {
   out.clear();
+  const Grammar* gp = g_.get();  // keys of different grammars never meet
+  out.append(reinterpret_cast<const char*>(&gp), sizeof gp);
   out.push_back(started_ ? 'S' : 'N');
   for (const auto& s : threads_) {
     out.push_back('|');

@@ -65,7 +65,7 @@ class GrammarState {
   // One reading, inside a string literal, not within an escape or a UTF-8 character:
   // the next token's bytes matter to the rest of the stack only after a closing '"'.
   bool in_plain_string() const;
-  // A byte string that identifies the state (equal keys = equal futures).
+  // A byte string that identifies the state and its grammar (equal keys = equal futures).
   void key(std::string& out) const;
   const Grammar& grammar() const { return *g_; }
 
