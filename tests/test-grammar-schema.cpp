@@ -119,3 +119,20 @@ TEST(GrammarSchema, JsonObjectAcceptsAnyObjectOnly) {
   EXPECT_FALSE(matches(*gr, R"("x")"));
   EXPECT_FALSE(matches(*gr, "{\"a\":\"\xff\"}"));  // not UTF-8
 }
+
+TEST(GrammarSchema, NestingAndDigitsAreBounded) {
+  auto gr = g::compile(json::parse(R"({"type":"json_object"})"));
+  ASSERT_TRUE(gr);
+  g::GrammarState st(*gr);
+  ASSERT_TRUE(st.advance("{\"a\":"));
+  size_t depth = 1;
+  while (st.advance("[")) ASSERT_LT(++depth, 100u);
+  EXPECT_EQ(depth, g::kMaxDepth);  // the object, then arrays up to the limit
+  auto num = g::compile(json::parse(R"({"type":"integer"})"));
+  ASSERT_TRUE(num);
+  g::GrammarState n(*num);
+  EXPECT_TRUE(n.advance(std::string(15, '7')));
+  EXPECT_FALSE(n.advance("7"));
+  EXPECT_TRUE(n.is_complete());
+  EXPECT_FALSE(n.can_accept(".5"));
+}
