@@ -8,7 +8,7 @@ PACKAGES=(build-essential cmake ninja-build ccache pkg-config git
   libopenmpi-dev openmpi-bin libopenblas-dev libboost-dev libboost-system-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev libpcre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-numpy python3-jinja2 clang-14 libclang-rt-14-dev iproute2 procps curl prometheus gnuplot-nox)
+  python3 python3-numpy python3-jinja2 python3-jsonschema clang-14 libclang-rt-14-dev iproute2 procps curl prometheus gnuplot-nox)
 # The OpenAI client test runs on Node.js: Debian's unless one is already installed.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi
 
