@@ -23,8 +23,16 @@ static std::vector<float> randn(size_t n, uint32_t seed) {
   return v;
 }
 
+// The speed paths (GEMMs at their step sizes) are what these tests check: batch
+// invariance off (test-kernels-batch-invariance checks the default mode).
+struct SpeedPaths {
+  SpeedPaths() { set_matmul_batch_invariant(false); }
+  ~SpeedPaths() { set_matmul_batch_invariant(true); }
+};
+
 TEST(Matmul, MatchesReferenceForEveryTypeAndShape) {
   kernels_init();
+  SpeedPaths speed;
   ThreadPool pool(3);
   for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0}) {
     if (!can_quantize(t)) continue;
@@ -76,6 +84,7 @@ TEST(Matmul, MatchesReferenceForEveryTypeAndShape) {
 // takes (those without the integer GEMM), over several 512-column chunks and token
 // counts with partial groups.
 TEST(Matmul, Bf16GemmEveryTypeWithinRoundingBound) {
+  SpeedPaths speed;
   if (!gemm_bf16_supported()) GTEST_SKIP() << "this CPU has no AVX512-BF16 (cpu_features: " << describe() << ")";
   ThreadPool pool(2);
   for (DType t : {DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1,
@@ -111,6 +120,7 @@ TEST(Matmul, Bf16GemmEveryTypeWithinRoundingBound) {
 // here the same way (dx = amax/127, q = round-to-even(x * (127/amax))), so the result
 // must equal the double sum of w * dx * q up to f32 rounding of the block sums.
 TEST(Matmul, Int8GemmEqualsQuantizedActivationProduct) {
+  SpeedPaths speed;
   if (!gemm_int8_supported(DType::Q8_0)) GTEST_SKIP() << "this CPU has no AVX512-VNNI (cpu_features: " << describe() << ")";
   ThreadPool pool(2);
   for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {

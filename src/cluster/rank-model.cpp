@@ -7,6 +7,7 @@
 #include "shardlm/core/log.h"
 #include "shardlm/core/memory.h"
 #include "shardlm/cluster/comm.h"
+#include "shardlm/kernels/matmul.h"
 #include "shardlm/kernels/quant.h"
 #include "shardlm/kv/block-pool.h"
 
@@ -47,6 +48,7 @@ Result<std::unique_ptr<RankModel>> load_rank_model(const RuntimeConfig& cfg) {
   const int rank = Comm::rank(), world = Comm::size();
   std::unique_ptr<RankModel> m(new RankModel());
   m->cfg_ = cfg;
+  set_matmul_batch_invariant(cfg.batch_invariant);  // kernels/matmul.h: the batch-invariance rule
 
   auto src = ModelSource::open(cfg.model_path, cfg.tokenizer_path);
   SHARDLM_TRY(agree(src.status(), cfg.eval_timeout_s, "open model"));

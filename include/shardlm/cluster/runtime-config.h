@@ -22,6 +22,9 @@ struct RuntimeConfig {
   std::string kv_cache_dtype = "f16";  // --kv-cache-dtype: f32, f16 or bf16
   std::string weight_dtype;         // --weight-dtype: quantize F32/F16/BF16 weights at load (q8_0, q4_0, ...); "" = as stored
   bool pack_weights = true;         // --no-pack-weights: keep Q8_0/Q4_0/Q4_K/Q6_K rows as stored (LoadOptions::pack_panels)
+  bool batch_invariant = true;      // --no-batch-invariant: let steps of several tokens use the GEMMs (faster
+                                    //   prompts; a token's logits then depend on what shares its step;
+                                    //   kernels/matmul.h states the rule)
   int sample_candidates = 64;       // per-rank candidates for top-k/top-p/min-p sampling
   double eval_timeout_s = 300;      // SHARDLM_EVAL_TIMEOUT: per-layer load check-in deadline
   double collective_timeout_s = 300;  // SHARDLM_COLLECTIVE_TIMEOUT: deadline of every step collective
