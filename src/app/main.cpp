@@ -43,6 +43,17 @@ void add_runtime_flags(CLI::App* c, RuntimeConfig& rt, bool model_required = tru
   c->add_flag("!--no-batch-invariant", rt.batch_invariant,
               "let steps of several tokens use the integer/BF16 GEMMs and sgemm: faster prompts, but a token's logits "
               "(and greedy text) then depend on what else shares its step");
+  c->add_option("--collective-timeout-s", rt.collective_timeout_s,
+                 "a fixed deadline for every step collective (default: derived from the measured step time; "
+                 "this long until enough steps are measured)")
+      ->check(CLI::PositiveNumber)
+      ->each([&rt](const std::string&) { rt.collective_timeout_k = 0; });
+  c->add_option("--collective-timeout-k", rt.collective_timeout_k,
+                "derived collective deadline: this many times the p99 step time per token, times the step's tokens")
+      ->check(CLI::NonNegativeNumber);
+  c->add_option("--collective-timeout-floor-s", rt.collective_timeout_floor_s,
+                "derived collective deadline: never below this many seconds")
+      ->check(CLI::PositiveNumber);
   c->add_option("--sample-candidates", rt.sample_candidates, "per-rank candidates for filtered sampling")
       ->check(CLI::Range(1, 4096));
   c->add_option("--dump-logits", rt.dump_logits_prefix, "test aid: write the first sampled row's logits per rank");

@@ -19,6 +19,7 @@ class MpiAllReduce : public AllReduce {
  public:
   explicit MpiAllReduce(double timeout_s) : timeout_s_(timeout_s) {}
   void sum(float* data, int64_t n) override { Comm::allreduce_sum(data, n, timeout_s_, "allreduce"); }
+  void set_timeout(double s) { timeout_s_ = s; }
 
  private:
   double timeout_s_;
@@ -42,6 +43,12 @@ int default_threads() {
 }  // namespace
 
 RankModel::~RankModel() = default;
+
+double RankModel::begin_step(const StepMsg& m) {
+  const double t = deadline_->timeout_s(step_tokens(m));
+  if (auto* mpi = dynamic_cast<MpiAllReduce*>(ar_.get())) mpi->set_timeout(t);
+  return t;
+}
 
 Result<std::unique_ptr<RankModel>> load_rank_model(const RuntimeConfig& cfg) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -125,6 +132,8 @@ Result<std::unique_ptr<RankModel>> load_rank_model(const RuntimeConfig& cfg) {
   else
     m->ar_ = std::make_unique<NoAllReduce>();
   m->fwd_ = std::make_unique<Forward>(*m->weights_, *m->kv_, *m->pool_, *m->ar_);
+  m->deadline_ = std::make_unique<StepDeadline>(cfg);
+  if (rank == 0 && world > 1) LOG_INFO("collective deadline {}", m->deadline_->rule());
   m->load_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   LOG_INFO("loaded in {:.2f} s: weights {:.1f} MiB, KV {} blocks ({:.1f} MiB, {}), {} threads, rss {:.1f} MiB", m->load_s_,
            m->weights_->bytes() / 1048576.0, kc.n_blocks, m->kv_->bytes() / 1048576.0, cfg.kv_cache_dtype, threads,
