@@ -190,21 +190,28 @@ def heal():
         lsn.close()
 
 
-def sweep(what):
-    """Leftovers in the namespaces after a case: report, then kill them (Open MPI's daemon
-    on a cut host cannot be reached by mpirun and outlives the job)."""
+def sweep(what, stopped_by_script=True):
+    """Leftovers in the namespaces after a case, then kill them. After stop_server.sh
+    (which ends this run's ranks, daemons and agent shells on every host by the run's
+    ids) a leftover is a failure; after a case that killed mpirun itself, a note (Open
+    MPI's daemon on a cut host cannot be reached by mpirun and outlives the job)."""
     heal()
+    left = []
     for i in range(1, NHOSTS + 1):
         for pid in ns_pids(ns(i)):
             cmd = cmdline(pid)
             name = os.path.basename(cmd[0].decode(errors="replace")) if cmd and cmd[0] else "?"
             if name != "?":
-                notes.append(f"{what}: {name} (pid {pid}) left in {ns(i)}; killed")
+                left.append(f"{name} (pid {pid}) in {ns(i)}")
+                if not stopped_by_script:
+                    notes.append(f"{what}: {name} (pid {pid}) left in {ns(i)}; killed")
             for sig in (signal.SIGCONT, signal.SIGKILL):
                 try:
                     os.kill(pid, sig)
                 except ProcessLookupError:
                     pass
+    if stopped_by_script:
+        c.check(not left, f"{what}: nothing of the run left on any host after stop_server.sh ({left})")
     time.sleep(0.2)
     shutil.rmtree(ORTE_TMP, ignore_errors=True)  # what the killed daemons left
     os.makedirs(ORTE_TMP, exist_ok=True)
@@ -482,7 +489,7 @@ try:
         p.wait()
         out.close()
         no_rank_anywhere("cut during load", run_dir)
-    sweep("cut during load")
+    sweep("cut during load", stopped_by_script=False)
 
     # ---------- 5. a host cut mid-stream ----------
     HB, COLL = 5, 8
