@@ -40,12 +40,14 @@ if [ -f "$RUN_DIR/mpirun.pid" ] && kill -0 "$(cat "$RUN_DIR/mpirun.pid")" 2>/dev
   echo "launch: a server from $RUN_DIR is already running (pid $(cat "$RUN_DIR/mpirun.pid")); run launch/stop_server.sh" >&2
   exit 1
 fi
-rm -f "$RUN_DIR"/rank*.log
+rm -f "$RUN_DIR"/rank*.log "$RUN_DIR/mpirun.uri"
 extra=()
 if [ -n "${THREADS:-}" ]; then extra+=(--threads "$THREADS"); fi
 if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 export OMPI_MCA_odls_base_sigkill_timeout=${SIGKILL_TIMEOUT_S:-30}
-mpi=(--bind-to none)
+# --report-uri: the job's own id (its HNP URI, on every daemon's command line), for
+# stop_server.sh to find this run's daemons on every host.
+mpi=(--bind-to none --report-uri "$RUN_DIR/mpirun.uri")
 if [ -n "${RSH_AGENT:-}" ]; then mpi+=(--mca plm_rsh_agent "$RSH_AGENT"); fi
 if [ -n "${NET:-}" ]; then mpi+=(--mca btl_tcp_if_include "$NET" --mca oob_tcp_if_include "$NET" --mca btl "tcp,self"); fi
 # shellcheck disable=SC2086

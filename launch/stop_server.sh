@@ -2,11 +2,13 @@
 # Stop a server started by a launch/launch_*.sh script: SIGTERM to rank 0 (it drains,
 # tells every rank to shut down, and each logs its EXIT AUDIT line), then, if anything
 # is still running after STOP_TIMEOUT seconds, SIGTERM and finally SIGKILL to mpirun.
-# Then it checks that no rank is left on any host of the hostfile (remote hosts through
-# $RSH, default ssh; or, when RSH is unset, through $RSH_AGENT, the agent the launch
-# used), SIGKILLs any it finds (a frozen rank, or one that mpirun could not reach), and
-# prints the EXIT AUDIT lines. Exit code 1 if a rank survives that or a host cannot be
-# checked. Environment: RUN_DIR (default run/), STOP_TIMEOUT (100: above the default drain 30 s + heartbeat 60 s), HOSTFILE (default
+# Then it checks every host of the hostfile (remote hosts through $RSH, default ssh;
+# or, when RSH is unset, through $RSH_AGENT, the agent the launch used) for this run's
+# processes, found by the run's own ids, never by name: ranks (RUN_DIR's rank log on
+# their command line) and mpirun's daemons and their agent shells (the job's HNP URI,
+# RUN_DIR/mpirun.uri). It SIGKILLs each by pid (a frozen rank, one that mpirun could not
+# reach, the daemon on a cut host), reports what it ended, and prints the EXIT AUDIT
+# lines. Exit code 1 if one survives that or a host cannot be checked. Environment: RUN_DIR (default run/), STOP_TIMEOUT (100: above the default drain 30 s + heartbeat 60 s), HOSTFILE (default
 # hostfiles/localhost), RSH, RSH_AGENT.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,7 +47,6 @@ rm -f "$RUN_DIR/mpirun.pid" "$RUN_DIR/rank0.pid"
 # Every rank has "$RUN_DIR/rank{rank}.log" on its command line: look for it on each host.
 HOSTFILE=${HOSTFILE:-$ROOT/hostfiles/localhost}
 left=0
-pattern="$RUN_DIR/rank[{]rank[}][.]log"
 # on_host HOST COMMAND: run the shell command on that host (here for this machine).
 # shellcheck disable=SC2086  # RSH and RSH_AGENT may carry arguments ("ssh -p 2222")
 on_host() {
@@ -58,15 +59,41 @@ on_host() {
        fi ;;
   esac
 }
-for h in $(grep -v '^\s*#' "$HOSTFILE" 2>/dev/null | awk 'NF {print $1}' | sort -u); do
-  out=$(on_host "$h" "pgrep -f -- '$pattern'" 2>/dev/null); rc=$?
-  if [ $rc -gt 1 ]; then echo "stop: cannot check $h for ranks (exit code $rc)" >&2; left=1; continue; fi
-  [ -n "$out" ] || continue
-  echo "stop: rank processes still alive on $h: ${out//$'\n'/ }; SIGKILL" >&2
-  on_host "$h" "pkill -KILL -f -- '$pattern'" >/dev/null 2>&1
-  sleep 1
-  out=$(on_host "$h" "pgrep -f -- '$pattern'" 2>/dev/null)
-  if [ -n "$out" ]; then echo "stop: still alive on $h after SIGKILL: ${out//$'\n'/ }" >&2; left=1; fi
+# This run's processes on a host, by the run's own ids (never by a program's name):
+# ranks carry "$RUN_DIR/rank{rank}.log" on their command line, and mpirun's daemons
+# (orted) and the agent's shells that start them carry the job's HNP URI (written by
+# mpirun --report-uri at launch). The scan prints "PID NAME" per process and skips
+# itself (its own command line names the ids too).
+uri=$(head -n 1 "$RUN_DIR/mpirun.uri" 2>/dev/null | tr -d '\r' || true)
+jobfam=${uri%%;*}; hnp=${uri#*;}; hnp=${hnp%%;*}
+scan_script() {  # $1: extra shell to run on the found PIDs ("" or kill)
+  cat <<EOF
+: shardlm-stop-scan
+for p in /proc/[0-9]*; do
+  c=\$(tr '\\0' ' ' < \$p/cmdline 2>/dev/null) || continue
+  case "\$c" in *shardlm-stop-scan*) continue ;; esac
+  hit=
+  case "\$c" in *'$RUN_DIR/rank{rank}.log'*) hit=1 ;; esac
+  if [ -n '$jobfam' ] && [ -n '$hnp' ]; then case "\$c" in *'$jobfam'*'$hnp'*) hit=1 ;; esac; fi
+  [ -n "\$hit" ] || continue
+  pid=\${p#/proc/}; name=\$(basename "\${c%% *}")
+  echo "\$pid \$name"
+  $1
 done
+exit 0
+EOF
+}
+for h in $(grep -v '^\s*#' "$HOSTFILE" 2>/dev/null | awk 'NF {print $1}' | sort -u); do
+  out=$(on_host "$h" "$(scan_script '')" 2>/dev/null); rc=$?
+  if [ $rc -ne 0 ]; then echo "stop: cannot check $h for this run's processes (exit code $rc)" >&2; left=1; continue; fi
+  [ -n "$out" ] || continue
+  echo "stop: this run's processes still alive on $h: $(echo "$out" | tr '\n' ',' | sed 's/,$//'); SIGCONT + SIGKILL to each" >&2
+  on_host "$h" "$(scan_script 'kill -CONT $pid 2>/dev/null; kill -KILL $pid 2>/dev/null')" >/dev/null 2>&1
+  sleep 1
+  out=$(on_host "$h" "$(scan_script '')" 2>/dev/null)
+  if [ -n "$out" ]; then echo "stop: still alive on $h after SIGKILL: $(echo "$out" | tr '\n' ' ')" >&2; left=1
+  else echo "stop: ended on $h by pid: the processes above" >&2; fi
+done
+rm -f "$RUN_DIR/mpirun.uri"
 grep -h "EXIT AUDIT" "$RUN_DIR"/rank*.log 2>/dev/null || echo "stop: no EXIT AUDIT lines in $RUN_DIR/rank*.log" >&2
 exit $left

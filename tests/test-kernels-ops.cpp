@@ -27,10 +27,18 @@ static std::vector<float> randn(size_t n, uint32_t seed) {
   return v;
 }
 
+// The speed paths (GEMMs at their step sizes) are what these tests check: batch
+// invariance off (test-kernels-batch-invariance checks the default mode).
+struct SpeedPaths {
+  SpeedPaths() { set_matmul_batch_invariant(false); }
+  ~SpeedPaths() { set_matmul_batch_invariant(true); }
+};
+
 // At every kernel level of this machine (SHARDLM_ISA's names), so the lower paths are
 // tested on a higher machine too.
 TEST(Matmul, MatchesReferenceForEveryTypeAndShape) {
   kernels_init();
+  SpeedPaths speed;
   ThreadPool pool(3);
   const CpuFeatures native = detect_cpu_features();
   for (const char* level : {"scalar", "avx2", "avxvnni", "avx512", "vnni"})
@@ -86,6 +94,7 @@ TEST(Matmul, MatchesReferenceForEveryTypeAndShape) {
 // takes (those without the integer GEMM), over several 512-column chunks and token
 // counts with partial groups.
 TEST(Matmul, Bf16GemmEveryTypeWithinRoundingBound) {
+  SpeedPaths speed;
   if (!gemm_bf16_supported()) GTEST_SKIP() << "this CPU has no AVX512-BF16 (cpu_features: " << describe() << ")";
   ThreadPool pool(2);
   for (DType t : {DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1,
@@ -125,6 +134,7 @@ TEST(Matmul, Bf16GemmEveryTypeWithinRoundingBound) {
 // rounding of the block sums; and every level must give the same bits (the same integer
 // sums, the same f32 operations in the same order).
 TEST(Matmul, Int8GemmEqualsQuantizedActivationProductAtEveryLevel) {
+  SpeedPaths speed;
   const CpuFeatures native = detect_cpu_features();
   ThreadPool pool(2);
   std::vector<std::string> levels;

@@ -42,6 +42,20 @@ void add_runtime_flags(CLI::App* c, RuntimeConfig& rt, bool model_required = tru
   c->add_option("--weight-dtype", rt.weight_dtype, "quantize F32/F16/BF16 weights at load: q8_0, q4_0, q4_k, q6_k, ...");
   c->add_flag("!--no-pack-weights", rt.pack_weights,
               "keep Q8_0/Q4_0/Q4_K/Q6_K matrices in their file layout instead of 32-row panels for the AVX512-VNNI kernels");
+  c->add_flag("!--no-batch-invariant", rt.batch_invariant,
+              "let steps of several tokens use the integer/BF16 GEMMs and sgemm: faster prompts, but a token's logits "
+              "(and greedy text) then depend on what else shares its step");
+  c->add_option("--collective-timeout-s", rt.collective_timeout_s,
+                 "a fixed deadline for every step collective (default: derived from the measured step time; "
+                 "this long until enough steps are measured)")
+      ->check(CLI::PositiveNumber)
+      ->each([&rt](const std::string&) { rt.collective_timeout_k = 0; });
+  c->add_option("--collective-timeout-k", rt.collective_timeout_k,
+                "derived collective deadline: this many times the p99 step time per token, times the step's tokens")
+      ->check(CLI::NonNegativeNumber);
+  c->add_option("--collective-timeout-floor-s", rt.collective_timeout_floor_s,
+                "derived collective deadline: never below this many seconds")
+      ->check(CLI::PositiveNumber);
   c->add_option("--sample-candidates", rt.sample_candidates, "per-rank candidates for filtered sampling")
       ->check(CLI::Range(1, 4096));
   c->add_option("--dump-logits", rt.dump_logits_prefix, "test aid: write the first sampled row's logits per rank");

@@ -26,7 +26,10 @@ void apply_env(RuntimeConfig& rt) {
     }
   };
   num("SHARDLM_EVAL_TIMEOUT", rt.eval_timeout_s);
-  num("SHARDLM_COLLECTIVE_TIMEOUT", rt.collective_timeout_s);
+  if (std::getenv("SHARDLM_COLLECTIVE_TIMEOUT")) {  // a fixed deadline (cluster/step-deadline.h)
+    num("SHARDLM_COLLECTIVE_TIMEOUT", rt.collective_timeout_s);
+    rt.collective_timeout_k = 0;
+  }
   num("SHARDLM_MEMORY_GUARD_GB", rt.memory_guard_gb);
 }
 

@@ -8,6 +8,7 @@
 #include "shardlm/core/log.h"
 #include "shardlm/core/memory.h"
 #include "shardlm/cluster/comm.h"
+#include "shardlm/kernels/matmul.h"
 #include "shardlm/kernels/quant.h"
 #include "shardlm/kv/block-pool.h"
 
@@ -19,6 +20,7 @@ class MpiAllReduce : public AllReduce {
  public:
   explicit MpiAllReduce(double timeout_s) : timeout_s_(timeout_s) {}
   void sum(float* data, int64_t n) override { Comm::allreduce_sum(data, n, timeout_s_, "allreduce"); }
+  void set_timeout(double s) { timeout_s_ = s; }
 
  private:
   double timeout_s_;
@@ -43,11 +45,18 @@ int default_threads() {
 
 RankModel::~RankModel() = default;
 
+double RankModel::begin_step(const StepMsg& m) {
+  const double t = deadline_->timeout_s(step_tokens(m));
+  if (auto* mpi = dynamic_cast<MpiAllReduce*>(ar_.get())) mpi->set_timeout(t);
+  return t;
+}
+
 Result<std::unique_ptr<RankModel>> load_rank_model(const RuntimeConfig& cfg) {
   const auto t0 = std::chrono::steady_clock::now();
   const int rank = Comm::rank(), world = Comm::size();
   std::unique_ptr<RankModel> m(new RankModel());
   m->cfg_ = cfg;
+  set_matmul_batch_invariant(cfg.batch_invariant);  // kernels/matmul.h: the batch-invariance rule
 
   auto src = ModelSource::open(cfg.model_path, cfg.tokenizer_path);
   SHARDLM_TRY(agree(src.status(), cfg.eval_timeout_s, "open model"));
@@ -124,6 +133,8 @@ Result<std::unique_ptr<RankModel>> load_rank_model(const RuntimeConfig& cfg) {
   else
     m->ar_ = std::make_unique<NoAllReduce>();
   m->fwd_ = std::make_unique<Forward>(*m->weights_, *m->kv_, *m->pool_, *m->ar_);
+  m->deadline_ = std::make_unique<StepDeadline>(cfg);
+  if (rank == 0 && world > 1) LOG_INFO("collective deadline {}", m->deadline_->rule());
   m->load_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const uint64_t per_tok = KvStorage::bytes_per_token(kc);
   const int64_t cap_tok = static_cast<int64_t>(kc.n_blocks) * kc.block_size;

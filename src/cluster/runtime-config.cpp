@@ -17,9 +17,12 @@ std::string RuntimeConfig::to_json() const {
                       {"kv_cache_dtype", kv_cache_dtype},
                       {"weight_dtype", weight_dtype},
                       {"pack_weights", pack_weights},
+                      {"batch_invariant", batch_invariant},
                       {"sample_candidates", sample_candidates},
                       {"eval_timeout_s", eval_timeout_s},
                       {"collective_timeout_s", collective_timeout_s},
+                      {"collective_timeout_k", collective_timeout_k},
+                      {"collective_timeout_floor_s", collective_timeout_floor_s},
                       {"memory_guard_gb", memory_guard_gb},
                       {"log_level", log_level},
                       {"dump_logits_prefix", dump_logits_prefix},
@@ -42,9 +45,12 @@ Result<RuntimeConfig> RuntimeConfig::from_json(const std::string& s) {
     c.kv_cache_dtype = j.value("kv_cache_dtype", c.kv_cache_dtype);
     c.weight_dtype = j.value("weight_dtype", c.weight_dtype);
     c.pack_weights = j.value("pack_weights", c.pack_weights);
+    c.batch_invariant = j.value("batch_invariant", c.batch_invariant);
     c.sample_candidates = j.value("sample_candidates", c.sample_candidates);
     c.eval_timeout_s = j.value("eval_timeout_s", c.eval_timeout_s);
     c.collective_timeout_s = j.value("collective_timeout_s", c.collective_timeout_s);
+    c.collective_timeout_k = j.value("collective_timeout_k", c.collective_timeout_k);
+    c.collective_timeout_floor_s = j.value("collective_timeout_floor_s", c.collective_timeout_floor_s);
     c.memory_guard_gb = j.value("memory_guard_gb", c.memory_guard_gb);
     c.log_level = j.value("log_level", c.log_level);
     c.dump_logits_prefix = j.value("dump_logits_prefix", c.dump_logits_prefix);

@@ -1,5 +1,7 @@
 #include "shardlm/cluster/worker-loop.h"
 
+#include <chrono>
+
 #include "shardlm/core/log.h"
 #include "shardlm/core/memory.h"
 #include "shardlm/cluster/channel.h"
@@ -14,7 +16,6 @@ namespace shardlm {
 int worker_loop(const WorkerLoopConfig& cfg) {
   std::unique_ptr<RankModel> model;
   std::unique_ptr<StepExecutor> exec;  // over *model; reset before it
-  double step_timeout = cfg.idle_timeout_s;
   // A failed load (memory guard, bad file) that all ranks agreed on leaves this worker
   // unloaded and waiting; the cause is reported in the EXIT AUDIT at shutdown.
   std::string load_error_cause, load_error;
@@ -40,7 +41,6 @@ int worker_loop(const WorkerLoopConfig& cfg) {
         load_error_cause.clear();
         model = std::move(r.value());
         exec = std::make_unique<StepExecutor>(*model);
-        step_timeout = rc->collective_timeout_s;
         break;
       }
       case MsgKind::UNLOAD:
@@ -53,7 +53,9 @@ int worker_loop(const WorkerLoopConfig& cfg) {
         if (!model) Comm::fatal("error", "STEP received with no model loaded");
         auto st = decode_step(m.payload.data(), m.payload.size());
         if (!st) Comm::fatal("error", st.message());
-        (void)run_step_worker(*exec, st.value(), step_timeout);
+        const auto t0 = std::chrono::steady_clock::now();
+        (void)run_step_worker(*exec, st.value(), model->begin_step(st.value()));
+        model->end_step(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), st.value());
         break;
       }
       case MsgKind::PING:

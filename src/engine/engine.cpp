@@ -138,6 +138,8 @@ void Engine::publish() {
   }
   snap_.collective_s_total = host_->collective_seconds();
   snap_.step_s_total = step_s_;
+  snap_.collective_timeout_s = host_->collective_timeout_s();
+  snap_.collective_deadline_rule = host_->collective_deadline_rule();
   snap_.spec_drafts = spec_drafts_;
   snap_.spec_draft_tokens = spec_draft_tokens_;
   snap_.spec_accepted_tokens = spec_accepted_;

@@ -109,12 +109,16 @@ int ModelHost::max_context() const {
 }
 
 double ModelHost::load_seconds() const { return model_ ? model_->load_seconds() : 0; }
+double ModelHost::collective_timeout_s() const { return model_ ? model_->deadline().timeout_s(1) : 0; }
+std::string ModelHost::collective_deadline_rule() const { return model_ ? model_->deadline().rule() : ""; }
 double ModelHost::last_collective_seconds() const { return model_ ? model_->last_collective_seconds() : 0; }
 
 std::vector<SampledRow> ModelHost::run(const StepPlan& p) {
   StepRows out;
-  Status st = run_step_rank0(*exec_, p.msg, rt_.collective_timeout_s, out);
+  const auto t0 = std::chrono::steady_clock::now();
+  Status st = run_step_rank0(*exec_, p.msg, model_->begin_step(p.msg), out);
   if (!st) Comm::fatal("error", "step failed: " + st.message());
+  model_->end_step(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), p.msg);
   sched_->commit(p);
   ++steps_;
   coll_s_ += model_->last_collective_seconds();

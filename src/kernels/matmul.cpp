@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <mutex>
 #include <vector>
 
@@ -20,6 +21,13 @@
 namespace shardlm {
 
 void kernels_init() { openblas_set_num_threads(1); }
+
+namespace {
+std::atomic<bool> g_batch_invariant{true};  // RuntimeConfig::batch_invariant's default
+}  // namespace
+
+void set_matmul_batch_invariant(bool on) { g_batch_invariant.store(on, std::memory_order_relaxed); }
+bool matmul_batch_invariant() { return g_batch_invariant.load(std::memory_order_relaxed); }
 
 namespace {
 
@@ -67,11 +75,18 @@ void row_to_f32(DType t, const uint8_t* src, float* dst, int64_t n, bool f16c) {
   dequantize_row(t, src, dst, n);
 }
 
+// Rows per sgemv call in the batch-invariant mode (row ranges start at multiples of it).
+constexpr int64_t kInvariantRows = 16;
+
 // Dequantize-and-sgemm over rows [r0, r1) (F32 weights are used in place).
 void blas_rows(const WeightView& w, const float* x, int64_t n, float* y, int64_t r0, int64_t r1) {
   thread_local std::vector<float> scratch;
   // Sub-chunks of rows keep the f32 scratch small (~1 MiB) for quantized weights.
-  const int64_t sub = w.type == DType::F32 ? r1 - r0 : std::max<int64_t>(1, (1 << 18) / std::max<int64_t>(1, w.cols));
+  // Batch-invariant: blocks of kInvariantRows rows from a multiple of it, so that each
+  // row meets sgemv at the same place of a block whatever the thread split.
+  const int64_t sub = matmul_batch_invariant() ? kInvariantRows
+                      : w.type == DType::F32   ? r1 - r0
+                                               : std::max<int64_t>(1, (1 << 18) / std::max<int64_t>(1, w.cols));
   for (int64_t a = r0; a < r1; a += sub) {
     const int64_t b = std::min(r1, a + sub), nr = b - a;
     const float* wf;
@@ -86,9 +101,11 @@ void blas_rows(const WeightView& w, const float* x, int64_t n, float* y, int64_t
         row_to_f32(w.type, w.data + (a + r) * w.row_bytes, scratch.data() + r * w.cols, w.cols, f.avx && f.f16c);
       wf = scratch.data();
     }
-    if (n == 1) {
-      cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(nr), static_cast<int>(w.cols), 1.0f, wf,
-                  static_cast<int>(ldw), x, 1, 0.0f, y + a, 1);
+    if (n == 1 || matmul_batch_invariant()) {
+      // One token at a time through the same sgemv: a token's row is what it is alone.
+      for (int64_t i = 0; i < n; ++i)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(nr), static_cast<int>(w.cols), 1.0f, wf,
+                    static_cast<int>(ldw), x + i * w.cols, 1, 0.0f, y + i * w.rows + a, 1);
     } else {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(nr),
                   static_cast<int>(w.cols), 1.0f, x, static_cast<int>(w.cols), wf, static_cast<int>(ldw), 0.0f,
@@ -108,7 +125,10 @@ int64_t grain_for(const WeightView& w, int threads, int64_t min_rows) {
 void matmul(const WeightView& w, const float* x, int64_t n, float* y, ThreadPool& pool) {
   if (n <= 0 || w.rows == 0) return;
   const bool panel = w.layout == WeightLayout::Panel32;
-  if (panel || (n >= kMatmulInt8MinTokens && w.cols % 32 == 0 && gemm_int8_supported(w.type))) {
+  // Batch-invariant: every step size takes the path of a one-token step (Panel32's
+  // integer kernel is that path at every size), so no size-dependent GEMM.
+  const bool inv = matmul_batch_invariant();
+  if (panel || (!inv && n >= kMatmulInt8MinTokens && w.cols % 32 == 0 && gemm_int8_supported(w.type))) {
     thread_local std::vector<uint8_t> xq;  // gemm-int8.h layout
     xq.resize(gemm_int8_packed_x_bytes(n, w.cols));
     uint8_t* xqd = xq.data();  // not `xq` in the lambdas: thread_local per thread
@@ -124,7 +144,7 @@ void matmul(const WeightView& w, const float* x, int64_t n, float* y, ThreadPool
     });
     return;
   }
-  if (n >= kMatmulGemmMinTokens && w.type != DType::F32 && w.cols % 2 == 0 && can_dequantize(w.type) &&
+  if (!inv && n >= kMatmulGemmMinTokens && w.type != DType::F32 && w.cols % 2 == 0 && can_dequantize(w.type) &&
       gemm_bf16_supported()) {
     thread_local std::vector<uint32_t> xp;  // [ceil(n/16), cols/2, 16] bf16 pairs
     xp.resize(gemm_bf16_packed_x_size(n, w.cols));
@@ -138,10 +158,17 @@ void matmul(const WeightView& w, const float* x, int64_t n, float* y, ThreadPool
   }
   const VecDotKernel& k = kernel_for(w.type);
   const bool int_act = k && k.act != DType::F32;
-  const bool vec = k && (int_act || n <= kFloatVecDotMaxTokens) && w.cols % k.block == 0 && w.type != DType::F32;
+  const bool vec = k && (int_act || inv || n <= kFloatVecDotMaxTokens) && w.cols % k.block == 0 && w.type != DType::F32;
   if (!vec) {
-    pool.parallel_for(w.rows, grain_for(w, pool.size(), n == 1 ? 16 : 64),
-                      [&](int64_t r0, int64_t r1, int) { blas_rows(w, x, n, y, r0, r1); });
+    if (inv) {
+      const int64_t blocks = (w.rows + kInvariantRows - 1) / kInvariantRows;
+      pool.parallel_for(blocks, 1, [&](int64_t b0, int64_t b1, int) {
+        blas_rows(w, x, n, y, b0 * kInvariantRows, std::min(w.rows, b1 * kInvariantRows));
+      });
+    } else {
+      pool.parallel_for(w.rows, grain_for(w, pool.size(), n == 1 ? 16 : 64),
+                        [&](int64_t r0, int64_t r1, int) { blas_rows(w, x, n, y, r0, r1); });
+    }
     return;
   }
   // Activations in the kernel's format, once for all threads: [n, act_row_bytes].

@@ -190,21 +190,28 @@ def heal():
         lsn.close()
 
 
-def sweep(what):
-    """Leftovers in the namespaces after a case: report, then kill them (Open MPI's daemon
-    on a cut host cannot be reached by mpirun and outlives the job)."""
+def sweep(what, stopped_by_script=True):
+    """Leftovers in the namespaces after a case, then kill them. After stop_server.sh
+    (which ends this run's ranks, daemons and agent shells on every host by the run's
+    ids) a leftover is a failure; after a case that killed mpirun itself, a note (Open
+    MPI's daemon on a cut host cannot be reached by mpirun and outlives the job)."""
     heal()
+    left = []
     for i in range(1, NHOSTS + 1):
         for pid in ns_pids(ns(i)):
             cmd = cmdline(pid)
             name = os.path.basename(cmd[0].decode(errors="replace")) if cmd and cmd[0] else "?"
             if name != "?":
-                notes.append(f"{what}: {name} (pid {pid}) left in {ns(i)}; killed")
+                left.append(f"{name} (pid {pid}) in {ns(i)}")
+                if not stopped_by_script:
+                    notes.append(f"{what}: {name} (pid {pid}) left in {ns(i)}; killed")
             for sig in (signal.SIGCONT, signal.SIGKILL):
                 try:
                     os.kill(pid, sig)
                 except ProcessLookupError:
                     pass
+    if stopped_by_script:
+        c.check(not left, f"{what}: nothing of the run left on any host after stop_server.sh ({left})")
     time.sleep(0.2)
     shutil.rmtree(ORTE_TMP, ignore_errors=True)  # what the killed daemons left
     os.makedirs(ORTE_TMP, exist_ok=True)
@@ -337,9 +344,9 @@ def fault_args(hb):
     return ["--heartbeat-timeout-s", str(hb), "--ping-interval-s", "0.5", "--max-num-seqs", "1"]
 
 
-def single_host(prompt, n):
-    r = mpirun(1, ["generate", "--model", gguf, "--prompt", prompt, "-n", str(n), "--temp", "0", "--no-echo",
-                   "--ignore-eos"])
+def single_host(prompt, n, ranks=1):
+    r = mpirun(ranks, ["generate", "--model", gguf, "--prompt", prompt, "-n", str(n), "--temp", "0", "--no-echo",
+                       "--ignore-eos"])
     return r.stdout.rstrip("\n")
 
 
@@ -482,7 +489,7 @@ try:
         p.wait()
         out.close()
         no_rank_anywhere("cut during load", run_dir)
-    sweep("cut during load")
+    sweep("cut during load", stopped_by_script=False)
 
     # ---------- 5. a host cut mid-stream ----------
     HB, COLL = 5, 8
@@ -530,27 +537,40 @@ try:
     sweep("frozen rank")
 
     # ---------- 7. a cut restored before the timeouts: the streams complete, same text ----------
+    # The oracle is the same model split the same way: 2 ranks on one host. The text of
+    # 2 ranks and of 1 may part after a few hundred tokens (each rank sums its half of a
+    # row-parallel product, then the halves are added: another rounding than one sum;
+    # on OpenBLAS's Haswell/Zen kernels stories260K's 2000-token texts part at token
+    # ~300 -- issue 19 point 1, docs/design.md "Numerics"), so a 1-rank text would test
+    # the BLAS, not the cut. The streams share steps (--max-num-seqs 4): with batch
+    # invariance (kernels/matmul.h) each one's text is what it is alone.
     HB, COLL, CUT = 12, 12, 2.0
-    want = single_host(PROMPT, LONG["max_tokens"])
-    srv = server(["localhost", ns(1)], fault_args(HB),
+    want = single_host(PROMPT, LONG["max_tokens"], ranks=2)
+    srv = server(["localhost", ns(1)], ["--heartbeat-timeout-s", str(HB), "--ping-interval-s", "0.5",
+                                        "--max-num-seqs", "4"],
                  {"SHARDLM_COLLECTIVE_TIMEOUT": str(COLL)})
     try:
-        # Four 2000-token streams one after another over TCP: generous client timeouts (a
-        # loaded CI machine runs them at a few hundred tokens per second).
+        # Three 2000-token streams over TCP: generous client timeouts (a loaded CI
+        # machine runs them at a few hundred tokens per second).
         ss, t0 = streams(srv, 3, LONG, 150, lambda: link(1, "down"))
-        late = Stream(srv, LONG, 150)  # sent during the cut: its first token needs the link
+        late = Stream(srv, dict(LONG, max_tokens=40), 150)  # sent during the cut: its first token needs the link
         late.start()
         time.sleep(CUT)
         t_up = time.time()
         link(1, "up")
         for st in ss + [late]:
             st.join(150)
-        c.check(all(st.done and not st.failed() and st.text == want for st in ss + [late]),
-                f"cut for {CUT} s and restored: every stream completes with the single-host text "
-                f"({[st.summary() for st in ss + [late] if st.text != want or st.failed()][:1]})")
+        c.check(all(st.done and not st.failed() and st.text == want for st in ss),
+                f"cut for {CUT} s and restored: every stream completes with the 2-rank text "
+                f"({[st.summary() for st in ss if st.text != want or st.failed()][:1]})")
         first = late.times[0] - t_up if late.times else None
-        c.check(first is not None and first > 0, f"cut restored: a request sent during the cut waited for the link "
-                f"(first token {first} s after the link came back), then completed")
+        done_after = late.end - t_up if late.end else None
+        c.check(first is not None and first > 0 and late.done and not late.failed() and want.startswith(late.text),
+                f"cut restored: a request sent during the cut waited for the link, then completed with the same "
+                f"text (first token {first and round(first, 2)} s, done {done_after and round(done_after, 2)} s "
+                f"after the link came back)")
+        notes.append(f"cut restored: the request sent during the cut completed {done_after and round(done_after, 2)} s "
+                     f"after the link came back (issue 19 target: 5 s)")
         st, _, b = srv.request("POST", "/v1/completions", {"prompt": PROMPT, "max_tokens": 40, "temperature": 0,
                                                             "ignore_eos": True})
         c.check(st == 200 and want.startswith(b["choices"][0]["text"]), f"cut restored: the next request is answered ({st})")

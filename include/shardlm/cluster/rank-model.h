@@ -8,6 +8,7 @@
 
 #include "shardlm/core/thread-pool.h"
 #include "shardlm/cluster/runtime-config.h"
+#include "shardlm/cluster/step-deadline.h"
 #include "shardlm/kv/kv-storage.h"
 #include "shardlm/model/forward.h"
 #include "shardlm/model/model-source.h"
@@ -35,6 +36,12 @@ class RankModel {
   // The forward over this rank's slice (its KV storage, pool and all-reduce).
   Forward& forward() { return *fwd_; }
   double last_collective_seconds() const { return fwd_->last_collective_seconds(); }
+  // The deadline of a step's collectives (cluster/step-deadline.h): begin_step sets it
+  // for the step's all-reduces and returns it (for the step's other collectives);
+  // end_step records how long the step took.
+  double begin_step(const StepMsg& m);
+  void end_step(double step_s, const StepMsg& m) { deadline_->observe(step_s, step_tokens(m)); }
+  const StepDeadline& deadline() const { return *deadline_; }
 
  private:
   friend Result<std::unique_ptr<RankModel>> load_rank_model(const RuntimeConfig& cfg);
@@ -47,6 +54,7 @@ class RankModel {
   std::unique_ptr<KvStorage> kv_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<AllReduce> ar_;
+  std::unique_ptr<StepDeadline> deadline_;
   std::unique_ptr<Forward> fwd_;
 };
 

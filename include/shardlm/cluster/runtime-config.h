@@ -22,9 +22,18 @@ struct RuntimeConfig {
   std::string kv_cache_dtype = "f16";  // --kv-cache-dtype: f32, f16, bf16, fp8_e4m3 or int8 (kernels/kv-quant.h)
   std::string weight_dtype;         // --weight-dtype: quantize F32/F16/BF16 weights at load (q8_0, q4_0, ...); "" = as stored
   bool pack_weights = true;         // --no-pack-weights: keep Q8_0/Q4_0/Q4_K/Q6_K rows as stored (LoadOptions::pack_panels)
+  bool batch_invariant = true;      // --no-batch-invariant: let steps of several tokens use the GEMMs (faster
+                                    //   prompts; a token's logits then depend on what shares its step;
+                                    //   kernels/matmul.h states the rule)
   int sample_candidates = 64;       // per-rank candidates for top-k/top-p/min-p sampling
   double eval_timeout_s = 300;      // SHARDLM_EVAL_TIMEOUT: per-layer load check-in deadline
-  double collective_timeout_s = 300;  // SHARDLM_COLLECTIVE_TIMEOUT: deadline of every step collective
+  // The deadline of a step's collectives (cluster/step-deadline.h): derived from the
+  // measured step time, max(k × p99 per-token step time × tokens, floor), and this
+  // long until enough steps are measured; fixed at collective_timeout_s when
+  // collective_timeout_k is 0 (SHARDLM_COLLECTIVE_TIMEOUT or --collective-timeout-s set it).
+  double collective_timeout_s = 300;       // --collective-timeout-s, SHARDLM_COLLECTIVE_TIMEOUT (both: fixed)
+  double collective_timeout_k = 20;        // --collective-timeout-k: multiple of the p99 step time (0 = fixed)
+  double collective_timeout_floor_s = 10;  // --collective-timeout-floor-s: the derived deadline's minimum
   double memory_guard_gb = 0;       // SHARDLM_MEMORY_GUARD_GB: keep at least this much available; 0 = off
   std::string log_level = "info";
   // Test aid: each rank writes the first sampled row's logits slice to

@@ -82,6 +82,9 @@ struct EngineSnapshot {
   double spec_proposer_s = 0;
   uint64_t prefix_query_tokens = 0, prefix_hit_tokens = 0;
   double collective_s_total = 0, step_s_total = 0, load_s = 0;
+  // The step collectives' deadline for a one-token step now, and its rule (cluster/step-deadline.h).
+  double collective_timeout_s = 0;
+  std::string collective_deadline_rule;
   double last_activity_unix = 0, started_unix = 0;
   std::vector<RankStats> ranks;
   std::vector<double> shutdown_rss;  // resident bytes per rank at shutdown (after run() returned)

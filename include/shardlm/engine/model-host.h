@@ -66,6 +66,9 @@ class ModelHost {
   uint64_t steps() const { return steps_; }                 // steps run since start
   double collective_seconds() const { return coll_s_; }     // rank 0's time in collectives, all steps
   double last_collective_seconds() const;
+  // The collective deadline of a one-token step now, and how it is derived (cluster/step-deadline.h).
+  double collective_timeout_s() const;
+  std::string collective_deadline_rule() const;
 
  private:
   EngineOptions opts_;

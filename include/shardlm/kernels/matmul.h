@@ -53,7 +53,27 @@ constexpr int64_t kMatmulInt8MinTokens = 8;
 //     memory-bound, so bytes of weights per token are what counts.
 //   - F32 weights, larger F16/BF16 steps, or types with no kernel: BLAS sgemm/sgemv
 //     (weights dequantized a sub-chunk at a time into per-thread scratch).
+//
+// Batch invariance (on by default; RuntimeConfig::batch_invariant, --no-batch-invariant):
+// the rule is that token i's output row of matmul(w, x, n) is bit-identical to
+// matmul(w, x + i * cols, 1) for every n, every other token in the step and every
+// pool size, so greedy text does not depend on what shares a step (issue 19 point 1).
+// In this mode every step size takes the one-token path: the vec-dot kernel of the
+// type (activations quantized per token), one sgemv per token for F32 and types
+// without a kernel, and Panel32's integer kernel (its rows do not depend on n). A
+// multi-row kernel (an integer or BF16 GEMM) may be dispatched in this mode only if
+// its rows are bit-identical to that one-token path: the same activation format
+// (e.g. q8_0 blocks of 32, the same scale rounding), the same per-block float
+// products and the same accumulation order. tests/test-kernels-batch-invariance.cpp
+// checks every path dispatched here. With the mode off, steps of kMatmulInt8MinTokens
+// or kMatmulGemmMinTokens tokens and F32 steps of 2+ tokens use the GEMMs/sgemm below,
+// whose rounding differs from the one-token path.
 void matmul(const WeightView& w, const float* x, int64_t n, float* y, ThreadPool& pool);
+
+// The process-wide batch-invariance mode (see above); each rank sets it from
+// RuntimeConfig::batch_invariant when it loads a model.
+void set_matmul_batch_invariant(bool on);
+bool matmul_batch_invariant();
 
 // Plain reference (double accumulation), for tests. Rows layout only.
 void matmul_ref(const WeightView& w, const float* x, int64_t n, float* y);
