@@ -128,7 +128,7 @@ Attempt ProxyState::call(Backend& b) {
     if (started) return true;  // a continuation: the client has its head already
     auto ct = head.headers.find("content-type");
     const std::string type = ct != head.headers.end() ? ct->second : "application/json";
-    http::HttpHeaders hs;
+    http::HttpHeaders hs{{"X-Shardlm-Backend", b.name}};
     if (type.rfind("text/event-stream", 0) == 0) hs.emplace_back("Cache-Control", "no-cache");
     started = true;
     if (!sink->start_stream(head.status, type, hs)) client_left = true;
@@ -188,7 +188,7 @@ Attempt ProxyState::call(Backend& b) {
   } else if (r->status == 502 || r->status == 503 || r->status == 504) {
     a.outcome = Outcome::retry;
   } else {
-    http::HttpHeaders hs;
+    http::HttpHeaders hs{{"X-Shardlm-Backend", b.name}};
     if (auto ra = r->headers.find("retry-after"); ra != r->headers.end()) hs.emplace_back("Retry-After", ra->second);
     if (auto wa = r->headers.find("www-authenticate"); wa != r->headers.end()) hs.emplace_back("WWW-Authenticate", wa->second);
     sink->send(r->status, a.content_type, r->body, hs);
