@@ -14,7 +14,9 @@
 #   RUN_DIR     run/ by default: replica i in RUN_DIR/replica<i>/ (server.log, rank<R>.log),
 #               the router's router.log, router.pid and backends.txt (reread on SIGHUP)
 #   ROUTER_ARGS extra `shardlm router` arguments (e.g. "--api-key KEY --migration-limit 2")
-# Extra command-line arguments go to every replica's `shardlm serve`.
+# Extra command-line arguments go to every replica's `shardlm serve` (after
+# --max-connections-per-client 4096: every request reaches a replica from the router's one
+# address, so serve's per-client default of 64 would cap the router).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 REPLICAS=${REPLICAS:-2}
@@ -40,7 +42,7 @@ for i in $(seq 0 $((REPLICAS - 1))); do
   echo "http://$REPLICA_HOST:$((BASE_PORT + i))" >> "$RUN_DIR/backends.txt"
   hf=${hostfiles[$i]:-$ROOT/hostfiles/localhost}
   if ! RUN_DIR="$dir" RANKS="$RANKS" HOST="$REPLICA_HOST" PORT=$((BASE_PORT + i)) HOSTFILE="$hf" \
-      "$ROOT/launch/launch_baseline.sh" "$@"; then
+      "$ROOT/launch/launch_baseline.sh" --max-connections-per-client 4096 --max-connections 8192 "$@"; then
     echo "launch: replica $i did not start (see $dir/server.log); stop the others with launch/stop_server.sh" >&2
     exit 1
   fi

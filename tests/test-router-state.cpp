@@ -107,15 +107,20 @@ TEST(Retry, BudgetLimitsRetriesToAShareOfRequests) {
   o.ratio = 0.1;
   o.min_per_s = 0;  // no time refill: only requests earn retries
   o.cap = 5;
-  RetryBudget b(o, 0);  // starts with one token
+  o.cap = 1;
+  RetryBudget b(o, 0);  // starts full: one token
   EXPECT_TRUE(b.try_spend(0));
   EXPECT_FALSE(b.try_spend(0));
   for (int i = 0; i < 10; ++i) b.on_request(0);  // 10 requests → 1 retry
   EXPECT_TRUE(b.try_spend(0));
   EXPECT_FALSE(b.try_spend(0));
-  for (int i = 0; i < 1000; ++i) b.on_request(0);  // capped at 5
+  RetryBudget b5(RetryOptions{.ratio = 0.1, .min_per_s = 0, .cap = 5}, 0);
   int n = 0;
-  while (b.try_spend(0)) ++n;
+  while (b5.try_spend(0)) ++n;
+  EXPECT_EQ(n, 5);  // starts full
+  for (int i = 0; i < 1000; ++i) b5.on_request(0);  // capped at 5
+  n = 0;
+  while (b5.try_spend(0)) ++n;
   EXPECT_EQ(n, 5);
 
   RetryOptions t;
@@ -123,8 +128,7 @@ TEST(Retry, BudgetLimitsRetriesToAShareOfRequests) {
   t.min_per_s = 2;
   t.cap = 4;
   RetryBudget r(t, 100);
-  EXPECT_TRUE(r.try_spend(100));
-  EXPECT_TRUE(r.try_spend(100));
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(r.try_spend(100));
   EXPECT_FALSE(r.try_spend(100));
   EXPECT_FALSE(r.try_spend(100.4));  // 0.8 tokens
   EXPECT_TRUE(r.try_spend(100.6));   // 1.2

@@ -232,13 +232,14 @@ void RouterCore::proxy(const http::HttpRequest& req, std::shared_ptr<http::Respo
   int retries = 0, migrations = 0;
   Attempt last;
   bool saw_full = false;
+  bool gave_up = false;  // the retries (per request or the shared budget) are spent
   int full_retry_after = 1;
   for (;;) {
     if (slot->is_gone()) {
       m.cancelled.inc();
       return;
     }
-    Choice ch = choose(session, phash, exclude);
+    Choice ch = gave_up ? Choice{} : choose(session, phash, exclude);
     if (!ch.backend) {
       if (ps.started) {
         m.migrations_failed.inc();
@@ -256,9 +257,15 @@ void RouterCore::proxy(const http::HttpRequest& req, std::shared_ptr<http::Respo
         ApiError e = http::too_many_requests(std::max(ch.retry_after_s, full_retry_after),
                                              "every backend is at capacity; retry later");
         sink->send_error(e);
-      } else if (last.outcome == Outcome::retry && !last.body.empty() && !exclude.empty()) {
+      } else if (last.outcome == Outcome::retry && !last.body.empty()) {
         m.responses(last.status).inc();  // the last backend's own 5xx answer
         sink->send(last.status, last.content_type, last.body, {{"Retry-After", "1"}});
+      } else if (gave_up) {
+        m.responses(503).inc();
+        ApiError e = http::service_unavailable(
+            fmt::format("the request failed on {} backend(s), no retry left (last error: {})", exclude.size(), last.why), 1);
+        e.code = "upstream_failed";
+        sink->send_error(e);
       } else {
         m.no_workers.inc();
         m.responses(503).inc();
@@ -322,8 +329,7 @@ void RouterCore::proxy(const http::HttpRequest& req, std::shared_ptr<http::Respo
         exclude.push_back(b.name);
         LOG_INFO("router: {} {} on {}: {}; trying another backend", req.method, req.target, b.name, a.why);
         if (++retries > opt.retry.max_retries || !budget.try_spend(now_s())) {
-          exclude = {};  // nothing more to try: answer with what we have
-          for (const auto& x : snapshot()) exclude.push_back(x->name);
+          gave_up = true;  // nothing more to try: answer with what we have
         } else {
           m.retries.inc();
           std::this_thread::sleep_for(std::chrono::duration<double>(backoff_delay(opt.retry, retries, jitter())));

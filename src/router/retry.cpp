@@ -13,7 +13,7 @@ double backoff_delay(const RetryOptions& o, int retry, double u) {
   return d * (0.5 + 0.5 * u);
 }
 
-RetryBudget::RetryBudget(RetryOptions o, double now) : o_(o), tokens_(std::min(o.cap, std::max(1.0, o.min_per_s))), last_(now) {}
+RetryBudget::RetryBudget(RetryOptions o, double now) : o_(o), tokens_(o.cap), last_(now) {}
 
 void RetryBudget::refill(double now) {
   if (now > last_) {

@@ -3,7 +3,7 @@
 //
 // The budget is a token bucket shared by all requests: each request adds `ratio` tokens,
 // time adds `min_per_s` per second, a retry takes one, and the bucket holds at most
-// `cap`. So retries stay a bounded share of the traffic when every backend fails (no
+// `cap` (and starts full). So retries stay a bounded share of the traffic when every backend fails (no
 // retry storm) while a few retries always get through. Time is passed in (seconds);
 // RetryBudget is thread-safe.
 #pragma once
