@@ -105,8 +105,17 @@ struct ProxyState {
   bool sse = false;            // relay through StreamRelay (migratable stream)
   std::optional<StreamRelay> relay;
   bool started = false;        // the client got the response head (bytes went out)
+  // Across attempts:
+  std::vector<std::string> exclude;  // backends this request failed on
+  int retries = 0, migrations = 0;
+  Attempt last;                      // the latest failed attempt
+  bool saw_full = false;             // a backend answered 429
+  int full_retry_after = 1;
+  bool gave_up = false;              // no retry left (per request or the shared budget)
 
   Attempt call(Backend& b);
+  // A non-2xx answer: retried (429, 502-504), or passed on to the client.
+  Attempt refused(const client::HttpResponse& r, const Backend& b);
 };
 
 Attempt ProxyState::call(Backend& b) {
@@ -174,27 +183,155 @@ Attempt ProxyState::call(Backend& b) {
     a.outcome = Outcome::done;
     return a;
   }
-  a.body = r->body;
-  auto ct = r->headers.find("content-type");
-  a.content_type = ct != r->headers.end() ? ct->second : "application/json";
-  a.why = "answered " + std::to_string(r->status);
+  return refused(*r, b);
+}
+
+Attempt ProxyState::refused(const client::HttpResponse& r, const Backend& b) {
+  Attempt a;
+  a.status = r.status;
+  a.body = r.body;
+  auto ct = r.headers.find("content-type");
+  a.content_type = ct != r.headers.end() ? ct->second : "application/json";
+  a.why = "answered " + std::to_string(r.status);
   if (started) {  // a continuation refused: the stream cannot go on
     a.outcome = Outcome::broken;
     return a;
   }
-  if (r->status == 429) {
+  if (r.status == 429) {
     a.outcome = Outcome::full;
-    a.retry_after_s = retry_after(*r);
-  } else if (r->status == 502 || r->status == 503 || r->status == 504) {
+    a.retry_after_s = retry_after(r);
+  } else if (r.status == 502 || r.status == 503 || r.status == 504) {
     a.outcome = Outcome::retry;
   } else {
     http::HttpHeaders hs{{"X-Shardlm-Backend", b.name}};
-    if (auto ra = r->headers.find("retry-after"); ra != r->headers.end()) hs.emplace_back("Retry-After", ra->second);
-    if (auto wa = r->headers.find("www-authenticate"); wa != r->headers.end()) hs.emplace_back("WWW-Authenticate", wa->second);
-    sink->send(r->status, a.content_type, r->body, hs);
+    if (auto ra = r.headers.find("retry-after"); ra != r.headers.end()) hs.emplace_back("Retry-After", ra->second);
+    if (auto wa = r.headers.find("www-authenticate"); wa != r.headers.end()) hs.emplace_back("WWW-Authenticate", wa->second);
+    sink->send(r.status, a.content_type, r.body, hs);
     a.outcome = Outcome::forwarded;
   }
   return a;
+}
+
+}  // namespace
+
+namespace {
+
+// The request has no backend to go to (none chosen, or no retry left): answer it, or end
+// a stream that cannot go on.
+void answer_without_backend(ProxyState& ps, const Choice& ch) {
+  RouterMetrics& m = ps.core.m;
+  auto& sink = ps.sink;
+  if (ps.started) {
+    m.migrations_failed.inc();
+    LOG_WARN("router: {} {}: no backend to continue the stream on; the stream ends with an error", ps.req.method,
+             ps.req.target);
+    if (ps.sse && ps.relay->broken()) {
+      sink->write(ps.relay->error_event());
+      sink->write("data: [DONE]\n\n");
+      sink->end();
+    }
+    return;  // otherwise closed without its end (the sink is dropped)
+  }
+  if (ch.all_full || ps.saw_full) {
+    m.all_full.inc();
+    m.responses(429).inc();
+    sink->send_error(http::too_many_requests(std::max(ch.retry_after_s, ps.full_retry_after),
+                                             "every backend is at capacity; retry later"));
+  } else if (ps.last.outcome == Outcome::retry && !ps.last.body.empty()) {
+    m.responses(ps.last.status).inc();  // the last backend's own 5xx answer
+    sink->send(ps.last.status, ps.last.content_type, ps.last.body, {{"Retry-After", "1"}});
+  } else if (ps.gave_up) {
+    m.responses(503).inc();
+    ApiError e = http::service_unavailable(fmt::format("the request failed on {} backend(s), no retry left (last error: {})",
+                                                       ps.exclude.size(), ps.last.why), 1);
+    e.code = "upstream_failed";
+    sink->send_error(e);
+  } else {
+    m.no_workers.inc();
+    m.responses(503).inc();
+    ApiError e = http::service_unavailable(
+        "no backend is available" + (ps.last.why.empty() ? "" : " (last error: " + ps.last.why + ")"), 1);
+    e.code = "no_workers_available";
+    sink->send_error(e);
+  }
+}
+
+// The breaker and the backend's bookkeeping after one attempt.
+void record_outcome(RouterCore& core, Backend& b, const Attempt& a) {
+  const double now = now_s();
+  std::lock_guard<std::mutex> lk(b.mu);
+  const uint64_t opened = b.breaker.opened();
+  switch (a.outcome) {
+    case Outcome::done:
+    case Outcome::forwarded:
+    case Outcome::full:
+      b.breaker.on_success(now);  // it answered: alive
+      break;
+    case Outcome::gone:
+      b.breaker.release_probe();
+      break;
+    case Outcome::retry:
+    case Outcome::broken:
+      b.failures++;
+      core.m.backend_failures(b.name).inc();
+      b.breaker.on_failure(now);
+      b.last_error = a.why;
+      if (a.connect) core.mark_down(b, a.why);
+      break;
+  }
+  if (b.breaker.opened() != opened) {
+    core.m.breaker_opens(b.name).inc();
+    LOG_WARN("router: backend {}: breaker open after {}", b.name, a.why);
+  }
+  if (a.outcome == Outcome::full) b.full_until = now + a.retry_after_s;
+}
+
+// Nothing reached the client: count the retry, or give up when none is left.
+void after_retryable(ProxyState& ps, Backend& b, const Attempt& a) {
+  RouterCore& core = ps.core;
+  if (a.outcome == Outcome::full) {
+    ps.saw_full = true;
+    ps.full_retry_after = std::max(ps.full_retry_after, a.retry_after_s);
+  }
+  ps.last = a;
+  ps.exclude.push_back(b.name);
+  LOG_INFO("router: {} {} on {}: {}; trying another backend", ps.req.method, ps.req.target, b.name, a.why);
+  if (++ps.retries > core.opt.retry.max_retries || !core.budget.try_spend(now_s())) {
+    ps.gave_up = true;
+    return;
+  }
+  core.m.retries.inc();
+  std::this_thread::sleep_for(std::chrono::duration<double>(backoff_delay(core.opt.retry, ps.retries, jitter())));
+}
+
+// The stream broke after bytes reached the client: set up its continuation elsewhere;
+// false when it cannot move (then the client's stream has been ended).
+bool after_broken(ProxyState& ps, Backend& b, const Attempt& a, const json& body) {
+  RouterCore& core = ps.core;
+  ps.exclude.push_back(b.name);
+  b.migrated_from++;
+  std::optional<std::string> next;
+  if (ps.sse && ps.migrations < core.opt.migration_limit) next = ps.relay->continuation(body);
+  if (!next) {
+    core.m.migrations_failed.inc();
+    LOG_WARN("router: {} {} on {} broke after the stream began ({}); it cannot move", ps.req.method, ps.req.target,
+             b.name, a.why);
+    if (ps.sse && ps.relay->broken()) {
+      ps.sink->write(ps.relay->error_event());
+      ps.sink->write("data: [DONE]\n\n");
+      ps.sink->end();
+    }
+    return false;
+  }
+  ++ps.migrations;
+  core.m.migrations.inc();
+  LOG_WARN("router: stream on {} broke ({}) after {} tokens; continuing on another backend", b.name, a.why,
+           ps.relay->generated());
+  ps.relay->begin_continuation();
+  ps.target = "/v1/completions";
+  ps.body = std::move(*next);
+  ps.last = a;
+  return true;
 }
 
 }  // namespace
@@ -220,61 +357,19 @@ void RouterCore::proxy(const http::HttpRequest& req, std::shared_ptr<http::Respo
 
   ProxyState ps{*this, req, sink, slot, req.target, req.body};
   if (generate && stream && one_choice && opt.migration_limit > 0) {
-    const bool wants_ids = body.value("return_token_ids", false) == true;
     json up = body;
     up["return_token_ids"] = true;
     ps.body = up.dump(-1, ' ', false, json::error_handler_t::replace);
     ps.sse = true;
-    ps.relay.emplace(chat, wants_ids);
+    ps.relay.emplace(chat, body.value("return_token_ids", false) == true);
   }
-
-  std::vector<std::string> exclude;
-  int retries = 0, migrations = 0;
-  Attempt last;
-  bool saw_full = false;
-  bool gave_up = false;  // the retries (per request or the shared budget) are spent
-  int full_retry_after = 1;
   for (;;) {
     if (slot->is_gone()) {
       m.cancelled.inc();
       return;
     }
-    Choice ch = gave_up ? Choice{} : choose(session, phash, exclude);
-    if (!ch.backend) {
-      if (ps.started) {
-        m.migrations_failed.inc();
-        LOG_WARN("router: {} {}: no backend to continue the stream on; the stream ends with an error", req.method, req.target);
-        if (ps.sse && ps.relay->broken()) {
-          sink->write(ps.relay->error_event());
-          sink->write("data: [DONE]\n\n");
-          sink->end();
-        }
-        return;  // a stream that cannot go on: closed without its end (the sink is dropped)
-      }
-      if (ch.all_full || saw_full) {
-        m.all_full.inc();
-        m.responses(429).inc();
-        ApiError e = http::too_many_requests(std::max(ch.retry_after_s, full_retry_after),
-                                             "every backend is at capacity; retry later");
-        sink->send_error(e);
-      } else if (last.outcome == Outcome::retry && !last.body.empty()) {
-        m.responses(last.status).inc();  // the last backend's own 5xx answer
-        sink->send(last.status, last.content_type, last.body, {{"Retry-After", "1"}});
-      } else if (gave_up) {
-        m.responses(503).inc();
-        ApiError e = http::service_unavailable(
-            fmt::format("the request failed on {} backend(s), no retry left (last error: {})", exclude.size(), last.why), 1);
-        e.code = "upstream_failed";
-        sink->send_error(e);
-      } else {
-        m.no_workers.inc();
-        m.responses(503).inc();
-        ApiError e = http::service_unavailable("no backend is available" + (last.why.empty() ? "" : " (last error: " + last.why + ")"), 1);
-        e.code = "no_workers_available";
-        sink->send_error(e);
-      }
-      return;
-    }
+    Choice ch = ps.gave_up ? Choice{} : choose(session, phash, ps.exclude);
+    if (!ch.backend) return answer_without_backend(ps, ch);
     Backend& b = *ch.backend;
     b.requests++;
     m.backend_requests(b.name).inc();
@@ -283,34 +378,7 @@ void RouterCore::proxy(const http::HttpRequest& req, std::shared_ptr<http::Respo
     Attempt a = ps.call(b);
     b.inflight--;
     m.inflight.dec();
-    const double now = now_s();
-    {
-      std::lock_guard<std::mutex> lk(b.mu);
-      const uint64_t opened = b.breaker.opened();
-      switch (a.outcome) {
-        case Outcome::done:
-        case Outcome::forwarded:
-        case Outcome::full:
-          b.breaker.on_success(now);  // it answered: alive
-          break;
-        case Outcome::gone:
-          b.breaker.release_probe();
-          break;
-        case Outcome::retry:
-        case Outcome::broken:
-          b.failures++;
-          m.backend_failures(b.name).inc();
-          b.breaker.on_failure(now);
-          b.last_error = a.why;
-          if (a.connect) mark_down(b, a.why);
-          break;
-      }
-      if (b.breaker.opened() != opened) {
-        m.breaker_opens(b.name).inc();
-        LOG_WARN("router: backend {}: breaker open after {}", b.name, a.why);
-      }
-      if (a.outcome == Outcome::full) b.full_until = now + a.retry_after_s;
-    }
+    record_outcome(*this, b, a);
     switch (a.outcome) {
       case Outcome::done:
       case Outcome::forwarded:
@@ -320,47 +388,12 @@ void RouterCore::proxy(const http::HttpRequest& req, std::shared_ptr<http::Respo
         m.cancelled.inc();
         return;
       case Outcome::full:
-      case Outcome::retry: {
-        if (a.outcome == Outcome::full) {
-          saw_full = true;
-          full_retry_after = std::max(full_retry_after, a.retry_after_s);
-        }
-        last = a;
-        exclude.push_back(b.name);
-        LOG_INFO("router: {} {} on {}: {}; trying another backend", req.method, req.target, b.name, a.why);
-        if (++retries > opt.retry.max_retries || !budget.try_spend(now_s())) {
-          gave_up = true;  // nothing more to try: answer with what we have
-        } else {
-          m.retries.inc();
-          std::this_thread::sleep_for(std::chrono::duration<double>(backoff_delay(opt.retry, retries, jitter())));
-        }
+      case Outcome::retry:
+        after_retryable(ps, b, a);
         continue;
-      }
-      case Outcome::broken: {
-        exclude.push_back(b.name);
-        b.migrated_from++;
-        std::optional<std::string> next;
-        if (ps.sse && migrations < opt.migration_limit) next = ps.relay->continuation(body);
-        if (!next) {
-          m.migrations_failed.inc();
-          LOG_WARN("router: {} {} on {} broke after the stream began ({}); it cannot move", req.method, req.target, b.name, a.why);
-          if (ps.sse && ps.relay->broken()) {
-            sink->write(ps.relay->error_event());
-            sink->write("data: [DONE]\n\n");
-            sink->end();
-          }
-          return;
-        }
-        ++migrations;
-        m.migrations.inc();
-        LOG_WARN("router: stream on {} broke ({}) after {} tokens; continuing on another backend", b.name, a.why,
-                 ps.relay->generated());
-        ps.relay->begin_continuation();
-        ps.target = "/v1/completions";
-        ps.body = std::move(*next);
-        last = a;
+      case Outcome::broken:
+        if (!after_broken(ps, b, a, body)) return;
         continue;
-      }
     }
   }
 }
