@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stop a server started by a launch/launch_*.sh script: SIGTERM to rank 0 (it drains,
+# Stop a server started by a launch/launch_*.sh script (for launch_replicas.sh: the router,
+# then every replica as below): SIGTERM to rank 0 (it drains,
 # tells every rank to shut down, and each logs its EXIT AUDIT line), then, if anything
 # is still running after STOP_TIMEOUT seconds, SIGTERM and finally SIGKILL to mpirun.
 # Then it checks every host of the hostfile (remote hosts through $RSH, default ssh;
@@ -14,6 +15,23 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUN_DIR=${RUN_DIR:-$ROOT/run}
 STOP_TIMEOUT=${STOP_TIMEOUT:-100}  # > --drain-timeout-s (30) + --heartbeat-timeout-s (60)
+# A launch_replicas.sh run: stop the router, then each replica (RUN_DIR/replicas lists their run dirs).
+if [ -f "$RUN_DIR/replicas" ]; then
+  rp=$(cat "$RUN_DIR/router.pid" 2>/dev/null || true)
+  if [ -n "$rp" ] && kill -0 "$rp" 2>/dev/null; then
+    echo "stop: SIGTERM to the router (pid $rp)" >&2
+    kill -TERM "$rp"
+    for _ in $(seq 1 120); do kill -0 "$rp" 2>/dev/null || break; sleep 0.25; done
+    if kill -0 "$rp" 2>/dev/null; then echo "stop: SIGKILL to the router" >&2; kill -KILL "$rp"; fi
+  fi
+  rm -f "$RUN_DIR/router.pid"
+  rc=0
+  while read -r dir; do
+    [ -n "$dir" ] || continue
+    RUN_DIR="$dir" bash "$0" || rc=1
+  done < "$RUN_DIR/replicas"
+  exit $rc
+fi
 mpid=$(cat "$RUN_DIR/mpirun.pid" 2>/dev/null || true)
 r0=$(cat "$RUN_DIR/rank0.pid" 2>/dev/null || true)
 alive() { [ -n "$mpid" ] && kill -0 "$mpid" 2>/dev/null; }

@@ -47,12 +47,17 @@ struct ParseToolCallsOptions {
 int cmd_parse_tool_calls(const ParseToolCallsOptions& o);
 struct QuantizeConfig;  // shardlm/model/model-quantize.h
 int cmd_quantize(const QuantizeConfig& cfg);
+namespace router { struct RouterOptions; }
+int cmd_router(const router::RouterOptions& o);  // `shardlm router` (cmd-router.cpp)
 
 // Reads SHARDLM_* environment variables into the config (main() only: house rule 6).
 void apply_env(RuntimeConfig& rt);
 // Installs signal handling: SIGTERM/SIGINT log the EXIT AUDIT and exit; SIGHUP is
 // ignored when running on more than one rank. Call before starting any thread.
 void install_signal_handlers(int world_size);
+// With a function set, SIGHUP calls it (on the signal thread) instead of exiting (the
+// router rereads its backends); nullptr restores the default.
+void set_reload_handler(std::function<void()> fn);
 // With a function set, the first SIGTERM/SIGINT calls it (on the signal thread) instead
 // of exiting; a second one exits at once.
 void set_graceful_stop(std::function<void(int)> fn);

@@ -14,6 +14,7 @@
 #include "shardlm/kernels/matmul.h"
 #include "shardlm/model/model-maker.h"
 #include "shardlm/model/model-quantize.h"
+#include "shardlm/router/router-options.h"
 
 using namespace shardlm;
 
@@ -98,21 +99,56 @@ CLI::App* add_generate_command(CLI::App& app, GenerateOptions& gen) {
   return g;
 }
 
+// The HTTP server's flags (serve and router).
+void add_http_flags(CLI::App* c, http::HttpServerConfig& h) {
+  c->add_option("--host", h.host, "address to bind")->capture_default_str();
+  c->add_option("--port", h.port, "port to listen on (0 = any free port)")->capture_default_str();
+  c->add_option("--http-threads", h.threads, "HTTP io threads")->check(CLI::Range(1, 64));
+  c->add_option("--api-key", h.api_key, "require 'Authorization: Bearer KEY' on the API");
+  c->add_option("--admin-key", h.admin_key, "key for /admin/* (default: the API key)");
+  c->add_option("--body-limit", h.body_limit, "largest request body in bytes (413 past it)");
+  c->add_option("--header-timeout-s", h.header_timeout_s, "deadline for a request's line and headers (0 = idle timeout only)")->check(CLI::NonNegativeNumber);
+  c->add_option("--http-idle-timeout-s", h.idle_timeout_s, "close a keep-alive connection idle this long")->check(CLI::PositiveNumber);
+  c->add_option("--max-connections", h.max_connections, "open client connections (503 past it)")->check(CLI::Range(2, 1 << 20));
+  c->add_option("--max-connections-per-client", h.max_connections_per_client, "open connections per client address (503 past it)")->check(CLI::Range(1, 1 << 20));
+  c->add_option("--reserved-connections", h.reserved_connections, "of --max-connections, the last ones serve only /health and /metrics")->check(CLI::Range(0, 1 << 20));
+}
+
+// `router`: replicas behind one endpoint (no MPI).
+CLI::App* add_router_command(CLI::App& app, router::RouterOptions& ro) {
+  auto* r = app.add_subcommand("router", "one endpoint in front of several `shardlm serve` replicas (no MPI)");
+  add_http_flags(r, ro.http);
+  r->add_option("--backend", ro.backends, "a replica's base URL, http://HOST:PORT (repeatable)");
+  r->add_option("--backends", ro.backends_file, "file with one replica URL a line (reread on SIGHUP and POST /admin/backends)");
+  r->add_option("--backend-api-key", ro.backend_api_key, "Bearer key the router sends to the replicas");
+  r->add_option("--backend-admin-key", ro.backend_admin_key, "key for the replicas' /admin/status (default: --backend-api-key)");
+  r->add_option("--request-timeout-s", ro.request_timeout_s, "whole deadline of one upstream call (0 = none)")->check(CLI::NonNegativeNumber);
+  r->add_option("--first-token-timeout-s", ro.first_token_timeout_s, "a replica's response header (first token) deadline; later → another replica")->check(CLI::PositiveNumber);
+  r->add_option("--health-interval-s", ro.health_interval_s, "active health checks of each replica")->check(CLI::Range(0.05, 3600.0));
+  r->add_option("--health-timeout-s", ro.health_timeout_s, "deadline of one health check")->check(CLI::Range(0.05, 600.0));
+  r->add_option("--breaker-failures", ro.breaker.consecutive_failures, "failures in a row that open a replica's breaker (0 = off)")->check(CLI::Range(0, 1000));
+  r->add_option("--breaker-error-rate", ro.breaker.error_rate, "failure share over the window that opens it (0 = off)")->check(CLI::Range(0.0, 1.0));
+  r->add_option("--breaker-window-s", ro.breaker.window_s, "the error-rate window")->check(CLI::PositiveNumber);
+  r->add_option("--breaker-cooldown-s", ro.breaker.cooldown_s, "open this long before a half-open probe")->check(CLI::NonNegativeNumber);
+  r->add_option("--retry-budget", ro.retry.max_retries, "further replicas one request may try before any byte reached the client")->check(CLI::Range(0, 16));
+  r->add_option("--retry-backoff-s", ro.retry.backoff_base_s, "first retry wait (doubles, jittered)")->check(CLI::NonNegativeNumber);
+  r->add_option("--session-ttl-s", ro.session_ttl_s, "a sticky session lives this long after its last use")->check(CLI::PositiveNumber);
+  r->add_option("--max-sessions", ro.max_sessions, "sticky sessions kept (least recently used go first)")->check(CLI::Range(1, 1 << 26));
+  r->add_option("--prefix-block-bytes", ro.prefix_block_bytes, "prompt bytes per prefix block (0 = no prefix routing)")->check(CLI::Range(0, 1 << 20));
+  r->add_option("--prefix-blocks", ro.prefix_blocks, "prefix blocks hashed")->check(CLI::Range(1, 1024));
+  r->add_option("--prefix-load-factor", ro.prefix_load_factor, "a prefix's replica takes it while its load is under this × the mean")->check(CLI::Range(1.0, 100.0));
+  r->add_option("--migration-limit", ro.migration_limit, "replicas a stream may move to after it began (0 = no failover mid-stream)")->check(CLI::Range(0, 16));
+  r->add_flag("!--no-prewarm", ro.prewarm, "give a (re)appearing replica traffic without a warm-up generation");
+  r->add_option("--max-inflight", ro.max_inflight, "requests proxied at once (429 past it)")->check(CLI::Range(1, 1 << 20));
+  r->add_option("--pid-file", ro.pid_file, "write the router's pid here");
+  return r;
+}
+
 // `serve`: HTTP, batching policy, deadlines, heartbeats and lifecycle flags.
 CLI::App* add_serve_command(CLI::App& app, ServeOptions& srv) {
   auto* sv = app.add_subcommand("serve", "OpenAI-compatible server on rank 0 over all ranks (run under mpirun)");
   add_runtime_flags(sv, srv.engine.rt, false);
-  sv->add_option("--host", srv.http.host, "address to bind")->capture_default_str();
-  sv->add_option("--port", srv.http.port, "port to listen on (0 = any free port)")->capture_default_str();
-  sv->add_option("--http-threads", srv.http.threads, "HTTP io threads")->check(CLI::Range(1, 64));
-  sv->add_option("--api-key", srv.http.api_key, "require 'Authorization: Bearer KEY' on the API");
-  sv->add_option("--admin-key", srv.http.admin_key, "key for /admin/* (default: the API key)");
-  sv->add_option("--body-limit", srv.http.body_limit, "largest request body in bytes (413 past it)");
-  sv->add_option("--header-timeout-s", srv.http.header_timeout_s, "deadline for a request's line and headers (0 = idle timeout only)")->check(CLI::NonNegativeNumber);
-  sv->add_option("--http-idle-timeout-s", srv.http.idle_timeout_s, "close a keep-alive connection idle this long")->check(CLI::PositiveNumber);
-  sv->add_option("--max-connections", srv.http.max_connections, "open client connections (503 past it)")->check(CLI::Range(2, 1 << 20));
-  sv->add_option("--max-connections-per-client", srv.http.max_connections_per_client, "open connections per client address (503 past it)")->check(CLI::Range(1, 1 << 20));
-  sv->add_option("--reserved-connections", srv.http.reserved_connections, "of --max-connections, the last ones serve only /health and /metrics")->check(CLI::Range(0, 1 << 20));
+  add_http_flags(sv, srv.http);
   sv->add_option("--chat-template", srv.chat_template, "built-in chat format instead of the model's Jinja template: chatml, llama2, llama3, mistral, zephyr, phi3");
   sv->add_option("--chat-template-file", srv.chat_template_file, "Jinja chat template to use instead of the model's own");
   sv->add_option("--tool-call-parser", srv.tool_call_parser, "tool-call family of the model's answers: auto (from the chat template), " + toolcall::tool_format_names());
@@ -150,6 +186,8 @@ int main(int argc, char** argv) {
   add_generate_command(app, gen);
   ServeOptions srv;
   CLI::App* sv = add_serve_command(app, srv);
+  router::RouterOptions rto_router;
+  CLI::App* rtr = add_router_command(app, rto_router);
 
   std::string tk_model, tk_text, tk_ids;
   bool tk_no_bos = false, tk_special = false;
@@ -237,6 +275,10 @@ int main(int argc, char** argv) {
   }
   if (*ptc) return cmd_parse_tool_calls(pto);
   if (*qc) return cmd_quantize(qz);
+  if (*rtr) {
+    install_signal_handlers(1);
+    return cmd_router(rto_router);
+  }
   if (*mm) {
     auto dt = dtype_from_name(mk_dtype);
     if (!dt) {

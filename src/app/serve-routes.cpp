@@ -39,6 +39,8 @@ struct Reply {
   ApiKind kind = ApiKind::completion;
   ResponseMeta meta;
   bool stream = false, include_usage = false, logprobs = false;
+  bool token_ids = false;               // return_token_ids (extension)
+  std::vector<int32_t> prompt_ids;      // for the first choice/chunk's prompt_token_ids
   bool started = false;
   std::string prefix;  // echo: the prompt text, sent first
   http::HttpHeaders headers;  // extra response fields (X-Response-Cache)
@@ -106,6 +108,8 @@ struct Reply {
     if (!stream) {
       if (parser) absorb(parser->feed(e.text), all, true);
       else all.text += e.text;
+      if (token_ids)
+        for (const auto& t : e.tokens) all.token_ids.push_back(t.id);
       if (logprobs) {
         auto l = convert(e.tokens);
         all.logprobs.insert(all.logprobs.end(), l.begin(), l.end());
@@ -116,6 +120,8 @@ struct Reply {
       all.text = prefix + all.text;
       all.finish_reason = finish_reason(e.finish);
       all.has_logprobs = logprobs;
+      all.has_token_ids = token_ids;
+      if (token_ids) all.prompt_token_ids = prompt_ids;
       http::Usage u{e.usage.prompt_tokens, e.usage.completion_tokens, e.usage.cached_tokens};
       std::vector<ChoiceResult> choices{all};
       if (metrics) metrics->http_responses(200).inc();
@@ -143,9 +149,15 @@ struct Reply {
       }
       c.has_logprobs = logprobs;
       if (logprobs) c.logprobs = convert(e.tokens);
+      c.has_token_ids = token_ids;
+      if (token_ids) {
+        for (const auto& t : e.tokens) c.token_ids.push_back(t.id);
+        if (first) c.prompt_token_ids = prompt_ids;
+      }
       c.text_offset = offset;
       offset += c.text.size();
-      if (!c.text.empty() || first || !c.logprobs.empty() || !c.reasoning.empty() || !c.tool_calls.empty())
+      if (!c.text.empty() || first || !c.logprobs.empty() || !c.reasoning.empty() || !c.tool_calls.empty() ||
+          !c.token_ids.empty())
         sink->write(sse_event(chunk(c, first)));
     }
     if (!e.done) return;
@@ -292,6 +304,8 @@ void handle_generate(ServeContext& ctx, ApiKind kind, const HttpRequest& hreq, s
   if (parser.format != toolcall::ToolFormat::none || parser.reasoning)
     reply->parser = std::make_unique<toolcall::StreamParser>(std::move(parser));
   reply->parallel_calls = req.parallel_tool_calls;
+  reply->token_ids = req.return_token_ids;
+  if (req.return_token_ids) reply->prompt_ids = prompt;
 
   EngineRequest er;
   er.prompt = std::move(prompt);
@@ -302,7 +316,7 @@ void handle_generate(ServeContext& ctx, ApiKind kind, const HttpRequest& hreq, s
   er.stop_token_ids = req.stop_token_ids;
   er.ignore_eos = req.ignore_eos;
   er.speculate = req.spec_decode;
-  er.logprobs = req.logprobs >= 0;
+  er.logprobs = req.logprobs >= 0 || req.return_token_ids;  // the tokens come with the logprobs
   er.n_top = std::max(0, req.logprobs);
   er.session_id = req.session_id;
   // Some families' call markers are control tokens ([TOOL_CALLS], <|python_tag|>,

@@ -36,7 +36,13 @@ void apply_env(RuntimeConfig& rt) {
 namespace {
 std::mutex g_stop_mu;
 std::function<void(int)> g_stop;  // first SIGTERM/SIGINT goes here when set
+std::function<void()> g_reload;   // SIGHUP goes here when set
 }  // namespace
+
+void set_reload_handler(std::function<void()> fn) {
+  std::lock_guard<std::mutex> lk(g_stop_mu);
+  g_reload = std::move(fn);
+}
 
 void set_graceful_stop(std::function<void(int)> fn) {
   std::lock_guard<std::mutex> lk(g_stop_mu);
@@ -74,6 +80,18 @@ void install_signal_handlers(int world_size) {
       if (sig == SIGHUP && world_size > 1) {
         LOG_WARN("SIGHUP ignored (running on {} ranks)", world_size);
         continue;
+      }
+      if (sig == SIGHUP) {
+        std::function<void()> reload;
+        {
+          std::lock_guard<std::mutex> lk(g_stop_mu);
+          reload = g_reload;
+        }
+        if (reload) {
+          LOG_INFO("SIGHUP received: reloading");
+          reload();
+          continue;
+        }
       }
       const char* name = sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "SIGHUP";
       std::function<void(int)> stop;

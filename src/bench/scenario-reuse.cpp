@@ -42,14 +42,18 @@ void read_usage(const nlohmann::json& j, Answer& a) {
   a.cached_tokens = j["usage"].contains("prompt_tokens_details") ? j["usage"]["prompt_tokens_details"].value("cached_tokens", 0) : 0;
 }
 
-Answer ask(HttpClient& client, const std::string& key, const std::string& prompt, int max_tokens, bool stream) {
+// no_store: sent with `Cache-Control: no-store` (a computation that bypasses the cache).
+Answer ask(HttpClient& client, const std::string& key, const std::string& prompt, int max_tokens, bool stream,
+           bool no_store = false) {
   Answer a;
   const std::string body = request_body(prompt, max_tokens, stream);
   SseParser parser;
   std::vector<SseEvent> events;
-  auto res = stream ? client.stream("POST", "/v1/completions", body, key,
-                                    [&](std::string_view b, Clock::time_point t) { parser.feed(b, t, events); })
-                    : client.request("POST", "/v1/completions", body, key);
+  CallOptions opts;
+  if (no_store) opts.headers = {{"Cache-Control", "no-store"}};
+  ChunkFn on_chunk;
+  if (stream) on_chunk = [&](std::string_view b, Clock::time_point t) { parser.feed(b, t, events); };
+  auto res = client.exchange("POST", "/v1/completions", body, key, opts, {}, on_chunk);
   if (!res) {
     a.error = res.message();
     return a;
@@ -103,9 +107,6 @@ int scenario_reuse_verify(const BenchOptions& opt) {
   const int max_tokens = opt.max_tokens;
   auto url = parse_url(opt.url);
   HttpClient client(HttpClientConfig{url.value(), opt.timeout_s});
-  HttpClientConfig nostore{url.value(), opt.timeout_s};
-  nostore.headers = {{"Cache-Control", "no-store"}};
-  HttpClient fresh(nostore);
   const auto prompts = make_prompt_set(prompt_config(run, "reuse-verify", PromptKind::long_, n));
 
   std::vector<double> first_s, repeat_s, stream_s, recompute_s;
@@ -117,7 +118,7 @@ int scenario_reuse_verify(const BenchOptions& opt) {
     std::vector<Answer> repeats;
     for (int k = 0; k < 3; ++k) repeats.push_back(ask(client, opt.api_key, p, max_tokens, false));
     repeats.push_back(ask(client, opt.api_key, p, max_tokens, true));
-    Answer again = ask(fresh, opt.api_key, p, max_tokens, false);
+    Answer again = ask(client, opt.api_key, p, max_tokens, false, /*no_store=*/true);
     std::vector<const Answer*> all{&first, &again};
     for (const auto& a : repeats) all.push_back(&a);
     for (const Answer* a : all)

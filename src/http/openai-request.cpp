@@ -374,6 +374,7 @@ Err parse_common(const json& o, ApiRequest& r) {
   }
   OPENAI_TRY(get_string(o, "user", r.user));
   OPENAI_TRY(get_string(o, "session_id", r.session_id));
+  OPENAI_TRY(get_bool(o, "return_token_ids", r.return_token_ids));
   return std::nullopt;
 }
 

@@ -119,12 +119,20 @@ ojson header(const ResponseMeta& meta, const char* object) {
   return j;
 }
 
+// The return_token_ids extension fields, after finish_reason.
+void add_token_ids(ojson& choice, const ChoiceResult& c) {
+  if (!c.has_token_ids) return;
+  choice["token_ids"] = c.token_ids;
+  if (!c.prompt_token_ids.empty()) choice["prompt_token_ids"] = c.prompt_token_ids;
+}
+
 ojson completion_choice(const ChoiceResult& c, bool in_chunk) {
   ojson j = ojson::object();
   j["index"] = c.index;
   j["text"] = c.text;
   j["logprobs"] = logprobs_value(ApiKind::completion, c, in_chunk);
   j["finish_reason"] = finish_value(c.finish_reason);
+  add_token_ids(j, c);
   return j;
 }
 
@@ -182,6 +190,7 @@ std::string chat_response_json(const ResponseMeta& meta, const std::vector<Choic
     choice["message"] = std::move(msg);
     choice["logprobs"] = logprobs_value(ApiKind::chat, c, false);
     choice["finish_reason"] = finish_value(c.finish_reason);
+    add_token_ids(choice, c);
     cs.push_back(std::move(choice));
   }
   j["choices"] = std::move(cs);
@@ -208,6 +217,7 @@ std::string chat_chunk_json(const ResponseMeta& meta, const ChoiceResult& choice
   c["delta"] = std::move(delta);
   c["logprobs"] = logprobs_value(ApiKind::chat, choice, true);
   c["finish_reason"] = finish_value(choice.finish_reason);
+  add_token_ids(c, choice);
   j["choices"] = ojson::array({std::move(c)});
   if (include_usage) j["usage"] = nullptr;
   return dump(j);

@@ -125,6 +125,10 @@ struct ApiRequest {
   int32_t n = 1;           // "n": only 1 is supported (anything else -> 400)
   std::string user;        // "user", passed through
   std::string session_id;  // "session_id" (extension), passed through for prefix caching
+  // "return_token_ids" (extension, vLLM's name): each choice carries "token_ids" (the
+  // generated ids it covers) and the first one "prompt_token_ids" (the prompt as the
+  // server tokenized it). The router's mid-stream failover resumes from them.
+  bool return_token_ids = false;
 };
 
 using ParseResult = std::variant<ApiRequest, ApiError>;

@@ -77,6 +77,12 @@ struct ChoiceResult {
   // it in this choice (streaming: over earlier chunks; echo: the prompt counts). Each
   // next offset adds the code points of the previous token's bytes.
   size_t text_offset = 0;
+  // return_token_ids (extension): "token_ids" (the ids this choice or chunk covers, which
+  // may run ahead of its text while text is held back) and, when non-empty,
+  // "prompt_token_ids" after finish_reason.
+  bool has_token_ids = false;
+  std::vector<int32_t> token_ids;
+  std::vector<int32_t> prompt_token_ids;
 };
 
 struct Usage {

@@ -1,6 +1,6 @@
-#include "shardlm/bench/sse-parser.h"
+#include "shardlm/client/sse-parser.h"
 
-namespace shardlm::bench {
+namespace shardlm::client {
 
 void SseParser::feed(std::string_view bytes, Clock::time_point t, std::vector<SseEvent>& out) {
   for (char c : bytes) {
@@ -48,4 +48,4 @@ void SseParser::line_done(Clock::time_point t, std::vector<SseEvent>& out) {
   line_.clear();
 }
 
-}  // namespace shardlm::bench
+}  // namespace shardlm::client
