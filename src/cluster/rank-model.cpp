@@ -123,6 +123,23 @@ Result<std::unique_ptr<RankModel>> load_rank_model(const RuntimeConfig& cfg) {
   else
     m->ar_ = std::make_unique<NoAllReduce>();
   m->fwd_ = std::make_unique<Forward>(*m->weights_, *m->kv_, *m->pool_, *m->ar_);
+  if (cfg.kv_tier == "cpu_disk") {
+    KvDiskOptions d;
+    d.dir = cfg.kv_disk_dir;
+    d.budget_bytes = static_cast<uint64_t>(cfg.kv_disk_gb * 1073741824.0);
+    d.queue_blocks = cfg.kv_disk_queue_blocks;
+    d.events = rank == 0;
+    KvDiskLayout l;
+    l.fingerprint = model_fingerprint(cfg.model_path, cfg.weight_dtype);
+    l.tp = static_cast<uint32_t>(world);
+    l.rank = static_cast<uint32_t>(rank);
+    l.dtype = static_cast<uint32_t>(kc.dtype);
+    l.block_size = static_cast<uint32_t>(kc.block_size);
+    l.n_layer = static_cast<uint32_t>(kc.n_layer);
+    l.n_kv_local = static_cast<uint32_t>(kc.n_kv_local);
+    l.head_dim = static_cast<uint32_t>(kc.head_dim);
+    m->disk_ = std::make_unique<KvDiskStore>(d, l, m->kv_->block_bytes_all_layers());
+  }
   m->load_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   LOG_INFO("loaded in {:.2f} s: weights {:.1f} MiB, KV {} blocks ({:.1f} MiB, {}), {} threads, rss {:.1f} MiB", m->load_s_,
            m->weights_->bytes() / 1048576.0, kc.n_blocks, m->kv_->bytes() / 1048576.0, cfg.kv_cache_dtype, threads,

@@ -19,6 +19,10 @@ std::string RuntimeConfig::to_json() const {
                       {"eval_timeout_s", eval_timeout_s},
                       {"collective_timeout_s", collective_timeout_s},
                       {"memory_guard_gb", memory_guard_gb},
+                      {"kv_tier", kv_tier},
+                      {"kv_disk_dir", kv_disk_dir},
+                      {"kv_disk_gb", kv_disk_gb},
+                      {"kv_disk_queue_blocks", kv_disk_queue_blocks},
                       {"log_level", log_level},
                       {"dump_logits_prefix", dump_logits_prefix},
                       {"load_delay_ms", load_delay_ms}};
@@ -44,6 +48,10 @@ Result<RuntimeConfig> RuntimeConfig::from_json(const std::string& s) {
     c.eval_timeout_s = j.value("eval_timeout_s", c.eval_timeout_s);
     c.collective_timeout_s = j.value("collective_timeout_s", c.collective_timeout_s);
     c.memory_guard_gb = j.value("memory_guard_gb", c.memory_guard_gb);
+    c.kv_tier = j.value("kv_tier", c.kv_tier);
+    c.kv_disk_dir = j.value("kv_disk_dir", c.kv_disk_dir);
+    c.kv_disk_gb = j.value("kv_disk_gb", c.kv_disk_gb);
+    c.kv_disk_queue_blocks = j.value("kv_disk_queue_blocks", c.kv_disk_queue_blocks);
     c.log_level = j.value("log_level", c.log_level);
     c.dump_logits_prefix = j.value("dump_logits_prefix", c.dump_logits_prefix);
     c.load_delay_ms = j.value("load_delay_ms", c.load_delay_ms);
@@ -53,6 +61,9 @@ Result<RuntimeConfig> RuntimeConfig::from_json(const std::string& s) {
   if (c.block_size < 1 || c.block_size > 1024) return Status::error("runtime config: block_size out of range");
   if (c.kv_cache_dtype != "f32" && c.kv_cache_dtype != "f16" && c.kv_cache_dtype != "bf16")
     return Status::errorf("runtime config: kv_cache_dtype '{}' is not f32, f16 or bf16", c.kv_cache_dtype);
+  if (c.kv_tier != "off" && c.kv_tier != "cpu" && c.kv_tier != "cpu_disk")
+    return Status::errorf("runtime config: kv_tier '{}' is not off, cpu or cpu_disk", c.kv_tier);
+  if (c.kv_disk_gb < 0 || c.kv_disk_queue_blocks < 1) return Status::error("runtime config: kv_disk_gb or kv_disk_queue_blocks out of range");
   if (c.max_seqs < 1) return Status::error("runtime config: max_seqs must be >= 1");
   return c;
 }
