@@ -247,8 +247,15 @@ TEST(HttpMetrics, ShardlmMetricsFamilies) {
   size_t helps = 0, types = 0;
   for (size_t p = 0; (p = text.find("# HELP ", p)) != std::string::npos; ++p) ++helps;
   for (size_t p = 0; (p = text.find("# TYPE ", p)) != std::string::npos; ++p) ++types;
-  EXPECT_EQ(helps, 22u);  // 19 + the three speculative decoding counters
-  EXPECT_EQ(types, 22u);
+  EXPECT_EQ(helps, 37u);  // 19 + the three speculative decoding counters + 15 KV tier / session families
+  EXPECT_EQ(types, 37u);
+  m.kv_tiers.restored_blocks.inc(5);
+  m.kv_tiers.pinned_bytes.set(4096);
+  const std::string with_kv = r.render();
+  EXPECT_NE(with_kv.find("# TYPE shardlm_kv_restored_blocks_total counter\n"), std::string::npos);
+  EXPECT_NE(with_kv.find("shardlm_kv_restored_blocks_total 5\n"), std::string::npos);
+  EXPECT_NE(with_kv.find("shardlm_session_pinned_bytes 4096\n"), std::string::npos);
+  EXPECT_NE(with_kv.find("shardlm_kv_disk_write_drops_total 0\n"), std::string::npos);
 }
 
 namespace {

@@ -200,14 +200,14 @@ TEST(LogitRows, BadRowsAndUnsupportedPartsAreErrors) {
   m.rows = {{9, 0}};
   std::string e = error_of(m);
   EXPECT_NE(e.find("names sequence 9, which computes no tokens in this step"), std::string::npos) << e;
-  m.kv_ops.push_back({KvOpKind::copy, 0, 1});
+  m.kv_ops.push_back({KvOpKind::copy, 0, 1, 0, 0, {}});
   e = error_of(m);
-  EXPECT_NE(e.find("KV ops are not supported by this build"), std::string::npos) << e;
+  EXPECT_NE(e.find("KV copy ops are not supported by this build"), std::string::npos) << e;
   if (Comm::rank() == 0) {  // rank 0 refuses before broadcasting: the workers see nothing
     StepRows out;
     Status st = run_step_rank0(x, m, kTimeout, out);
     ASSERT_FALSE(st);
-    EXPECT_NE(st.message().find("KV ops are not supported by this build"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("KV copy ops are not supported by this build"), std::string::npos) << st.message();
   }
   m.kv_ops.clear();
   // A position the new sequence does not compute in this step (it computes 0 and 1).

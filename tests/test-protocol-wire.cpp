@@ -83,19 +83,35 @@ TEST(Wire, EmptyStepRoundTrips) {
   EXPECT_TRUE(d->rows.empty());
 }
 
-TEST(Wire, KvOpsAreRejectedByThisBuild) {
+TEST(Wire, KvCopyOpsAreRejectedByThisBuild) {
   StepMsg s = sample_step();
-  s.kv_ops.push_back({KvOpKind::restore, 2, 3});
+  s.kv_ops.push_back({KvOpKind::copy, 2, 3, 0, 0, {}});
   EXPECT_FALSE(check_step_supported(s));
   auto b = encode_step(s);
   auto d = decode_step(b.data(), b.size());
   ASSERT_FALSE(d);
-  EXPECT_NE(d.message().find("not supported by this build"), std::string::npos) << d.message();
-  EXPECT_NE(d.message().find("KV op"), std::string::npos) << d.message();
+  EXPECT_NE(d.message().find("KV copy ops are not supported by this build"), std::string::npos) << d.message();
+  for (size_t cut = 0; cut < b.size(); ++cut) EXPECT_FALSE(decode_step(b.data(), cut)) << "cut at " << cut;
+  EXPECT_TRUE(check_step_supported(sample_step()));
+}
+
+TEST(Wire, OffloadAndRestoreOpsRoundTripWithTheirKeys) {
+  StepMsg s = sample_step();
+  s.kv_ops.push_back({KvOpKind::offload, 7, 0, 0x1122334455667788ull, 0x99aabbccddeeff00ull, {1, 2, 3, 4}});
+  s.kv_ops.push_back({KvOpKind::restore, 0, 5, 0xfedcba9876543210ull, 0, {5, 6, 7, 8}});
+  ASSERT_TRUE(check_step_supported(s));
+  auto b = encode_step(s);
+  // Each op: kind 1, src 4, dst 4, hash 8, parent 8, Ints (4 + 4 × 4).
+  EXPECT_EQ(b.size(), encode_step(sample_step()).size() + 2 * (1 + 4 + 4 + 8 + 8 + 4 + 16));
+  auto d = decode_step(b.data(), b.size());
+  ASSERT_TRUE(d) << d.message();
+  ASSERT_EQ(d->kv_ops.size(), 2u);
+  EXPECT_EQ(d->kv_ops[0], s.kv_ops[0]);
+  EXPECT_EQ(d->kv_ops[1], s.kv_ops[1]);
   for (size_t cut = 0; cut < b.size(); ++cut) EXPECT_FALSE(decode_step(b.data(), cut)) << "cut at " << cut;
 
-  // An unknown KV op kind is malformed (not merely unsupported). The op is the last 9 bytes.
-  const size_t op = b.size() - 9;
+  // An unknown KV op kind is malformed. The last op starts 45 bytes before the end.
+  const size_t op = b.size() - (1 + 4 + 4 + 8 + 8 + 4 + 16);
   ASSERT_EQ(b[op], static_cast<uint8_t>(KvOpKind::restore));
   for (uint8_t bad : {uint8_t{0}, uint8_t{4}, uint8_t{255}}) {
     b[op] = bad;
@@ -103,8 +119,11 @@ TEST(Wire, KvOpsAreRejectedByThisBuild) {
     ASSERT_FALSE(u);
     EXPECT_NE(u.message().find("unknown KV op kind"), std::string::npos) << u.message();
   }
-
-  EXPECT_TRUE(check_step_supported(sample_step()));
+  // A token count past the payload is truncation, not a read past the end.
+  b[op] = static_cast<uint8_t>(KvOpKind::restore);
+  const size_t count_at = op + 1 + 4 + 4 + 8 + 8;
+  b[count_at] = 200;
+  EXPECT_FALSE(decode_step(b.data(), b.size()));
 }
 
 TEST(Wire, RowRecordsAreCheckedAgainstTheTable) {
@@ -198,7 +217,7 @@ TEST(Wire, LoadAndProbeRoundTrip) {
 
 TEST(Wire, HeaderChecks) {
   MsgHeader h;
-  EXPECT_EQ(kWireVersion, 5);
+  EXPECT_EQ(kWireVersion, 6);
   uint8_t raw[16];
   std::memcpy(raw, &h, sizeof h);
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(raw), 4), "SLMW");

@@ -159,6 +159,15 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& srv) {
   sv->add_option("--first-token-timeout-s", srv.engine.first_token_timeout_s, "deadline for the first token (0 = none)")->check(CLI::NonNegativeNumber);
   sv->add_option("--drain-timeout-s", srv.engine.drain_timeout_s, "on SIGTERM, how long running requests may finish")->check(CLI::NonNegativeNumber);
   sv->add_flag("!--no-prefix-cache", srv.engine.sched.prefix_cache, "do not share KV blocks of identical prompt prefixes");
+  RuntimeConfig& rt = srv.engine.rt;
+  sv->add_option("--kv-tier", rt.kv_tier, "KV reuse across requests: off, cpu (prefix cache, default), cpu_disk (evicted blocks to --kv-disk-dir)")
+      ->check(CLI::IsMember({"off", "cpu", "cpu_disk"}));
+  sv->add_option("--kv-disk-dir", rt.kv_disk_dir, "disk tier directory on every rank (default ~/.cache/shardlm/kv)");
+  sv->add_option("--kv-disk-gb", rt.kv_disk_gb, "disk tier budget per rank, GiB (LRU past it)")->check(CLI::NonNegativeNumber);
+  sv->add_option("--kv-disk-queue", rt.kv_disk_queue_blocks, "blocks waiting for a rank's disk writer before offloads are dropped")->check(CLI::Range(1, 1 << 20));
+  sv->add_option("--kv-disk-min-tokens", srv.engine.sched.kv_disk_min_tokens, "read back runs of at least this many tokens from disk; recompute shorter ones")->check(CLI::Range(1, 1 << 24));
+  sv->add_option("--session-ttl-s", srv.engine.sched.session_ttl_s, "a session's pinned KV is released after this long unused")->check(CLI::NonNegativeNumber);
+  sv->add_option("--max-pinned-gb", srv.engine.sched.max_pinned_gb, "KV (all ranks, GiB) that sessions may pin together")->check(CLI::NonNegativeNumber);
   sv->add_option("--pid-file", srv.pid_file, "rank 0 writes its pid here");
   sv->add_option("--model-dir", srv.model_dir, "directory /admin/load may load from (default: the directory of --model)");
   sv->add_option("--ping-interval-s", srv.engine.ping_interval_s, "heartbeat to the ranks while idle")->check(CLI::Range(0.1, 3600.0));
@@ -298,6 +307,15 @@ int main(int argc, char** argv) {
   RuntimeConfig& rt = *sv ? srv.engine.rt : gen.engine.rt;
   rt.log_level = log_level;
   apply_env(rt);
+  if (rt.kv_tier == "off") srv.engine.sched.prefix_cache = false;
+  if (!srv.engine.sched.prefix_cache && rt.kv_tier == "cpu_disk") {
+    LOG_ERROR("--kv-tier cpu_disk needs the prefix cache (drop --no-prefix-cache)");
+    return 2;
+  }
+  if (rt.kv_disk_dir.empty()) {
+    const char* home = std::getenv("HOME");
+    rt.kv_disk_dir = std::string(home && *home ? home : "/tmp") + "/.cache/shardlm/kv";
+  }
   // Signals before MPI_Init, so that no window is left where SIGTERM kills silently.
   install_signal_handlers(env_world_size());
   Status st = Comm::init(&argc, &argv);

@@ -34,6 +34,7 @@ json response_cache_json(const ServeContext& ctx, const EngineSnapshot& s) {
           {"bypassed", r.bypassed}, {"entries", r.entries}, {"bytes", r.bytes},         {"in_flight", r.in_flight},
           {"stores", r.stores},   {"evictions", r.evictions}, {"expired", r.expired}};
 }
+json kv_json(const ServeContext& ctx);
 
 json status_json(const ServeContext& ctx) {
   EngineSnapshot s = ctx.engine->snapshot();
@@ -76,6 +77,7 @@ json status_json(const ServeContext& ctx) {
             {"prefix_query_tokens", s.prefix_query_tokens},
             {"prefix_hit_tokens", s.prefix_hit_tokens},
             {"preemptions", s.preemptions}}},
+          {"kv_tiers", kv_json(ctx)},
           {"steps", {{"total", s.steps}, {"collective_seconds_per_step", s.steps ? s.collective_s_total / s.steps : 0.0},
                      {"seconds_per_step", s.steps ? s.step_s_total / s.steps : 0.0},
                      {"collective_timeout_seconds", s.collective_timeout_s},
@@ -105,6 +107,65 @@ json spec_json(const ServeContext& ctx) {
           {"accepted_by_position", s.spec_accepted_by_position},
           {"estimated_speedup", mean_len},
           {"proposer_seconds", s.spec_proposer_s}};
+}
+
+// /admin/kv: bytes and blocks per tier, and the tier counters.
+json kv_json(const ServeContext& ctx) {
+  const KvTierStats k = ctx.engine->snapshot().kv;
+  const int ranks = std::max(1, Comm::size());
+  json disk = nullptr;
+  if (k.tier == "cpu_disk")
+    disk = {{"dir", k.disk_dir},
+            {"usable", k.disk.usable},
+            {"blocks", k.disk.blocks},
+            {"bytes", k.disk.bytes},
+            {"bytes_all_ranks_estimate", k.disk.bytes * static_cast<uint64_t>(ranks)},
+            {"index_blocks", k.disk_index_blocks},
+            {"scanned_files", k.disk.scanned_files},
+            {"offloaded_blocks", k.disk.offloaded_blocks},
+            {"offloaded_bytes", k.disk.offloaded_bytes},
+            {"restored_bytes", k.disk.restored_bytes},
+            {"write_drops", k.disk.write_drops},
+            {"write_errors", k.disk.write_errors},
+            {"read_errors", k.disk.read_errors},
+            {"bad_files", k.disk.bad_files},
+            {"evicted_files", k.disk.evicted_files}};
+  return {{"tier", k.tier.empty() ? json(nullptr) : json(k.tier)},
+          {"block_bytes_per_rank", k.block_bytes},
+          {"memory",
+           {{"blocks", k.memory_blocks},
+            {"used_blocks", k.memory_used_blocks},
+            {"cached_blocks", k.memory_cached_blocks},
+            {"bytes_per_rank", k.memory_bytes}}},
+          {"disk", disk},
+          {"scheduler",
+           {{"offload_ops", k.sched.offload_ops},
+            {"disk_restores", k.sched.disk_restores},
+            {"restored_blocks", k.sched.disk_hit_blocks},
+            {"restore_failed_blocks", k.sched.disk_failed_blocks},
+            {"disk_misses", k.sched.disk_misses}}},
+          {"sessions",
+           {{"count", k.session_list.size()},
+            {"pinned_blocks", k.sessions.pinned_blocks},
+            {"pinned_bytes", k.sessions.pinned_bytes},
+            {"hits", k.sessions.hits},
+            {"hit_tokens", k.sessions.hit_tokens},
+            {"expired", k.sessions.expired},
+            {"demoted", k.sessions.demoted}}}};
+}
+
+json sessions_json(const ServeContext& ctx) {
+  const KvTierStats k = ctx.engine->snapshot().kv;
+  json list = json::array();
+  for (const SessionInfo& si : k.session_list)
+    list.push_back({{"id", si.id},
+                    {"tokens", si.tokens},
+                    {"blocks", si.blocks},
+                    {"bytes", si.bytes},
+                    {"turns", si.turns},
+                    {"hits", si.hits},
+                    {"last_use", si.last_use_unix}});
+  return {{"object", "list"}, {"data", list}};
 }
 
 // Body: none or {} (load the last good model again), or {"model": PATH} under the
@@ -180,6 +241,19 @@ void add_ops_routes(HttpServer& server, ServeContext& ctx) {
   }, true);
   server.route("GET", "/admin/status", [c](const HttpRequest&, std::shared_ptr<ResponseSink> sink) {
     sink->send_json(200, status_json(*c).dump());
+  }, true);
+  server.route("GET", "/admin/kv", [c](const HttpRequest&, std::shared_ptr<ResponseSink> sink) {
+    sink->send_json(200, kv_json(*c).dump());
+  }, true);
+  server.route("GET", "/admin/sessions", [c](const HttpRequest&, std::shared_ptr<ResponseSink> sink) {
+    sink->send_json(200, sessions_json(*c).dump());
+  }, true);
+  server.route("DELETE", "/admin/sessions/*", [c](const HttpRequest& req, std::shared_ptr<ResponseSink> sink) {
+    const std::string id = req.target.substr(std::string("/admin/sessions/").size());
+    c->engine->drop_session(id, [sink, id](bool found) {
+      if (found) sink->send_json(200, json{{"id", id}, {"deleted", true}}.dump());
+      else sink->send_error(not_found("no session " + id, "session_not_found"));
+    });
   }, true);
   server.route("POST", "/admin/load", [c](const HttpRequest& req, std::shared_ptr<ResponseSink> sink) {
     handle_admin_load(*c, req, std::move(sink));

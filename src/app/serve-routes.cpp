@@ -275,6 +275,10 @@ void handle_generate(ServeContext& ctx, ApiKind kind, const HttpRequest& hreq, s
   if (auto* e = std::get_if<ApiError>(&parsed)) return error(*e);
   ApiRequest& req = std::get<ApiRequest>(parsed);
   if (req.prompts.size() > 1) return error(bad_request("only one prompt per request is supported", "prompt"));
+  // Sticky session: the body's session_id, else the X-Session-ID header.
+  if (req.session_id.empty()) req.session_id = std::string(hreq.header("x-session-id"));
+  if (req.session_id.size() > 256)
+    return error(bad_request("session_id must be at most 256 bytes", "session_id"));
   auto tok = ctx.engine->tokenizer();
   EngineSnapshot snap = ctx.engine->snapshot();
   // Without a tokenizer there is nothing to tokenize with; whether a model is ready is

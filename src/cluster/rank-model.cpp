@@ -135,6 +135,23 @@ Result<std::unique_ptr<RankModel>> load_rank_model(const RuntimeConfig& cfg) {
   m->fwd_ = std::make_unique<Forward>(*m->weights_, *m->kv_, *m->pool_, *m->ar_);
   m->deadline_ = std::make_unique<StepDeadline>(cfg);
   if (rank == 0 && world > 1) LOG_INFO("collective deadline {}", m->deadline_->rule());
+  if (cfg.kv_tier == "cpu_disk") {
+    KvDiskOptions d;
+    d.dir = cfg.kv_disk_dir;
+    d.budget_bytes = static_cast<uint64_t>(cfg.kv_disk_gb * 1073741824.0);
+    d.queue_blocks = cfg.kv_disk_queue_blocks;
+    d.events = rank == 0;
+    KvDiskLayout l;
+    l.fingerprint = model_fingerprint(cfg.model_path, cfg.weight_dtype);
+    l.tp = static_cast<uint32_t>(world);
+    l.rank = static_cast<uint32_t>(rank);
+    l.dtype = static_cast<uint32_t>(kc.dtype);
+    l.block_size = static_cast<uint32_t>(kc.block_size);
+    l.n_layer = static_cast<uint32_t>(kc.n_layer);
+    l.n_kv_local = static_cast<uint32_t>(kc.n_kv_local);
+    l.head_dim = static_cast<uint32_t>(kc.head_dim);
+    m->disk_ = std::make_unique<KvDiskStore>(d, l, m->kv_->block_bytes_all_layers());
+  }
   m->load_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const uint64_t per_tok = KvStorage::bytes_per_token(kc);
   const int64_t cap_tok = static_cast<int64_t>(kc.n_blocks) * kc.block_size;

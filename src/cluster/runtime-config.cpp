@@ -24,6 +24,10 @@ std::string RuntimeConfig::to_json() const {
                       {"collective_timeout_k", collective_timeout_k},
                       {"collective_timeout_floor_s", collective_timeout_floor_s},
                       {"memory_guard_gb", memory_guard_gb},
+                      {"kv_tier", kv_tier},
+                      {"kv_disk_dir", kv_disk_dir},
+                      {"kv_disk_gb", kv_disk_gb},
+                      {"kv_disk_queue_blocks", kv_disk_queue_blocks},
                       {"log_level", log_level},
                       {"dump_logits_prefix", dump_logits_prefix},
                       {"load_delay_ms", load_delay_ms}};
@@ -52,6 +56,10 @@ Result<RuntimeConfig> RuntimeConfig::from_json(const std::string& s) {
     c.collective_timeout_k = j.value("collective_timeout_k", c.collective_timeout_k);
     c.collective_timeout_floor_s = j.value("collective_timeout_floor_s", c.collective_timeout_floor_s);
     c.memory_guard_gb = j.value("memory_guard_gb", c.memory_guard_gb);
+    c.kv_tier = j.value("kv_tier", c.kv_tier);
+    c.kv_disk_dir = j.value("kv_disk_dir", c.kv_disk_dir);
+    c.kv_disk_gb = j.value("kv_disk_gb", c.kv_disk_gb);
+    c.kv_disk_queue_blocks = j.value("kv_disk_queue_blocks", c.kv_disk_queue_blocks);
     c.log_level = j.value("log_level", c.log_level);
     c.dump_logits_prefix = j.value("dump_logits_prefix", c.dump_logits_prefix);
     c.load_delay_ms = j.value("load_delay_ms", c.load_delay_ms);
@@ -61,6 +69,9 @@ Result<RuntimeConfig> RuntimeConfig::from_json(const std::string& s) {
   if (c.block_size < 1 || c.block_size > 1024) return Status::error("runtime config: block_size out of range");
   if (DType t; !kv_dtype_from_name(c.kv_cache_dtype.c_str(), &t))
     return Status::errorf("runtime config: kv_cache_dtype '{}' is not f32, f16, bf16, fp8_e4m3 or int8", c.kv_cache_dtype);
+  if (c.kv_tier != "off" && c.kv_tier != "cpu" && c.kv_tier != "cpu_disk")
+    return Status::errorf("runtime config: kv_tier '{}' is not off, cpu or cpu_disk", c.kv_tier);
+  if (c.kv_disk_gb < 0 || c.kv_disk_queue_blocks < 1) return Status::error("runtime config: kv_disk_gb or kv_disk_queue_blocks out of range");
   if (c.max_seqs < 1) return Status::error("runtime config: max_seqs must be >= 1");
   return c;
 }

@@ -2,6 +2,7 @@
 #include "shardlm/cluster/step-executor.h"
 
 #include <cstdio>
+#include <cstring>
 #include <set>
 #include <unordered_map>
 #include <utility>
@@ -19,6 +20,61 @@ StepExecutor::~StepExecutor() = default;
 
 int StepExecutor::candidates_k() const { return model_.config().sample_candidates; }
 size_t StepExecutor::record_bytes() const { return row_record_bytes(candidates_k()); }
+
+// Offloads copy each block's bytes (every layer, K then V: the block file's payload)
+// into the writer's queue before this step's forward may overwrite the block; restores
+// read, check and copy a file into its block. A rank without a disk tier, or whose
+// file is missing or bad, fails the restore; the allreduce tells every rank which
+// restores failed anywhere, and rank 0 then recomputes those blocks.
+Status StepExecutor::apply_kv_ops(const StepMsg& msg) {
+  restore_ok_.clear();
+  if (msg.kv_ops.empty()) return Status::ok();
+  KvStorage& kv = model_.kv();
+  KvDiskStore* disk = model_.disk();
+  const int n_layer = kv.config().n_layer;
+  const int n_blocks = model_.kv_blocks();
+  std::vector<float> failed;
+  for (const KvOp& op : msg.kv_ops) {
+    const int32_t block = op.kind == KvOpKind::offload ? op.src : op.dst;
+    if (block < 0 || block >= n_blocks) return Status::errorf("step {}: KV op block {} out of range", msg.step_id, block);
+    if (static_cast<int>(op.tokens.size()) != model_.block_size())
+      return Status::errorf("step {}: KV op names {} tokens for blocks of {}", msg.step_id, op.tokens.size(),
+                            model_.block_size());
+    const BlockKey key{op.hash, op.parent, op.tokens};
+    if (op.kind == KvOpKind::offload) {
+      if (!disk) continue;
+      std::vector<uint8_t> payload(kv.block_bytes_all_layers());
+      uint8_t* at = payload.data();
+      for (int l = 0; l < n_layer; ++l) {
+        const KvBlockBytes b = kv.block(l, block);
+        std::memcpy(at, b.k, b.bytes);
+        std::memcpy(at + b.bytes, b.v, b.bytes);
+        at += 2 * b.bytes;
+      }
+      (void)disk->offload(key, std::move(payload));  // false: dropped (counted by the store)
+      continue;
+    }
+    // restore
+    block_buf_.resize(kv.block_bytes_all_layers());
+    bool ok = disk && disk->restore(key, block_buf_.data());
+    if (ok) {
+      const uint8_t* at = block_buf_.data();
+      for (int l = 0; l < n_layer; ++l) {
+        const KvBlockBytes b = kv.block(l, block);
+        std::memcpy(b.k, at, b.bytes);
+        std::memcpy(b.v, at + b.bytes, b.bytes);
+        at += 2 * b.bytes;
+      }
+    }
+    failed.push_back(ok ? 0.f : 1.f);
+  }
+  if (failed.empty()) return Status::ok();
+  if (Comm::size() > 1)
+    Comm::allreduce_sum(failed.data(), static_cast<int64_t>(failed.size()), model_.config().collective_timeout_s,
+                        "kv restore");
+  for (float f : failed) restore_ok_.push_back(f == 0.f);
+  return Status::ok();
+}
 
 // New sequences get their state; running ones their new blocks (every block table is
 // complete before the batch takes pointers into them). Fills step_ in batch order.
@@ -187,6 +243,8 @@ void StepExecutor::dump_logits_once() {
 
 Status StepExecutor::execute(const StepMsg& msg, std::vector<uint8_t>& records) {
   records.clear();
+  SHARDLM_TRY(check_step_supported(msg));
+  SHARDLM_TRY(apply_kv_ops(msg));
   SHARDLM_TRY(apply_diff(msg));
   SHARDLM_TRY(check_rows(msg));
   ForwardBatch b;

@@ -72,6 +72,12 @@ void Engine::handle(Command& c) {
       unload_now();
       if (c.done) c.done(true, "unloaded");
       return;
+    case Command::drop_session: {
+      const bool found = host_->loaded() && host_->sched().drop_session(c.path);
+      publish();
+      if (c.done) c.done(found, "");
+      return;
+    }
   }
 }
 

@@ -88,6 +88,16 @@ void Engine::unload(std::function<void(bool, std::string)> done) {
   post(std::move(c));
 }
 
+void Engine::drop_session(const std::string& id, std::function<void(bool)> done) {
+  Command c;
+  c.kind = Command::drop_session;
+  c.path = id;
+  c.done = [done = std::move(done)](bool found, std::string) {
+    if (done) done(found);
+  };
+  post(std::move(c));
+}
+
 bool Engine::stopping() const { return stopping_.load(); }
 
 void Engine::stop() {
@@ -121,6 +131,29 @@ std::shared_ptr<const Tokenizer> Engine::tokenizer() const {
 
 // ---- engine thread ----
 
+namespace {
+// Adds cur - prev (a new model's counters start at 0 again: then all of cur).
+void add_delta(metrics::Counter& c, uint64_t prev, uint64_t cur) { c.inc(static_cast<double>(cur >= prev ? cur - prev : cur)); }
+
+void publish_kv_metrics(KvTierMetrics& m, const KvTierStats& p, const KvTierStats& c) {
+  add_delta(m.offloaded_blocks, p.disk.offloaded_blocks, c.disk.offloaded_blocks);
+  add_delta(m.offloaded_bytes, p.disk.offloaded_bytes, c.disk.offloaded_bytes);
+  add_delta(m.restored_blocks, p.sched.disk_hit_blocks, c.sched.disk_hit_blocks);
+  add_delta(m.restored_bytes, p.disk.restored_bytes, c.disk.restored_bytes);
+  add_delta(m.disk_hits, p.sched.disk_restores, c.sched.disk_restores);
+  add_delta(m.disk_misses, p.sched.disk_misses, c.sched.disk_misses);
+  add_delta(m.restore_failures, p.sched.disk_failed_blocks, c.sched.disk_failed_blocks);
+  add_delta(m.write_drops, p.disk.write_drops, c.disk.write_drops);
+  add_delta(m.disk_errors, p.disk.write_errors + p.disk.read_errors, c.disk.write_errors + c.disk.read_errors);
+  add_delta(m.bad_files, p.disk.bad_files, c.disk.bad_files);
+  add_delta(m.session_hits, p.sessions.hits, c.sessions.hits);
+  m.disk_blocks.set(static_cast<double>(c.disk.blocks));
+  m.disk_bytes.set(static_cast<double>(c.disk.bytes));
+  m.pinned_bytes.set(static_cast<double>(c.sessions.pinned_bytes));
+  m.sessions.set(static_cast<double>(c.session_list.size()));
+}
+}  // namespace
+
 void Engine::publish() {
   const bool up = host_->loaded();
   const Scheduler* s = up ? &host_->sched() : nullptr;
@@ -147,7 +180,10 @@ void Engine::publish() {
   snap_.spec_proposer_s = spec_s_;
   snap_.last_activity_unix = last_activity_unix_;
   if (!ranks_.empty()) snap_.ranks = ranks_;
+  snap_.kv = host_->kv_tier_stats();
   if (!metrics_) return;
+  publish_kv_metrics(metrics_->kv_tiers, published_kv_, snap_.kv);
+  published_kv_ = snap_.kv;
   // Counters from the scheduler's totals (deltas since the last publish; a new scheduler starts at 0).
   if (snap_.prefix_query_tokens >= published_queries_ && snap_.prefix_hit_tokens >= published_hits_) {
     metrics_->prefix_cache_queries_total.inc(static_cast<double>(snap_.prefix_query_tokens - published_queries_));

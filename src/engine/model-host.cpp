@@ -83,7 +83,10 @@ Status ModelHost::load(const std::string& path) {
   sc.n_blocks = model_->kv_blocks();
   sc.block_size = rt.block_size;
   sc.n_ctx = model_->n_ctx();
+  sc.disk_tier = model_->disk() != nullptr;
+  sc.block_bytes = static_cast<uint64_t>(model_->kv_block_bytes()) * static_cast<uint64_t>(Comm::size());
   sched_ = std::make_unique<Scheduler>(sc);
+  sync_disk();  // the blocks the disk tier found at load
   rt_ = rt;
   if (opts_.prewarm) prewarm();
   LOG_INFO("model ready: {} (n_ctx {}, {} KV blocks of {} tokens)", path, model_->n_ctx(), sc.n_blocks, sc.block_size);
@@ -120,11 +123,43 @@ std::vector<SampledRow> ModelHost::run(const StepPlan& p) {
   if (!st) Comm::fatal("error", "step failed: " + st.message());
   model_->end_step(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), p.msg);
   sched_->commit(p);
+  if (!p.restores.empty()) {
+    const std::vector<uint64_t> failed = sched_->finish_restores(p, exec_->restore_ok());
+    for (uint64_t h : failed) model_->disk()->forget(h);  // recomputed; this rank's copy goes too
+    if (!failed.empty()) LOG_WARN("kv disk tier: {} restored blocks failed on some rank; recomputed", failed.size());
+  }
+  sync_disk();
   ++steps_;
   coll_s_ += model_->last_collective_seconds();
   std::vector<SampledRow> rows(out.rows.size());
   for (size_t i = 0; i < rows.size(); ++i) rows[i] = {out.rows[i], std::move(out.cands[i])};
   return rows;
+}
+
+void ModelHost::sync_disk() {
+  if (model_ && model_->disk() && sched_) sched_->apply_disk_events(model_->disk()->take_events());
+}
+
+KvTierStats ModelHost::kv_tier_stats() const {
+  KvTierStats t;
+  if (!model_ || !sched_) return t;
+  t.tier = rt_.kv_tier;
+  const KvManager& kv = sched_->kv();
+  const uint64_t bb = static_cast<uint64_t>(model_->kv_block_bytes());
+  t.memory_blocks = static_cast<uint64_t>(kv.capacity());
+  t.memory_used_blocks = static_cast<uint64_t>(kv.n_used());
+  t.memory_cached_blocks = static_cast<uint64_t>(kv.n_cached());
+  t.memory_bytes = t.memory_blocks * bb;
+  t.block_bytes = bb;
+  if (const KvDiskStore* d = model_->disk()) {
+    t.disk = d->stats();
+    t.disk_dir = d->dir();
+    t.disk_index_blocks = kv.disk().size();
+  }
+  t.sched = sched_->stats();
+  t.sessions = sched_->session_stats();
+  t.session_list = sched_->sessions();
+  return t;
 }
 
 void ModelHost::flush_finished() {

@@ -220,6 +220,10 @@ void Connection::on_read(error_code ec) {
 
 void Connection::route(const HttpRequest& req, const std::shared_ptr<ResponseSink>& sink) {
   auto pit = core_->routes.find(req.target);
+  // A route registered as "/prefix/*" takes every "/prefix/<rest>" (rest non-empty).
+  if (pit == core_->routes.end())
+    if (auto slash = req.target.rfind('/'); slash != std::string::npos && slash + 1 < req.target.size())
+      pit = core_->routes.find(req.target.substr(0, slash + 1) + "*");
   bool admin_route = false;
   if (pit != core_->routes.end())
     for (const auto& kv : pit->second) admin_route = admin_route || kv.second.admin;

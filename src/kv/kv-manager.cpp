@@ -50,6 +50,60 @@ std::optional<AllocPlan> KvManager::allocate(uint64_t seq, int n_tokens, const M
   return p;
 }
 
+std::optional<RestorePlan> KvManager::plan_restore(const std::vector<int32_t>& tokens, const MatchPlan& m) const {
+  if (!cfg_.disk_tier || !cfg_.prefix_cache || tokens.empty() || disk_.size() == 0) return std::nullopt;
+  const int bs = cfg_.block_size;
+  const int max_blocks = (static_cast<int>(tokens.size()) - 1) / bs;  // leave a token to compute
+  const int first = static_cast<int>(m.blocks.size());
+  if (max_blocks - first < cfg_.restore_min_blocks) return std::nullopt;
+  RestorePlan p;
+  p.epoch = epoch_;
+  uint64_t parent = m.chain_hash;
+  const std::unordered_set<int32_t> shared(m.blocks.begin(), m.blocks.end());
+  const int limit = std::min(max_blocks - first, pool_.n_available() - static_cast<int>(shared.size()));
+  for (int b = first; static_cast<int>(p.keys.size()) < limit; ++b) {
+    BlockKey k = block_key(parent, tokens.data() + static_cast<size_t>(b) * bs, bs);
+    if (!disk_.has(k) || !pool_.match_prefix({k}, 1).empty()) break;  // not on disk, or already in memory
+    parent = k.hash;
+    p.keys.push_back(std::move(k));
+  }
+  if (static_cast<int>(p.keys.size()) < cfg_.restore_min_blocks) return std::nullopt;
+  const int need = static_cast<int>(p.keys.size());
+  const int n_fresh = std::min(need, pool_.n_free_list());
+  p.fresh = pool_.peek_free(n_fresh);
+  for (auto lit = pool_.lru().begin(); n_fresh + static_cast<int>(p.evicted.size()) < need && lit != pool_.lru().end(); ++lit)
+    if (shared.count(*lit) == 0) p.evicted.push_back({*lit, pool_.key(*lit)});
+  if (n_fresh + static_cast<int>(p.evicted.size()) < need) return std::nullopt;
+  return p;
+}
+
+void KvManager::apply(const RestorePlan& p) {
+  assert(p.epoch == epoch_ && "a plan applies to the state it was made from");
+  ++epoch_;
+  const std::vector<int32_t> fresh = pool_.take_free(static_cast<int>(p.fresh.size()));
+  assert(fresh == p.fresh);
+  for (const auto& e : p.evicted) {
+    assert(pool_.registered(e.block) && pool_.key(e.block) == e.key);
+    pool_.evict(e.block);
+  }
+}
+
+std::vector<uint64_t> KvManager::finish_restore(const RestorePlan& p, const std::vector<bool>& ok) {
+  ++epoch_;
+  std::vector<uint64_t> failed;
+  for (size_t i = 0; i < p.keys.size(); ++i) {
+    const int32_t b = p.block(i);
+    if (i < ok.size() && ok[i]) {
+      (void)pool_.register_block(b, p.keys[i]);  // false: the same key got cached meanwhile
+    } else {
+      failed.push_back(p.keys[i].hash);
+      disk_.erase(p.keys[i].hash);
+    }
+    pool_.release(b);
+  }
+  return failed;
+}
+
 CommitPlan KvManager::commit(uint64_t seq, const std::vector<int32_t>& tokens, int n_computed) const {
   CommitPlan p;
   p.seq = seq;

@@ -42,10 +42,28 @@ ShardlmMetrics::ShardlmMetrics(metrics::Registry& r)
       spec_drafts_total(r.counter("shardlm_spec_decode_drafts_total", "Sequence-steps that carried speculative proposals.")),
       spec_draft_tokens_total(r.counter("shardlm_spec_decode_draft_tokens_total", "Speculative tokens proposed.")),
       spec_accepted_tokens_total(r.counter("shardlm_spec_decode_accepted_tokens_total", "Speculative tokens accepted.")),
-      model_loaded(r.gauge("shardlm_model_loaded", "1 while a model is loaded and ready, else 0.")) {
+      model_loaded(r.gauge("shardlm_model_loaded", "1 while a model is loaded and ready, else 0.")),
+      kv_tiers(r) {
   for (size_t i = 0; i < kFinishReasons.size(); ++i)
     finished_[i] = &r.counter(kFinishedName, kFinishedHelp, {{"reason", std::string(kFinishReasons[i])}});
 }
+
+KvTierMetrics::KvTierMetrics(metrics::Registry& r)
+    : offloaded_blocks(r.counter("shardlm_kv_offloaded_blocks_total", "KV blocks written to the disk tier (rank 0).")),
+      offloaded_bytes(r.counter("shardlm_kv_offloaded_bytes_total", "Bytes of KV block files written (rank 0).")),
+      restored_blocks(r.counter("shardlm_kv_restored_blocks_total", "KV blocks read back from disk on every rank.")),
+      restored_bytes(r.counter("shardlm_kv_restored_bytes_total", "Bytes of KV block files read back (rank 0).")),
+      disk_hits(r.counter("shardlm_kv_disk_hits_total", "Admissions that read a run of blocks back from disk.")),
+      disk_misses(r.counter("shardlm_kv_disk_misses_total", "Admissions whose next block was in neither tier.")),
+      restore_failures(r.counter("shardlm_kv_restore_failures_total", "Restored blocks that failed on a rank (recomputed).")),
+      write_drops(r.counter("shardlm_kv_disk_write_drops_total", "Offloads dropped because the writer was behind.")),
+      disk_errors(r.counter("shardlm_kv_disk_errors_total", "Disk tier I/O errors (rank 0).")),
+      bad_files(r.counter("shardlm_kv_disk_bad_files_total", "Truncated, corrupt or foreign block files deleted (rank 0).")),
+      disk_blocks(r.gauge("shardlm_kv_disk_blocks", "KV block files held by rank 0's disk tier.")),
+      disk_bytes(r.gauge("shardlm_kv_disk_bytes", "Bytes of KV block files held by rank 0's disk tier.")),
+      session_hits(r.counter("shardlm_session_hits_total", "Session turns that reused the session's pinned blocks.")),
+      pinned_bytes(r.gauge("shardlm_session_pinned_bytes", "KV bytes pinned by sticky sessions, all ranks.")),
+      sessions(r.gauge("shardlm_sessions", "Sticky sessions known.")) {}
 
 metrics::Counter& ShardlmMetrics::requests_finished(std::string_view reason) {
   for (size_t i = 0; i < kFinishReasons.size(); ++i)

@@ -136,6 +136,9 @@ std::vector<uint8_t> encode_step(const StepMsg& m) {
     w.put<uint8_t>(static_cast<uint8_t>(op.kind));
     w.put<int32_t>(op.src);
     w.put<int32_t>(op.dst);
+    w.put<uint64_t>(op.hash);
+    w.put<uint64_t>(op.parent);
+    w.ints(op.tokens);
   }
   return std::move(w.out);
 }
@@ -146,7 +149,7 @@ namespace {
 constexpr size_t kMinNewSeq = 8 + 4 + 4 + 4 + 4 + 4 + 1 + 36;
 constexpr size_t kMinRunningSeq = 8 + 4 + 4 + 4;
 constexpr size_t kLogitRow = 8 + 4;
-constexpr size_t kKvOp = 1 + 4 + 4;
+constexpr size_t kKvOp = 1 + 4 + 4 + 8 + 8 + 4;
 
 bool known_kv_op(uint8_t k) {
   return k == static_cast<uint8_t>(KvOpKind::copy) || k == static_cast<uint8_t>(KvOpKind::offload) ||
@@ -190,8 +193,9 @@ void read_seqs(Reader& r, StepMsg& m) {
 }  // namespace
 
 Status check_step_supported(const StepMsg& m) {
-  if (!m.kv_ops.empty())
-    return Status::errorf("step {}: {} KV operations: KV ops are not supported by this build", m.step_id, m.kv_ops.size());
+  for (const auto& op : m.kv_ops)
+    if (op.kind == KvOpKind::copy)
+      return Status::errorf("step {}: a KV copy op: KV copy ops are not supported by this build", m.step_id);
   return Status::ok();
 }
 
@@ -206,9 +210,12 @@ Result<StepMsg> decode_step(const uint8_t* data, size_t n) {
     KvOp op;
     op.src = r.get<int32_t>();
     op.dst = r.get<int32_t>();
+    op.hash = r.get<uint64_t>();
+    op.parent = r.get<uint64_t>();
+    op.tokens = r.ints();
     if (r.ok && !known_kv_op(kind)) return Status::errorf("malformed STEP message: unknown KV op kind {}", kind);
     op.kind = static_cast<KvOpKind>(kind);
-    m.kv_ops.push_back(op);
+    m.kv_ops.push_back(std::move(op));
   }
   if (!r.ok) return Status::error("malformed STEP message: truncated");
   if (!r.at_end()) return Status::error("malformed STEP message: trailing bytes");

@@ -25,6 +25,8 @@ KvManagerConfig kv_config(const SchedulerConfig& c) {
   k.block_size = c.block_size;
   k.prefix_cache = c.prefix_cache;
   k.cache_seed = c.cache_seed;
+  k.disk_tier = c.disk_tier;
+  k.restore_min_blocks = std::max(1, blocks_for(c.kv_disk_min_tokens, c.block_size));
   return k;
 }
 }  // namespace
@@ -44,9 +46,53 @@ std::vector<std::shared_ptr<Sequence>> Scheduler::live() const {
   return out;
 }
 
+void Scheduler::add_offloads(const std::vector<Eviction>& ev, StepPlan& p) {
+  p.evictions.insert(p.evictions.end(), ev.begin(), ev.end());
+  if (!cfg_.disk_tier) return;
+  for (const auto& e : ev) {
+    if (kv_.disk().has(e.key)) continue;  // already on disk
+    p.msg.kv_ops.push_back({KvOpKind::offload, e.block, 0, e.key.hash, e.key.parent, e.key.tokens});
+    ++stats_.offload_ops;
+  }
+}
+
 void Scheduler::apply_alloc(const AllocPlan& a, StepPlan& p) {
   kv_.apply(a);
-  p.evictions.insert(p.evictions.end(), a.evicted.begin(), a.evicted.end());
+  add_offloads(a.evicted, p);
+}
+
+// Disk blocks continuing s's memory match are read back in this step; s admits in a
+// later step, when the prefix cache holds them (or recomputes what failed).
+bool Scheduler::plan_restore(Sequence& s, const MatchPlan& m, StepPlan& p) {
+  if (!cfg_.disk_tier) return false;
+  auto r = kv_.plan_restore(s.tokens, m);
+  if (!r) {
+    if (m.n_tokens + cfg_.block_size < static_cast<int>(s.tokens.size())) ++stats_.disk_misses;
+    return false;
+  }
+  kv_.apply(*r);
+  ++stats_.disk_restores;
+  kv_.touch(m);  // the memory part of the prefix stays ahead of eviction
+  add_offloads(r->evicted, p);
+  for (size_t i = 0; i < r->keys.size(); ++i) {
+    const BlockKey& k = r->keys[i];
+    p.msg.kv_ops.push_back({KvOpKind::restore, 0, r->block(i), k.hash, k.parent, k.tokens});
+  }
+  p.restores.push_back(std::move(*r));
+  return true;
+}
+
+std::vector<uint64_t> Scheduler::finish_restores(const StepPlan& p, const std::vector<bool>& ok) {
+  std::vector<uint64_t> failed;
+  size_t at = 0;
+  for (const auto& r : p.restores) {
+    std::vector<bool> mine;
+    for (size_t i = 0; i < r.keys.size(); ++i, ++at) mine.push_back(at < ok.size() && ok[at]);
+    for (uint64_t h : kv_.finish_restore(r, mine)) failed.push_back(h);
+  }
+  stats_.disk_failed_blocks += failed.size();
+  stats_.disk_hit_blocks += at - failed.size();
+  return failed;
 }
 
 bool Scheduler::grow(Sequence& s, int n_tokens, StepPlan& p) {
@@ -79,6 +125,7 @@ void Scheduler::finish(Sequence& s, FinishReason why) {
   auto same = [&](const auto& p) { return p.get() == &s; };
   if (auto it = std::find_if(running_.begin(), running_.end(), same); it != running_.end()) running_.erase(it);
   if (auto it = std::find_if(waiting_.begin(), waiting_.end(), same); it != waiting_.end()) waiting_.erase(it);
+  if (!s.session.empty() && s.state == SeqState::running) pin_session(s);
   release_blocks(s);
   s.state = SeqState::finished;
   s.finish = why;
@@ -120,11 +167,17 @@ void Scheduler::emit(Sequence& s, int n, std::vector<int32_t> draft, StepPlan& p
 
 bool Scheduler::admit(Sequence& s, int budget, StepPlan& p) {
   const int n_known = static_cast<int>(s.tokens.size());
-  const MatchPlan m = kv_.match(s.tokens);  // leaves at least one token to compute
+  MatchPlan m = kv_.match(s.tokens);  // leaves at least one token to compute
+  if (plan_restore(s, m, p)) return false;  // admits after the restore step
   const int n_start = m.n_tokens;
   const int n = std::min(n_known - n_start, budget);
   const uint64_t wire_id = next_wire_id_;  // taken only if admitted
   auto a = kv_.allocate(wire_id, n_start + n, m);
+  while (!a && demote_session()) {  // pinned sessions give way before new work waits
+    m = kv_.match(s.tokens);
+    if (m.n_tokens != n_start) break;  // (never: unpinning keeps blocks cached) plan again next step
+    a = kv_.allocate(wire_id, n_start + n, m);
+  }
   if (!a) {
     // The match's parked blocks go to the LRU tail, as when admission used to take and
     // give back their references.
@@ -134,6 +187,7 @@ bool Scheduler::admit(Sequence& s, int budget, StepPlan& p) {
   apply_alloc(*a, p);
   if (s.n_preempted == 0) {
     s.n_cached = n_start;
+    note_session_hit(s, n_start);
     if (cfg_.prefix_cache) {
       stats_.prefix_queries_tokens += static_cast<uint64_t>(s.n_prompt);
       stats_.prefix_hit_tokens += static_cast<uint64_t>(std::min(n_start, s.n_prompt));
@@ -152,6 +206,7 @@ StepPlan Scheduler::schedule() {
   StepPlan p;
   p.msg.step_id = step_id_++;
   int budget = cfg_.max_batch_tokens;
+  expire_sessions();
 
   // 1. Running sequences: decoding ones (gap 1) first, then the rest in admission order.
   std::vector<Sequence*> order;
@@ -170,6 +225,7 @@ StepPlan Scheduler::schedule() {
     if (!draft.empty() && !grow(*s, s->n_computed + n + static_cast<int>(draft.size()), p)) draft.clear();
     bool ok = true;
     while (!grow(*s, s->n_computed + n, p)) {
+      if (demote_session()) continue;
       // Preempt the newest running sequence not yet in this step; else this one.
       Sequence* victim = nullptr;
       for (auto it = running_.rbegin(); it != running_.rend(); ++it)
@@ -205,6 +261,9 @@ StepPlan Scheduler::schedule() {
   for (const auto& ns : p.msg.new_seqs) new_ids.insert(ns.seq_id);
   std::stable_partition(p.seqs.begin(), p.seqs.end(),
                         [&](const ScheduledSeq& x) { return new_ids.count(x.seq->wire_id) > 0; });
+  // Offloads first: a block evicted and refilled by a restore in this step is saved first.
+  std::stable_partition(p.msg.kv_ops.begin(), p.msg.kv_ops.end(),
+                        [](const KvOp& op) { return op.kind == KvOpKind::offload; });
   p.msg.finished = std::move(pending_finished_);
   pending_finished_.clear();
   return p;

@@ -9,6 +9,7 @@
 #include "shardlm/core/thread-pool.h"
 #include "shardlm/cluster/runtime-config.h"
 #include "shardlm/cluster/step-deadline.h"
+#include "shardlm/kv/kv-disk-store.h"
 #include "shardlm/kv/kv-storage.h"
 #include "shardlm/model/forward.h"
 #include "shardlm/model/model-source.h"
@@ -30,11 +31,16 @@ class RankModel {
   uint64_t kv_bytes() const { return kv_->bytes(); }
   // KV bytes of one token position on this rank (all layers, K and V, scales included).
   uint64_t kv_bytes_per_token() const { return KvStorage::bytes_per_token(kv_->config()); }
+  size_t kv_block_bytes() const { return kv_->block_bytes_all_layers(); }  // one block, every layer, K and V
   // Weight bytes read per generated token: everything but the embedding table (one row).
   uint64_t bytes_per_token() const { return weights_->bytes() - weights_->tok_embd.bytes(); }
   double load_seconds() const { return load_s_; }
   // The forward over this rank's slice (its KV storage, pool and all-reduce).
   Forward& forward() { return *fwd_; }
+  // This rank's KV storage, and its disk tier (null unless RuntimeConfig::kv_tier is cpu_disk).
+  KvStorage& kv() { return *kv_; }
+  KvDiskStore* disk() { return disk_.get(); }
+  const KvDiskStore* disk() const { return disk_.get(); }
   double last_collective_seconds() const { return fwd_->last_collective_seconds(); }
   // The deadline of a step's collectives (cluster/step-deadline.h): begin_step sets it
   // for the step's all-reduces and returns it (for the step's other collectives);
@@ -56,7 +62,13 @@ class RankModel {
   std::unique_ptr<AllReduce> ar_;
   std::unique_ptr<StepDeadline> deadline_;
   std::unique_ptr<Forward> fwd_;
+  std::unique_ptr<KvDiskStore> disk_;
 };
+
+// A content fingerprint of the model at path (sizes and the first and last MiB of each
+// weight file, plus the weight dtype it is loaded as): the disk tier's directory key, the
+// same on every rank that reads the same model.
+uint64_t model_fingerprint(const std::string& path, const std::string& weight_dtype);
 
 // Collective: every rank calls it with the same config. Loads this rank's slice
 // with the memory guard and the per-layer eval timeout; all ranks agree on success.

@@ -35,6 +35,13 @@ struct RuntimeConfig {
   double collective_timeout_k = 20;        // --collective-timeout-k: multiple of the p99 step time (0 = fixed)
   double collective_timeout_floor_s = 10;  // --collective-timeout-floor-s: the derived deadline's minimum
   double memory_guard_gb = 0;       // SHARDLM_MEMORY_GUARD_GB: keep at least this much available; 0 = off
+  // KV tiers (ARCHITECTURE §5): "off" (no reuse across requests), "cpu" (the prefix
+  // cache in memory), "cpu_disk" (blocks evicted from memory go to each rank's disk
+  // tier and are read back on a later prefix hit). --kv-tier.
+  std::string kv_tier = "cpu";
+  std::string kv_disk_dir;          // --kv-disk-dir: root of the disk tier; "" = $HOME/.cache/shardlm/kv (main resolves it)
+  double kv_disk_gb = 8;            // --kv-disk-gb: bytes of block files each rank keeps (LRU past it)
+  int kv_disk_queue_blocks = 64;    // --kv-disk-queue: blocks waiting for a rank's writer before offloads drop
   std::string log_level = "info";
   // Test aid: each rank writes the first sampled row's logits slice to
   // PREFIX.rankR.bin (i32 vocab_begin, i32 n, f32[n]); empty = off.

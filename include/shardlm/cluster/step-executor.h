@@ -45,6 +45,9 @@ class StepExecutor {
   size_t record_bytes() const;  // bytes of one row record on this rank
   int candidates_k() const;     // K of the row records (RuntimeConfig::sample_candidates)
   size_t n_seqs() const { return seqs_.size(); }
+  // The last step's restore ops, in op order: true where every rank restored the block
+  // (the result of the step's restore allreduce, the same on every rank).
+  const std::vector<bool>& restore_ok() const { return restore_ok_; }
   RankModel& model() { return model_; }
 
  private:
@@ -58,6 +61,8 @@ class StepExecutor {
     bool early_row = false;                        // a row before its last token (penalties need a copy)
     std::optional<TokenCounts> counts_before;      // the counts before this step (early rows with penalties)
   };
+  // The step's KV ops on this rank's storage and disk tier, then the restore allreduce.
+  Status apply_kv_ops(const StepMsg& msg);
   Status apply_diff(const StepMsg& msg);
   Status check_rows(const StepMsg& msg);
   Status build_batch(const StepMsg& msg, ForwardBatch& b);
@@ -71,6 +76,8 @@ class StepExecutor {
   std::vector<float> logits_;          // f32 [rows, n_vocab_local], this rank's vocab slice
   std::string dump_logits_prefix_;     // RuntimeConfig::dump_logits_prefix: first row's logits, once
   bool dumped_ = false;
+  std::vector<bool> restore_ok_;
+  std::vector<uint8_t> block_buf_;     // one block's bytes, every layer (restores)
 };
 
 }  // namespace shardlm

@@ -23,6 +23,7 @@
 
 #include "shardlm/cluster/channel.h"
 #include "shardlm/engine/engine-options.h"
+#include "shardlm/engine/kv-tier-stats.h"
 #include "shardlm/engine/result-queue.h"
 #include "shardlm/sampling/sampling-params.h"
 #include "shardlm/tokenizer/tokenizer.h"
@@ -50,7 +51,7 @@ struct EngineRequest {
   int n_top = 0;                       // top logprobs per token (0..20)
   bool logprobs = false;               // report each token's logprob
   bool render_special = false;         // control tokens in the text as their text (chat tool-call markers such as [TOOL_CALLS], <|python_tag|>)
-  std::string session_id;              // the client's conversation id (kept for the KV tiers; not used yet)
+  std::string session_id;              // sticky session ("" = none): the conversation's KV stays pinned (sched/sessions.h)
   std::shared_ptr<ResultQueue> results;  // required: where every event of this request goes
 };
 
@@ -88,6 +89,7 @@ struct EngineSnapshot {
   double last_activity_unix = 0, started_unix = 0;
   std::vector<RankStats> ranks;
   std::vector<double> shutdown_rss;  // resident bytes per rank at shutdown (after run() returned)
+  KvTierStats kv;                    // KV tiers and sessions (/admin/kv, /admin/sessions)
 };
 
 // How an admin load ended (Engine::load).
@@ -119,6 +121,8 @@ class Engine {
   // a load that fails later loads the last good model again.
   void load(const std::string& model_path, std::function<void(LoadReply)> done);
   void unload(std::function<void(bool, std::string)> done);
+  // Drops a sticky session's pins; done(found) is called on the engine thread.
+  void drop_session(const std::string& id, std::function<void(bool)> done);
   void stop();  // drain, then shut down (SIGTERM)
   bool stopping() const;
   // Engine thread, from the fatal handler (a lost rank): every live request gets an
@@ -136,10 +140,10 @@ class Engine {
  private:
   // What other threads post to the engine thread.
   struct Command {
-    enum Kind { submit, cancel, load, unload } kind = submit;
+    enum Kind { submit, cancel, load, unload, drop_session } kind = submit;
     uint64_t id = 0;                              // submit, cancel: the request
     std::shared_ptr<LiveRequest> req;             // submit
-    std::string path;                             // load
+    std::string path;                             // load; drop_session: the session id
     std::function<void(bool, std::string)> done;  // unload: called on the engine thread
     std::function<void(LoadReply)> load_done;     // load: called on the engine thread
   };
@@ -195,6 +199,7 @@ class Engine {
   std::vector<uint64_t> spec_by_pos_;
   double spec_s_ = 0;
   std::vector<RankStats> ranks_;
+  KvTierStats published_kv_;  // the tier counters already in the metrics
   uint64_t published_queries_ = 0, published_hits_ = 0;  // prefix cache totals already in the metrics
 };
 

@@ -9,6 +9,7 @@
 
 #include "shardlm/core/status.h"
 #include "shardlm/engine/engine-options.h"
+#include "shardlm/engine/kv-tier-stats.h"
 #include "shardlm/sampling/candidates.h"
 #include "shardlm/sched/scheduler.h"
 #include "shardlm/tokenizer/tokenizer.h"
@@ -52,6 +53,8 @@ class ModelHost {
   void flush_finished();
   // One short greedy sequence through the whole path (plan, broadcast, forward, sampling).
   void prewarm();
+  // Rank 0's disk store events into the scheduler's disk index (after each step, at load).
+  void sync_disk();
 
   Scheduler& sched() { return *sched_; }
   const Scheduler& sched() const { return *sched_; }
@@ -62,6 +65,7 @@ class ModelHost {
   // min(n_ctx, KV capacity in tokens): the longest prompt + max_tokens taken.
   int max_context() const;
   double load_seconds() const;
+  KvTierStats kv_tier_stats() const;
 
   uint64_t steps() const { return steps_; }                 // steps run since start
   double collective_seconds() const { return coll_s_; }     // rank 0's time in collectives, all steps

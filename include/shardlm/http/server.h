@@ -110,6 +110,8 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   // Register before start(); a second route for the same method and path replaces the first.
+  // A path ending in "/*" (e.g. "/admin/sessions/*") takes every target under it with
+  // one more non-empty segment, when no exact route matches (the handler reads req.target).
   void route(const std::string& method, const std::string& path, Handler handler, bool admin = false);
 
   // Bind, listen and spawn the io threads. Error: bad config, host not resolvable,

@@ -15,6 +15,12 @@
 // admission, the lifetime of the ranks' state for that id. A preempted sequence is freed
 // here and re-admitted under a new wire id with a new table.
 //
+// Disk tier (cfg.disk_tier): the manager keeps rank 0's index of blocks on disk
+// (kv-disk-index.h). plan_restore() finds the disk blocks that continue a memory match
+// and names the blocks to read them into; apply() holds those blocks; after the step,
+// finish_restore() registers the ones every rank restored (they then count as cached
+// blocks in memory, parked) and releases the others, forgetting them on disk.
+//
 // Pinning (for sticky sessions): pin(key, blocks) takes one pool reference per block
 // under a caller's key, so pinned blocks are never parked and never evicted; unpin(key)
 // drops those references (registered blocks park at the LRU tail).
@@ -27,6 +33,7 @@
 #include "shardlm/core/status.h"
 #include "shardlm/kv/block-hash.h"
 #include "shardlm/kv/block-pool.h"
+#include "shardlm/kv/kv-disk-index.h"
 
 namespace shardlm {
 
@@ -36,6 +43,8 @@ struct KvManagerConfig {
   int block_size = 0;         // tokens per block (required: RuntimeConfig::block_size)
   bool prefix_cache = false;  // share full blocks of identical prefixes (from SchedulerOptions::prefix_cache)
   uint64_t cache_seed = 0;    // chains the block hashes (a new model gets a new seed)
+  bool disk_tier = false;     // evicted blocks are offloaded and restored (RuntimeConfig::kv_tier cpu_disk)
+  int restore_min_blocks = 4;  // shorter runs of disk blocks are recomputed (from SchedulerOptions)
 };
 
 // One sequence's blocks.
@@ -67,6 +76,18 @@ struct AllocPlan {
   std::vector<Eviction> evicted;  // parked blocks evicted for reuse, LRU order
   uint64_t epoch = 0;             // manager state the plan was made from
   int n_new() const { return static_cast<int>(fresh.size() + evicted.size()); }
+};
+
+// Disk blocks continuing a match, to read back into memory before the sequence admits.
+struct RestorePlan {
+  std::vector<BlockKey> keys;     // in position order; keys[0] follows the match's last block
+  std::vector<int32_t> fresh;     // blocks from the free list
+  std::vector<Eviction> evicted;  // parked blocks evicted for it (LRU order)
+  uint64_t epoch = 0;
+  // The block keys[i] is read into: fresh, then evicted, in order.
+  int32_t block(size_t i) const {
+    return i < fresh.size() ? fresh[i] : evicted[i - fresh.size()].block;
+  }
 };
 
 struct Registration {
@@ -111,7 +132,19 @@ class KvManager {
   // Releases every block of the sequence and drops its table.
   FreePlan free(uint64_t seq) const;
 
+  // The disk blocks after `m` (at least restore_min_blocks of them, each on disk and none
+  // in memory, leaving a token to compute) and blocks to hold them; nullopt without the
+  // disk tier, below the threshold, or when too few blocks are available.
+  std::optional<RestorePlan> plan_restore(const std::vector<int32_t>& tokens, const MatchPlan& m) const;
+
   // Applying: each does exactly what its plan names.
+  void apply(const RestorePlan& p);  // takes the blocks (one reference each) until finish_restore
+  // ok[i]: keys[i] was restored on every rank. Registers those and releases every block
+  // of the plan (registered ones park, in position order); failed ones leave the index.
+  // Returns the failed keys' hashes.
+  std::vector<uint64_t> finish_restore(const RestorePlan& p, const std::vector<bool>& ok);
+  KvDiskIndex& disk() { return disk_; }
+  const KvDiskIndex& disk() const { return disk_; }
   void apply(const AllocPlan& p);
   void apply(const CommitPlan& p);
   void apply(const FreePlan& p);
@@ -132,6 +165,7 @@ class KvManager {
   // false if nothing is pinned under key.
   bool unpin(uint64_t key);
   bool pinned(uint64_t key) const { return pins_.count(key) > 0; }
+  const std::vector<int32_t>& pinned_blocks(uint64_t key) const { return pins_.at(key); }
 
  private:
   SeqBlocks& table_mut(uint64_t seq);
@@ -139,6 +173,7 @@ class KvManager {
   BlockPool pool_;
   std::unordered_map<uint64_t, SeqBlocks> seqs_;             // wire id → table
   std::unordered_map<uint64_t, std::vector<int32_t>> pins_;  // pin key → blocks referenced
+  KvDiskIndex disk_;  // rank 0's index of blocks on disk (disk tier only)
   uint64_t epoch_ = 0;  // bumped by every mutation; a plan applies only at its own epoch
 };
 

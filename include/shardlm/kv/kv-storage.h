@@ -25,7 +25,9 @@ struct KvConfig {
   DType dtype = DType::F32;  // F32, F16, BF16, F8_E4M3 or I8 (the runtime default is F16: --kv-cache-dtype)
 };
 
-// Block b of layer l: K and V, each `bytes` long, scales included.
+// Block b of layer l: K and V, each `bytes` long, scales included (the block is
+// contiguous within its layer). The one way code outside the attention kernels (the
+// disk tier) reads or writes a block's KV.
 struct KvBlockBytes {
   uint8_t* k = nullptr;
   uint8_t* v = nullptr;
@@ -44,6 +46,8 @@ class KvStorage {
   static uint64_t bytes_per_token(const KvConfig& c);
   // K + V bytes of the whole pool.
   static uint64_t pool_bytes(const KvConfig& c);
+  // Bytes of one block over every layer, K and V: what a disk file of it holds.
+  size_t block_bytes_all_layers() const { return 2 * static_cast<size_t>(c_.n_layer) * lay_.block_bytes; }
 
  private:
   KvConfig c_;

@@ -10,6 +10,27 @@
 
 namespace shardlm {
 
+// KV tiers and sticky sessions (the engine adds the scheduler's and rank 0's disk
+// store's counter deltas at each publish).
+struct KvTierMetrics {
+  explicit KvTierMetrics(metrics::Registry& r);
+  metrics::Counter& offloaded_blocks;   // shardlm_kv_offloaded_blocks_total: blocks written to the disk tier (rank 0's)
+  metrics::Counter& offloaded_bytes;    // shardlm_kv_offloaded_bytes_total
+  metrics::Counter& restored_blocks;    // shardlm_kv_restored_blocks_total: blocks read back on every rank
+  metrics::Counter& restored_bytes;     // shardlm_kv_restored_bytes_total (rank 0's)
+  metrics::Counter& disk_hits;          // shardlm_kv_disk_hits_total: admissions served a run of disk blocks
+  metrics::Counter& disk_misses;        // shardlm_kv_disk_misses_total: admissions that missed memory and disk
+  metrics::Counter& restore_failures;   // shardlm_kv_restore_failures_total: restored blocks recomputed (a rank failed)
+  metrics::Counter& write_drops;        // shardlm_kv_disk_write_drops_total: offloads dropped (writer behind)
+  metrics::Counter& disk_errors;        // shardlm_kv_disk_errors_total: I/O errors (writes and reads)
+  metrics::Counter& bad_files;          // shardlm_kv_disk_bad_files_total: truncated/corrupt/foreign files deleted
+  metrics::Gauge& disk_blocks;          // shardlm_kv_disk_blocks: block files held (rank 0)
+  metrics::Gauge& disk_bytes;           // shardlm_kv_disk_bytes
+  metrics::Counter& session_hits;       // shardlm_session_hits_total: turns that reused their session's blocks
+  metrics::Gauge& pinned_bytes;         // shardlm_session_pinned_bytes: KV bytes pinned by sessions (all ranks)
+  metrics::Gauge& sessions;             // shardlm_sessions: sessions known
+};
+
 // The families shardlm exports, registered once at construction; the handles are
 // updated by the HTTP threads and the engine thread without locks. Unit suffixes follow
 // Prometheus conventions (_seconds, _bytes; token counts carry "tokens" in the name).
@@ -78,6 +99,8 @@ struct ShardlmMetrics {
   // shardlm_rank_resident_bytes{rank}: resident memory of each rank (as last reported).
   // Takes the mutex.
   metrics::Gauge& rank_resident_bytes(int rank);
+
+  KvTierMetrics kv_tiers;
 
  private:
   std::array<metrics::Counter*, kFinishReasons.size()> finished_{};

@@ -6,13 +6,15 @@
 // rank's StepExecutor (cluster/step-executor.h). No threads here: a message is owned by
 // whoever built or decoded it (rank 0's engine thread, a worker loop).
 //
-// Wire format, version 5 (little-endian; every rank runs the same binary; 5: RunningSeq
-// carries start_pos, the draft list is gone: draft tokens are ordinary tokens with rows).
+// Wire format, version 6 (little-endian; every rank runs the same binary; 6: KvOp carries
+// the block's key (chain hash, parent hash, tokens): offload and restore are executed.
+// 5: RunningSeq carries start_pos, the draft list is gone: draft tokens are ordinary
+// tokens with rows).
 // 4: an explicit logit-row table replaces the per-sequence sample flags; typed KV ops;
 //    row records carry their row's identity. 3: PROBE.
 //
 //   Message    := Header Payload
-//   Header     := u32 magic "SLMW"  u16 version(=5)  u16 kind  u64 payload_bytes    (16 bytes)
+//   Header     := u32 magic "SLMW"  u16 version(=6)  u16 kind  u64 payload_bytes    (16 bytes)
 //   kind       := 1 STEP | 2 LOAD | 3 UNLOAD | 4 PING | 5 SHUTDOWN | 6 PROBE
 //   The header is broadcast first, then the payload (payload_bytes <= 2^31), each with
 //   a deadline.
@@ -22,7 +24,7 @@
 //                   u32 n_running  × RunningSeq sequences already known to every rank
 //                   u32 n_rows     × LogitRow   the logit-row table, in output order
 //                   u32 n_finished × u64        seq ids every rank frees (after this step)
-//                   u32 n_kv_ops   × KvOp       KV block operations (rejected by this build)
+//                   u32 n_kv_ops   × KvOp       KV block operations, applied before the forward, in order
 //   NewSeq     := u64 seq_id  u32 start_pos  u32 n_prompt  Ints tokens  Ints block_table
 //                 Ints history  u8 n_top  Sampling
 //   RunningSeq := u64 seq_id  u32 start_pos  Ints tokens  Ints new_blocks
@@ -30,6 +32,8 @@
 //   Sampling   := f32 temperature  i32 top_k  f32 top_p  f32 min_p  u64 seed
 //                 f32 repetition_penalty  f32 presence_penalty  f32 frequency_penalty
 //   KvOp       := u8 kind(1 copy | 2 offload | 3 restore)  i32 src  i32 dst
+//                 u64 hash  u64 parent  Ints tokens     the block's BlockKey (kv/block-hash.h):
+//                 the disk tier's file key and what each rank checks a file against
 //   Ints       := u32 count  count × i32
 //   string     := u32 length  length × u8
 //
@@ -38,6 +42,10 @@
 //   UNLOAD, PING, SHUTDOWN: empty payload.
 //
 // What follows each message (collectives, each with a deadline):
+//   STEP with restore ops: after every op is applied (before the forward), one
+//     allreduce-sum of f32 [n_restore] (1 where this rank failed that restore, in op
+//     order); every rank, rank 0 included, learns which restores failed on any rank.
+//     A failed restore's block is then not registered by rank 0 (recomputed later).
 //   STEP with n_rows > 0: a fixed-size gather to rank 0 of n_rows RowRecords per rank,
 //     in table order:
 //       RowRecord := RowHeader  Candidates record (sampling/candidates.h, record_bytes(K),
@@ -51,7 +59,7 @@
 //     (kernels/stream-read.h) and gathers its bandwidth (f64, bytes/s) to rank 0.
 //
 // Decoding checks every count and length against the payload, rejects trailing bytes,
-// unknown KV op kinds, and (until a feature consumes them) non-empty kv_ops.
+// unknown KV op kinds, and copy ops (no build makes them yet).
 // A malformed message is an error value, never a read past the end.
 #pragma once
 #include <cstdint>
@@ -63,7 +71,7 @@
 namespace shardlm {
 
 constexpr uint32_t kWireMagic = 0x574D4C53;  // "SLMW" (little-endian bytes 'S' 'L' 'M' 'W')
-constexpr uint16_t kWireVersion = 5;
+constexpr uint16_t kWireVersion = 6;
 
 enum class MsgKind : uint16_t {
   STEP = 1,      // payload StepMsg: one batch to compute
@@ -123,17 +131,24 @@ struct LogitRow {
 };
 
 enum class KvOpKind : uint8_t {
-  copy = 1,     // copy block src to block dst (copy-on-write of a shared block)
-  offload = 2,  // move block src to the lower tier slot dst
-  restore = 3,  // move lower tier slot src back into block dst
+  copy = 1,     // copy block src to block dst (copy-on-write of a shared block; rejected: not made yet)
+  offload = 2,  // copy block src to this rank's disk tier under `hash` (written behind the engine)
+  restore = 3,  // read this rank's disk file `hash` into block dst (before the forward)
 };
 
-// A KV block operation, applied before the step's forward. No build consumes them yet:
-// a STEP with kv_ops is rejected.
+// A KV block operation, applied before the step's forward, in list order (rank 0 lists
+// offloads before restores, so a block evicted and refilled in one step is saved first).
+// An offload copies the block's bytes into the rank's writer queue (or drops it when the
+// queue is full); a restore reads and checks the file synchronously and reports failure
+// through the step's restore allreduce (see the grammar above).
 struct KvOp {
   KvOpKind kind = KvOpKind::copy;
-  int32_t src = 0;  // block id (copy, offload) or tier slot (restore)
-  int32_t dst = 0;  // block id (copy, restore) or tier slot (offload)
+  int32_t src = 0;               // block id (copy, offload); unused (0) for restore
+  int32_t dst = 0;               // block id (copy, restore); unused (0) for offload
+  uint64_t hash = 0;             // the block's chain hash: the file key
+  uint64_t parent = 0;           // chain hash of the previous block (0 for the first)
+  std::vector<int32_t> tokens;   // i32 [block_size] the block's tokens (checked against the file)
+  bool operator==(const KvOp&) const = default;
 };
 
 // One engine iteration, as a diff against the previous step. The batch is the tokens
@@ -144,7 +159,7 @@ struct StepMsg {
   std::vector<RunningSeq> running;
   std::vector<LogitRow> rows;          // the logit-row table; row records come back in this order
   std::vector<uint64_t> finished;      // seq ids freed on every rank after this step's forward
-  std::vector<KvOp> kv_ops;            // must be empty (not supported by this build)
+  std::vector<KvOp> kv_ops;            // disk tier offloads, then restores (no copy ops)
 };
 
 struct LoadMsg {

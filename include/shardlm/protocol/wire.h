@@ -13,10 +13,10 @@
 namespace shardlm {
 
 std::vector<uint8_t> encode_step(const StepMsg& m);
-// Rejects truncation, trailing bytes, unknown KV op kinds, and non-empty kv_ops
+// Rejects truncation, trailing bytes, unknown KV op kinds, and KV copy ops
 // (check_step_supported).
 Result<StepMsg> decode_step(const uint8_t* data, size_t n);
-// Parts of a well-formed STEP this build does not execute: non-empty kv_ops.
+// Parts of a well-formed STEP this build does not execute: KV copy ops.
 // decode_step and every executor check it; rank 0 checks before broadcasting.
 Status check_step_supported(const StepMsg& m);
 

@@ -26,6 +26,7 @@ struct Sequence {
   SamplingParams sampling;
   int n_top = 0;                     // top alternatives wanted per token (logprobs), 0..20
   bool need_history = false;         // penalties: ranks need every token (set by the engine)
+  std::string session;               // sticky session id ("" = none): its blocks are pinned when it ends
   // Speculative tokens proposed to follow `tokens` (set by the engine before schedule();
   // taken into the next step while the sequence decodes, then cleared).
   std::vector<int32_t> draft;
