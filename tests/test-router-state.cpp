@@ -1,11 +1,12 @@
 // The router's state machines with explicit time: circuit breaker, retry budget and
-// backoff, session registry TTL/LRU, backend choice under load bounds.
+// backoff, session registry TTL/LRU, backend choice under load bounds, passive load signals.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <map>
 #include <set>
 
+#include "shardlm/router/backend.h"
 #include "shardlm/router/balancer.h"
 #include "shardlm/router/breaker.h"
 #include "shardlm/router/retry.h"
@@ -224,4 +225,37 @@ TEST(Balancer, PrefixKeyUsesWholeBlocks) {
   EXPECT_EQ(prefix_hash(a + "tail one", 64, 4), prefix_hash(a + "tail two", 64, 4));  // only whole blocks
   EXPECT_NE(prefix_hash(a + std::string(64, 'y'), 64, 4), prefix_hash(a + std::string(64, 'z'), 64, 4));
   EXPECT_EQ(prefix_hash(std::string(64 * 5, 'q') + "a", 64, 4), prefix_hash(std::string(64 * 5, 'q') + "b", 64, 4));
+}
+
+TEST(Passive, ErrorAndFirstByteMovingAverages) {
+  PassiveSignals p;
+  p.on_outcome(false, -1);
+  EXPECT_DOUBLE_EQ(p.error_ewma, 0.2);  // kPassiveAlpha of one failure
+  EXPECT_DOUBLE_EQ(p.first_byte_ewma, -1);
+  p.on_outcome(true, 2.0);
+  EXPECT_DOUBLE_EQ(p.error_ewma, 0.16);
+  EXPECT_DOUBLE_EQ(p.first_byte_ewma, 2.0);  // the first sample is taken whole
+  p.on_outcome(true, 1.0);
+  EXPECT_DOUBLE_EQ(p.first_byte_ewma, 0.8 * 2.0 + 0.2 * 1.0);
+  for (int i = 0; i < 100; ++i) p.on_outcome(false, -1);
+  EXPECT_GT(p.error_ewma, 0.999);
+}
+
+TEST(Passive, FailingOrSlowBackendScoresHigher) {
+  Backend b("http://a:1", shardlm::client::parse_url("http://a:1").value(), BreakerOptions{});
+  EXPECT_DOUBLE_EQ(b.score(), 0);
+  b.load = {true, 2, 1, 0.5};
+  EXPECT_DOUBLE_EQ(b.score(), 2 + 1 + kKvLoadWeight * 0.5);
+  b.passive.error_ewma = 0.5;
+  EXPECT_DOUBLE_EQ(b.score(), 3 + kKvLoadWeight * 0.5 + kErrorLoadWeight * 0.5);
+  b.passive.error_ewma = 0;
+  b.passive.first_byte_ewma = 1.5;
+  EXPECT_DOUBLE_EQ(b.score(1.0), 3 + kKvLoadWeight * 0.5 + kSlowLoadWeight * 0.5);  // 50 % slower than the mean
+  EXPECT_DOUBLE_EQ(b.score(3.0), 3 + kKvLoadWeight * 0.5);                          // faster: no term
+  EXPECT_DOUBLE_EQ(b.score(0.1), 3 + kKvLoadWeight * 0.5 + kSlowLoadWeight);        // capped
+  // Two idle backends: the one whose recent calls failed loses the least-load choice.
+  Backend ok("http://b:2", shardlm::client::parse_url("http://b:2").value(), BreakerOptions{});
+  Backend bad("http://c:3", shardlm::client::parse_url("http://c:3").value(), BreakerOptions{});
+  bad.passive.on_outcome(false, -1);
+  EXPECT_EQ(least_load({{bad.name, bad.score()}, {ok.name, ok.score()}}), 1);
 }

@@ -38,6 +38,20 @@ struct BackendLoad {
 
 // A full KV cache weighs as much as this many requests in the load score.
 inline constexpr double kKvLoadWeight = 4.0;
+// Passive signals from the proxied answers, as exponential moving averages (weight of
+// the newest outcome: kPassiveAlpha): a backend whose every recent call failed weighs
+// kErrorLoadWeight requests more; one whose first byte comes slowly weighs up to
+// kSlowLoadWeight more (its first-byte EWMA over the mean of the up backends, minus 1).
+inline constexpr double kPassiveAlpha = 0.2;
+inline constexpr double kErrorLoadWeight = 4.0;
+inline constexpr double kSlowLoadWeight = 2.0;
+
+// What the router learnt from its own calls to a backend (under Backend::mu).
+struct PassiveSignals {
+  double error_ewma = 0;        // 0..1: recent share of failed calls
+  double first_byte_ewma = -1;  // seconds from the call to the response header (-1: none yet)
+  void on_outcome(bool ok, double first_byte_s);  // first_byte_s < 0: no header came
+};
 
 class Backend {
  public:
@@ -50,6 +64,7 @@ class Backend {
   BackendState state = BackendState::unknown;
   CircuitBreaker breaker;
   BackendLoad load;
+  PassiveSignals passive;
   double full_until = 0;          // answered 429: no new requests before this time
   std::string last_error;         // the latest failure, for /admin/status
   double last_check = 0;          // when the health thread last looked (router clock)
@@ -61,8 +76,10 @@ class Backend {
   std::atomic<int> inflight{0};   // requests the router has open to it
   std::atomic<uint64_t> requests{0}, failures{0}, health_failures{0}, migrated_from{0};
 
-  // The load score (under mu): max(router in-flight, its running) + its waiting + KV pressure.
-  double score() const;
+  // The load score (under mu): max(router in-flight, its running) + its waiting + KV
+  // pressure + the passive error term + the slowness term against mean_first_byte_s
+  // (the mean first-byte EWMA of the candidates; <= 0: no slowness term).
+  double score(double mean_first_byte_s = 0) const;
   nlohmann::json status_json(double now) const;  // under mu
 };
 
