@@ -35,6 +35,7 @@ BENCH = os.environ.get("SHARDLM_BENCH", os.path.join(ROOT, "build", "shardlm-ben
 STORIES = os.path.join(ROOT, "..", "shared", "models", "stories260K", "stories260K.gguf")
 Q4 = "/tmp/shardlm-bench/tinyllama-1.1b-q4_0.gguf"
 H = "127.0.0.1"
+FLEETS = []  # stopped at exit, whatever happened
 
 
 def loadavg():
@@ -52,6 +53,7 @@ class Fleet:
                         REPLICAS=str(replicas), RANKS="1", THREADS=threads, PORT=str(self.port), RUN_DIR=self.run,
                         WAIT_S="600", MPI_ARGS="--oversubscribe", STOP_TIMEOUT="60",
                         ROUTER_ARGS="--max-connections-per-client 4096 --max-connections 8192 " + router_args)
+        FLEETS.append(self)
         r = subprocess.run(["bash", os.path.join(ROOT, "launch", "launch_replicas.sh"), *serve_args], env=self.env)
         if r.returncode:
             self.stop()
@@ -204,17 +206,18 @@ def case_kill(a):
     l0, t_start = loadavg(), time.time()
     bench_t.start()
     time.sleep(5)
-    streams, texts = [], [None] * 6
+    streams, texts, heads = [], [None] * 6, [None] * 6
 
     def one(k):
         conn, r = open_stream(H, f.port, "/v1/completions", long_req)
-        texts[k] = (r.getheader("X-Shardlm-Backend"),) + read_events(r)
+        heads[k] = r.getheader("X-Shardlm-Backend")
+        texts[k] = (heads[k],) + read_events(r)
         conn.close()
     for k in range(6):
         streams.append(threading.Thread(target=one, args=(k,)))
         streams[-1].start()
-    time.sleep(0.3)
-    victim = 0
+    wait_for("every stream's head", lambda: all(heads), 120)
+    victim = [f"http://{H}:{f.port + 1 + i}" for i in range(a.replicas)].index(heads[0])  # the first stream's replica
     os.kill(f.replica_pid(victim), signal.SIGKILL)
     killed_at = time.time()
     for t in streams:
@@ -222,12 +225,12 @@ def case_kill(a):
     url = f"http://{H}:{f.port + 1 + victim}"
     opened = wait_for("breaker open", lambda: next(b for b in f.status()["backends"] if b["url"] == url)["breaker"]["opened"] > 0, 30)
     bench_t.join()
-    f.restart_replica(victim)
     t_back = time.time()
+    f.restart_replica(victim)
     closed = wait_for("breaker closed", lambda: next(b for b in f.status()["backends"] if b["url"] == url)["breaker"]["state"] == "closed"
                       and next(b for b in f.status()["backends"] if b["url"] == url)["state"] == "up", 120)
     on_victim = [t for t in texts if t and t[0] == url]
-    result("kill", load_start=l0, load_end=loadavg(), killed_after_s=round(killed_at - t_start, 1),
+    result("kill", victim=victim, load_start=l0, load_end=loadavg(), killed_after_s=round(killed_at - t_start, 1),
            streams=len(texts), streams_on_victim=len(on_victim),
            streams_identical=sum(1 for t in texts if t and t[1] == oracle and t[3] and not t[2]),
            migrations=metric(H, f.port, "shardlm_router_migrations_total"),
@@ -283,7 +286,11 @@ def main():
     p.add_argument("--conversations", type=int, default=4)
     p.add_argument("--turns", type=int, default=4)
     a = p.parse_args()
-    globals()["case_" + a.case](a)
+    try:
+        globals()["case_" + a.case](a)
+    finally:
+        for f in FLEETS:
+            f.stop()
 
 
 if __name__ == "__main__":
