@@ -229,33 +229,42 @@ TEST(Balancer, PrefixKeyUsesWholeBlocks) {
 
 TEST(Passive, ErrorAndFirstByteMovingAverages) {
   PassiveSignals p;
-  p.on_outcome(false, -1);
-  EXPECT_DOUBLE_EQ(p.error_ewma, 0.2);  // kPassiveAlpha of one failure
+  p.on_outcome(false, -1, 100);
+  EXPECT_DOUBLE_EQ(p.error(100), 0.2);  // kPassiveAlpha of one failure
   EXPECT_DOUBLE_EQ(p.first_byte_ewma, -1);
-  p.on_outcome(true, 2.0);
-  EXPECT_DOUBLE_EQ(p.error_ewma, 0.16);
+  p.on_outcome(true, 2.0, 100);
+  EXPECT_DOUBLE_EQ(p.error(100), 0.16);
   EXPECT_DOUBLE_EQ(p.first_byte_ewma, 2.0);  // the first sample is taken whole
-  p.on_outcome(true, 1.0);
+  p.on_outcome(true, 1.0, 100);
   EXPECT_DOUBLE_EQ(p.first_byte_ewma, 0.8 * 2.0 + 0.2 * 1.0);
-  for (int i = 0; i < 100; ++i) p.on_outcome(false, -1);
-  EXPECT_GT(p.error_ewma, 0.999);
+  for (int i = 0; i < 100; ++i) p.on_outcome(false, -1, 100);
+  EXPECT_GT(p.error(100), 0.999);
+  // It fades with time: half after kPassiveHalfLifeS, a quarter after twice that.
+  EXPECT_NEAR(p.error(100 + kPassiveHalfLifeS), 0.5, 1e-3);
+  EXPECT_NEAR(p.error(100 + 2 * kPassiveHalfLifeS), 0.25, 1e-3);
+  EXPECT_NEAR(p.error(99), p.error(100), 1e-12);  // never grows backwards
+  // The next outcome starts from the faded value.
+  p.on_outcome(true, -1, 100 + kPassiveHalfLifeS);
+  EXPECT_NEAR(p.error(100 + kPassiveHalfLifeS), 0.8 * 0.5, 1e-3);
 }
 
-TEST(Passive, FailingOrSlowBackendScoresHigher) {
+TEST(Passive, FailingBackendScoresHigherUntilItFades) {
   Backend b("http://a:1", shardlm::client::parse_url("http://a:1").value(), BreakerOptions{});
-  EXPECT_DOUBLE_EQ(b.score(), 0);
+  EXPECT_DOUBLE_EQ(b.score(0), 0);
   b.load = {true, 2, 1, 0.5};
-  EXPECT_DOUBLE_EQ(b.score(), 2 + 1 + kKvLoadWeight * 0.5);
+  EXPECT_DOUBLE_EQ(b.score(0), 2 + 1 + kKvLoadWeight * 0.5);
   b.passive.error_ewma = 0.5;
-  EXPECT_DOUBLE_EQ(b.score(), 3 + kKvLoadWeight * 0.5 + kErrorLoadWeight * 0.5);
-  b.passive.error_ewma = 0;
-  b.passive.first_byte_ewma = 1.5;
-  EXPECT_DOUBLE_EQ(b.score(1.0), 3 + kKvLoadWeight * 0.5 + kSlowLoadWeight * 0.5);  // 50 % slower than the mean
-  EXPECT_DOUBLE_EQ(b.score(3.0), 3 + kKvLoadWeight * 0.5);                          // faster: no term
-  EXPECT_DOUBLE_EQ(b.score(0.1), 3 + kKvLoadWeight * 0.5 + kSlowLoadWeight);        // capped
-  // Two idle backends: the one whose recent calls failed loses the least-load choice.
+  b.passive.error_at = 10;
+  EXPECT_DOUBLE_EQ(b.score(10), 3 + kKvLoadWeight * 0.5 + kErrorLoadWeight * 0.5);
+  b.passive.first_byte_ewma = 5.0;  // reported only
+  EXPECT_DOUBLE_EQ(b.score(10), 3 + kKvLoadWeight * 0.5 + kErrorLoadWeight * 0.5);
+  // The one whose recent calls failed loses the least-load choice to a busier one, and
+  // wins it back once its failures have faded.
   Backend ok("http://b:2", shardlm::client::parse_url("http://b:2").value(), BreakerOptions{});
   Backend bad("http://c:3", shardlm::client::parse_url("http://c:3").value(), BreakerOptions{});
-  bad.passive.on_outcome(false, -1);
-  EXPECT_EQ(least_load({{bad.name, bad.score()}, {ok.name, ok.score()}}), 1);
+  for (int i = 0; i < 10; ++i) bad.passive.on_outcome(false, -1, 0);  // error ≈ 0.89: score ≈ 3.57
+  ok.inflight = 3;
+  EXPECT_EQ(least_load({{bad.name, bad.score(0)}, {ok.name, ok.score(0)}}), 1);
+  EXPECT_EQ(least_load({{bad.name, bad.score(2 * kPassiveHalfLifeS)}, {ok.name, ok.score(2 * kPassiveHalfLifeS)}}), 0);
+  EXPECT_LT(bad.score(5 * kPassiveHalfLifeS), 0.15);
 }

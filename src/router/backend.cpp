@@ -1,6 +1,7 @@
 #include "shardlm/router/backend.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 
 #include "shardlm/core/regular-file.h"
@@ -19,19 +20,21 @@ const char* backend_state_name(BackendState s) {
   return "unknown";
 }
 
-void PassiveSignals::on_outcome(bool ok, double first_byte_s) {
-  error_ewma = (1 - kPassiveAlpha) * error_ewma + kPassiveAlpha * (ok ? 0.0 : 1.0);
+void PassiveSignals::on_outcome(bool ok, double first_byte_s, double now) {
+  error_ewma = (1 - kPassiveAlpha) * error(now) + kPassiveAlpha * (ok ? 0.0 : 1.0);
+  error_at = now;
   if (first_byte_s >= 0)
     first_byte_ewma = first_byte_ewma < 0 ? first_byte_s : (1 - kPassiveAlpha) * first_byte_ewma + kPassiveAlpha * first_byte_s;
 }
 
-double Backend::score(double mean_first_byte_s) const {
+double PassiveSignals::error(double now) const {
+  if (error_ewma <= 0) return 0;
+  return error_ewma * std::exp2(-std::max(0.0, now - error_at) / kPassiveHalfLifeS);
+}
+
+double Backend::score(double now) const {
   const double active = std::max<double>(inflight.load(), load.known ? load.running : 0);
-  double slow = 0;
-  if (mean_first_byte_s > 0 && passive.first_byte_ewma > 0)
-    slow = std::clamp(passive.first_byte_ewma / mean_first_byte_s - 1.0, 0.0, 1.0) * kSlowLoadWeight;
-  return active + (load.known ? load.waiting : 0) + kKvLoadWeight * load.kv_used + kErrorLoadWeight * passive.error_ewma +
-         slow;
+  return active + (load.known ? load.waiting : 0) + kKvLoadWeight * load.kv_used + kErrorLoadWeight * passive.error(now);
 }
 
 json Backend::status_json(double now) const {
@@ -46,8 +49,8 @@ json Backend::status_json(double now) const {
                          : json(nullptr);
   j["queue"] = load.known ? json(load.waiting) : json(nullptr);
   j["kv_used"] = load.known ? json(load.kv_used) : json(nullptr);
-  j["score"] = score();
-  j["passive"] = {{"error_ewma", passive.error_ewma},
+  j["score"] = score(now);
+  j["passive"] = {{"error_ewma", passive.error(now)},
                   {"first_byte_ewma_s", passive.first_byte_ewma >= 0 ? json(passive.first_byte_ewma) : json(nullptr)}};
   j["full"] = full_until > now;
   j["requests"] = requests.load();

@@ -86,20 +86,9 @@ Choice RouterCore::choose(const std::string& session, uint64_t phash, const std:
     }
     usable.push_back(b);
   }
-  // The passive slowness term compares each candidate's stream TTFT EWMA with their mean.
-  double fb_sum = 0;
-  int fb_n = 0;
   for (const auto& b : usable) {
     std::lock_guard<std::mutex> lk(b->mu);
-    if (b->passive.first_byte_ewma > 0) {
-      fb_sum += b->passive.first_byte_ewma;
-      ++fb_n;
-    }
-  }
-  const double fb_mean = fb_n > 1 ? fb_sum / fb_n : 0;
-  for (const auto& b : usable) {
-    std::lock_guard<std::mutex> lk(b->mu);
-    cands.push_back({b->name, b->score(fb_mean)});
+    cands.push_back({b->name, b->score(now)});
   }
   while (!cands.empty()) {
     int pick = -1;

@@ -269,7 +269,7 @@ void record_outcome(RouterCore& core, Backend& b, const Attempt& a, double first
   switch (a.outcome) {
     case Outcome::done:
     case Outcome::forwarded:
-      b.passive.on_outcome(true, first_byte_s);
+      b.passive.on_outcome(true, first_byte_s, now);
       b.breaker.on_success(now);  // it answered: alive
       break;
     case Outcome::full:
@@ -280,7 +280,7 @@ void record_outcome(RouterCore& core, Backend& b, const Attempt& a, double first
       break;
     case Outcome::retry:
     case Outcome::broken:
-      b.passive.on_outcome(false, -1);
+      b.passive.on_outcome(false, -1, now);
       b.failures++;
       core.m.backend_failures(b.name).inc();
       b.breaker.on_failure(now);
