@@ -19,9 +19,9 @@ STOP_TIMEOUT=${STOP_TIMEOUT:-100}  # > --drain-timeout-s (30) + --heartbeat-time
 if [ -f "$RUN_DIR/replicas" ]; then
   rp=$(cat "$RUN_DIR/router.pid" 2>/dev/null || true)
   if [ -n "$rp" ] && kill -0 "$rp" 2>/dev/null; then
-    echo "stop: SIGTERM to the router (pid $rp)" >&2
+    echo "stop: SIGTERM to the router (pid $rp): it drains (--drain-timeout-s, 30 s by default)" >&2
     kill -TERM "$rp"
-    for _ in $(seq 1 120); do kill -0 "$rp" 2>/dev/null || break; sleep 0.25; done
+    for _ in $(seq 1 $((STOP_TIMEOUT * 4))); do kill -0 "$rp" 2>/dev/null || break; sleep 0.25; done
     if kill -0 "$rp" 2>/dev/null; then echo "stop: SIGKILL to the router" >&2; kill -KILL "$rp"; fi
   fi
   rm -f "$RUN_DIR/router.pid"

@@ -267,6 +267,28 @@ TEST(HttpServer, KeepAliveThreeRequestsOneConnection) {
   EXPECT_EQ(srv.open_connections(), 1);
 }
 
+TEST(HttpServer, StopAcceptingRefusesNewConnectionsAndKeepsOpenOnes) {
+  HttpServer srv;
+  add_basic_routes(srv);
+  ASSERT_TRUE(srv.start(test_config()).is_ok());
+  const int port = srv.bound_port();
+  Client kept(port);
+  ASSERT_EQ(kept.request("GET", "/remote").result_int(), 200);
+  srv.stop_accepting();
+  srv.stop_accepting();  // idempotent
+  bool refused = false;  // the listener closes on its strand: wait for it
+  for (int i = 0; i < 200 && !refused; ++i) {
+    Client c(port);
+    refused = c.connect_ec == net::error::connection_refused;
+    if (!refused) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  EXPECT_TRUE(refused) << "a new connection was still accepted";
+  auto res = kept.request("GET", "/remote");  // the connection opened before goes on
+  EXPECT_EQ(res.result_int(), 200);
+  EXPECT_TRUE(res.keep_alive());
+  srv.stop();
+}
+
 TEST(HttpServer, FiftyConcurrentConnectionsOnTwoThreads) {
   constexpr int kN = 50;
   HttpServer srv;

@@ -1,11 +1,12 @@
 // The router's state machines with explicit time: circuit breaker, retry budget and
-// backoff, session registry TTL/LRU, backend choice under load bounds.
+// backoff, session registry TTL/LRU, backend choice under load bounds, passive load signals.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <map>
 #include <set>
 
+#include "shardlm/router/backend.h"
 #include "shardlm/router/balancer.h"
 #include "shardlm/router/breaker.h"
 #include "shardlm/router/retry.h"
@@ -224,4 +225,46 @@ TEST(Balancer, PrefixKeyUsesWholeBlocks) {
   EXPECT_EQ(prefix_hash(a + "tail one", 64, 4), prefix_hash(a + "tail two", 64, 4));  // only whole blocks
   EXPECT_NE(prefix_hash(a + std::string(64, 'y'), 64, 4), prefix_hash(a + std::string(64, 'z'), 64, 4));
   EXPECT_EQ(prefix_hash(std::string(64 * 5, 'q') + "a", 64, 4), prefix_hash(std::string(64 * 5, 'q') + "b", 64, 4));
+}
+
+TEST(Passive, ErrorAndFirstByteMovingAverages) {
+  PassiveSignals p;
+  p.on_outcome(false, -1, 100);
+  EXPECT_DOUBLE_EQ(p.error(100), 0.2);  // kPassiveAlpha of one failure
+  EXPECT_DOUBLE_EQ(p.first_byte_ewma, -1);
+  p.on_outcome(true, 2.0, 100);
+  EXPECT_DOUBLE_EQ(p.error(100), 0.16);
+  EXPECT_DOUBLE_EQ(p.first_byte_ewma, 2.0);  // the first sample is taken whole
+  p.on_outcome(true, 1.0, 100);
+  EXPECT_DOUBLE_EQ(p.first_byte_ewma, 0.8 * 2.0 + 0.2 * 1.0);
+  for (int i = 0; i < 100; ++i) p.on_outcome(false, -1, 100);
+  EXPECT_GT(p.error(100), 0.999);
+  // It fades with time: half after kPassiveHalfLifeS, a quarter after twice that.
+  EXPECT_NEAR(p.error(100 + kPassiveHalfLifeS), 0.5, 1e-3);
+  EXPECT_NEAR(p.error(100 + 2 * kPassiveHalfLifeS), 0.25, 1e-3);
+  EXPECT_NEAR(p.error(99), p.error(100), 1e-12);  // never grows backwards
+  // The next outcome starts from the faded value.
+  p.on_outcome(true, -1, 100 + kPassiveHalfLifeS);
+  EXPECT_NEAR(p.error(100 + kPassiveHalfLifeS), 0.8 * 0.5, 1e-3);
+}
+
+TEST(Passive, FailingBackendScoresHigherUntilItFades) {
+  Backend b("http://a:1", shardlm::client::parse_url("http://a:1").value(), BreakerOptions{});
+  EXPECT_DOUBLE_EQ(b.score(0), 0);
+  b.load = {true, 2, 1, 0.5};
+  EXPECT_DOUBLE_EQ(b.score(0), 2 + 1 + kKvLoadWeight * 0.5);
+  b.passive.error_ewma = 0.5;
+  b.passive.error_at = 10;
+  EXPECT_DOUBLE_EQ(b.score(10), 3 + kKvLoadWeight * 0.5 + kErrorLoadWeight * 0.5);
+  b.passive.first_byte_ewma = 5.0;  // reported only
+  EXPECT_DOUBLE_EQ(b.score(10), 3 + kKvLoadWeight * 0.5 + kErrorLoadWeight * 0.5);
+  // The one whose recent calls failed loses the least-load choice to a busier one, and
+  // wins it back once its failures have faded.
+  Backend ok("http://b:2", shardlm::client::parse_url("http://b:2").value(), BreakerOptions{});
+  Backend bad("http://c:3", shardlm::client::parse_url("http://c:3").value(), BreakerOptions{});
+  for (int i = 0; i < 10; ++i) bad.passive.on_outcome(false, -1, 0);  // error ≈ 0.89: score ≈ 3.57
+  ok.inflight = 3;
+  EXPECT_EQ(least_load({{bad.name, bad.score(0)}, {ok.name, ok.score(0)}}), 1);
+  EXPECT_EQ(least_load({{bad.name, bad.score(2 * kPassiveHalfLifeS)}, {ok.name, ok.score(2 * kPassiveHalfLifeS)}}), 0);
+  EXPECT_LT(bad.score(5 * kPassiveHalfLifeS), 0.15);
 }

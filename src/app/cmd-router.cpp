@@ -1,5 +1,7 @@
 // `shardlm router`: replicas (`shardlm serve` groups) behind one endpoint (src/router).
-// One process, no MPI. SIGHUP rereads --backends FILE; SIGTERM/SIGINT stop it.
+// One process, no MPI. SIGHUP rereads --backends FILE; SIGTERM/SIGINT drain it (no new
+// connections, in-flight requests finish within --drain-timeout-s) and stop it, exit 0;
+// a second signal exits at once.
 #include <signal.h>
 #include <unistd.h>
 
@@ -49,9 +51,10 @@ int cmd_router(const router::RouterOptions& o) {
     cv.wait(lk, [&] { return stop; });
   }
   set_reload_handler(nullptr);
+  const int cut = r.drain(o.drain_timeout_s);
   r.stop();
   if (!o.pid_file.empty()) std::filesystem::remove(o.pid_file);
-  LOG_INFO("router stopped");
+  LOG_INFO("router stopped ({} request(s) cut by the drain deadline)", cut);
   return 0;
 }
 

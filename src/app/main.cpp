@@ -140,6 +140,7 @@ CLI::App* add_router_command(CLI::App& app, router::RouterOptions& ro) {
   r->add_option("--migration-limit", ro.migration_limit, "replicas a stream may move to after it began (0 = no failover mid-stream)")->check(CLI::Range(0, 16));
   r->add_flag("!--no-prewarm", ro.prewarm, "give a (re)appearing replica traffic without a warm-up generation");
   r->add_option("--max-inflight", ro.max_inflight, "requests proxied at once (429 past it)")->check(CLI::Range(1, 1 << 20));
+  r->add_option("--drain-timeout-s", ro.drain_timeout_s, "on SIGTERM, how long requests in flight may finish (new ones: 503)")->check(CLI::NonNegativeNumber);
   r->add_option("--pid-file", ro.pid_file, "write the router's pid here");
   return r;
 }

@@ -50,6 +50,7 @@ struct ServerCore {
   tcp::acceptor acceptor;        // acceptor strand only
   net::steady_timer retry_timer; // acceptor strand only: back-off after accept errors
   std::atomic<bool> stopping{false};
+  std::atomic<bool> accepting{true};  // false after stop_accepting(): the listener is closed
   std::atomic<int> open_conns{0};  // Connection objects with an open socket
   ConnLimits limits;               // admission: slots per client address and in total
 

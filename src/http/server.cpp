@@ -45,13 +45,13 @@ namespace {
 void do_accept(const std::shared_ptr<ServerCore>& core);
 
 void on_accept(const std::shared_ptr<ServerCore>& core, error_code ec, tcp::socket socket) {
-  if (core->stopping || ec == net::error::operation_aborted) return;
+  if (core->stopping || !core->accepting || ec == net::error::operation_aborted) return;
   if (ec) {
     // EMFILE and friends: back off instead of spinning.
     LOG_WARN("http: accept failed: {}; retrying in 100 ms", ec.message());
     core->retry_timer.expires_after(std::chrono::milliseconds(100));
     core->retry_timer.async_wait([core](error_code tec) {
-      if (!tec && !core->stopping) do_accept(core);
+      if (!tec && !core->stopping && core->accepting) do_accept(core);
     });
     return;
   }
@@ -192,6 +192,17 @@ void HttpServer::stop() {
   core_.reset();
   port_ = 0;
   LOG_INFO("http: stopped");
+}
+
+void HttpServer::stop_accepting() {
+  auto core = core_;
+  if (!core || !core->accepting.exchange(false)) return;
+  net::post(core->acceptor.get_executor(), [core] {
+    error_code ec;
+    core->acceptor.close(ec);
+    core->retry_timer.cancel();
+  });
+  LOG_INFO("http: no longer accepting connections");
 }
 
 int HttpServer::bound_port() const { return port_; }

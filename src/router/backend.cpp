@@ -1,6 +1,7 @@
 #include "shardlm/router/backend.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 
 #include "shardlm/core/regular-file.h"
@@ -19,9 +20,21 @@ const char* backend_state_name(BackendState s) {
   return "unknown";
 }
 
-double Backend::score() const {
+void PassiveSignals::on_outcome(bool ok, double first_byte_s, double now) {
+  error_ewma = (1 - kPassiveAlpha) * error(now) + kPassiveAlpha * (ok ? 0.0 : 1.0);
+  error_at = now;
+  if (first_byte_s >= 0)
+    first_byte_ewma = first_byte_ewma < 0 ? first_byte_s : (1 - kPassiveAlpha) * first_byte_ewma + kPassiveAlpha * first_byte_s;
+}
+
+double PassiveSignals::error(double now) const {
+  if (error_ewma <= 0) return 0;
+  return error_ewma * std::exp2(-std::max(0.0, now - error_at) / kPassiveHalfLifeS);
+}
+
+double Backend::score(double now) const {
   const double active = std::max<double>(inflight.load(), load.known ? load.running : 0);
-  return active + (load.known ? load.waiting : 0) + kKvLoadWeight * load.kv_used;
+  return active + (load.known ? load.waiting : 0) + kKvLoadWeight * load.kv_used + kErrorLoadWeight * passive.error(now);
 }
 
 json Backend::status_json(double now) const {
@@ -36,7 +49,9 @@ json Backend::status_json(double now) const {
                          : json(nullptr);
   j["queue"] = load.known ? json(load.waiting) : json(nullptr);
   j["kv_used"] = load.known ? json(load.kv_used) : json(nullptr);
-  j["score"] = score();
+  j["score"] = score(now);
+  j["passive"] = {{"error_ewma", passive.error(now)},
+                  {"first_byte_ewma_s", passive.first_byte_ewma >= 0 ? json(passive.first_byte_ewma) : json(nullptr)}};
   j["full"] = full_until > now;
   j["requests"] = requests.load();
   j["errors"] = failures.load();

@@ -85,7 +85,10 @@ Choice RouterCore::choose(const std::string& session, uint64_t phash, const std:
       continue;
     }
     usable.push_back(b);
-    cands.push_back({b->name, b->score()});
+  }
+  for (const auto& b : usable) {
+    std::lock_guard<std::mutex> lk(b->mu);
+    cands.push_back({b->name, b->score(now)});
   }
   while (!cands.empty()) {
     int pick = -1;

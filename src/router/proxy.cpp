@@ -102,6 +102,8 @@ struct ProxyState {
   std::shared_ptr<CancelSlot> slot;
   std::string target;          // path of the upstream call
   std::string body;            // body of the upstream call
+  bool stream = false;         // the client asked for a stream (its first byte is its TTFT)
+  double first_byte_s = -1;    // the latest call's time to the response header (-1: none)
   bool sse = false;            // relay through StreamRelay (migratable stream)
   std::optional<StreamRelay> relay;
   bool started = false;        // the client got the response head (bytes went out)
@@ -131,8 +133,10 @@ Attempt ProxyState::call(Backend& b) {
     if (req.has_header(h)) co.headers.emplace_back(h, std::string(req.header(h)));
   const auto t0 = client::Clock::now();
   bool client_left = false;
+  first_byte_s = -1;
   auto on_headers = [&](const client::HttpResponse& head) {
-    core.m.upstream_first_byte.observe(std::chrono::duration<double>(client::Clock::now() - t0).count());
+    first_byte_s = std::chrono::duration<double>(client::Clock::now() - t0).count();
+    core.m.upstream_first_byte.observe(first_byte_s);
     if (head.status < 200 || head.status >= 300) return false;
     if (started) return true;  // a continuation: the client has its head already
     auto ct = head.headers.find("content-type");
@@ -256,22 +260,27 @@ void answer_without_backend(ProxyState& ps, const Choice& ch) {
   }
 }
 
-// The breaker and the backend's bookkeeping after one attempt.
-void record_outcome(RouterCore& core, Backend& b, const Attempt& a) {
+// The breaker, the passive signals and the backend's bookkeeping after one attempt.
+// first_byte_s: the call's time to its response header when it was a stream (its TTFT), else -1.
+void record_outcome(RouterCore& core, Backend& b, const Attempt& a, double first_byte_s) {
   const double now = now_s();
   std::lock_guard<std::mutex> lk(b.mu);
   const uint64_t opened = b.breaker.opened();
   switch (a.outcome) {
     case Outcome::done:
     case Outcome::forwarded:
-    case Outcome::full:
+      b.passive.on_outcome(true, first_byte_s, now);
       b.breaker.on_success(now);  // it answered: alive
+      break;
+    case Outcome::full:
+      b.breaker.on_success(now);  // alive, only full (Retry-After keeps traffic away)
       break;
     case Outcome::gone:
       b.breaker.release_probe();
       break;
     case Outcome::retry:
     case Outcome::broken:
+      b.passive.on_outcome(false, -1, now);
       b.failures++;
       core.m.backend_failures(b.name).inc();
       b.breaker.on_failure(now);
@@ -356,6 +365,7 @@ void RouterCore::proxy(const http::HttpRequest& req, std::shared_ptr<http::Respo
                             !body["prompt"][0].is_number());
 
   ProxyState ps{*this, req, sink, slot, req.target, req.body};
+  ps.stream = stream;
   if (generate && stream && one_choice && opt.migration_limit > 0) {
     json up = body;
     up["return_token_ids"] = true;
@@ -378,7 +388,7 @@ void RouterCore::proxy(const http::HttpRequest& req, std::shared_ptr<http::Respo
     Attempt a = ps.call(b);
     b.inflight--;
     m.inflight.dec();
-    record_outcome(*this, b, a);
+    record_outcome(*this, b, a, ps.stream && a.outcome == Outcome::done ? ps.first_byte_s : -1);
     switch (a.outcome) {
       case Outcome::done:
       case Outcome::forwarded:

@@ -72,6 +72,7 @@ struct RouterCore : std::enable_shared_from_this<RouterCore> {
   std::mutex proxy_mu;
   std::condition_variable proxy_cv;
   int proxies = 0;
+  bool draining = false;  // under proxy_mu: Router::drain() began; new requests get 503
 
   // --- pool.cpp
   Status set_backends(const std::vector<std::string>& urls);  // keeps known ones

@@ -66,6 +66,18 @@ Status Router::start() {
   return Status::ok();
 }
 
+int Router::drain(double timeout_s) {
+  RouterCore& c = *core_;
+  c.server.stop_accepting();
+  std::unique_lock<std::mutex> lk(c.proxy_mu);
+  c.draining = true;
+  LOG_INFO("router: draining: {} request(s) in flight, up to {} s", c.proxies, timeout_s);
+  c.proxy_cv.wait_for(lk, std::chrono::duration<double>(timeout_s), [&] { return c.proxies == 0; });
+  if (c.proxies > 0) LOG_WARN("router: {} request(s) still in flight after {} s of draining; they are cut", c.proxies, timeout_s);
+  else LOG_INFO("router: drained");
+  return c.proxies;
+}
+
 void Router::stop() {
   RouterCore& c = *core_;
   c.server.stop();  // closes client connections: their sinks cancel the upstream calls

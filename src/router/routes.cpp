@@ -12,6 +12,7 @@
 namespace shardlm::router {
 
 using nlohmann::json;
+using http::ApiError;
 using http::HttpRequest;
 using http::ResponseSink;
 
@@ -95,6 +96,13 @@ void admin_backends(RouterCore& c, const HttpRequest& req, const std::shared_ptr
 void RouterCore::add_routes() {
   RouterCore* c = this;
   server.route("GET", "/health", [c](const HttpRequest&, std::shared_ptr<ResponseSink> sink) {
+    bool draining = false;
+    {
+      std::lock_guard<std::mutex> lk(c->proxy_mu);
+      draining = c->draining;
+    }
+    if (draining)
+      return (void)sink->send_json(503, json{{"status", "draining"}}.dump(), http::HttpHeaders{{"Retry-After", "1"}});
     int up = 0, total = 0;
     for (const auto& b : c->snapshot()) {
       std::lock_guard<std::mutex> lk(b->mu);
@@ -121,6 +129,12 @@ void RouterCore::add_routes() {
   auto proxied = [c](const HttpRequest& req, std::shared_ptr<ResponseSink> sink) {
     {
       std::lock_guard<std::mutex> lk(c->proxy_mu);
+      if (c->draining) {
+        c->m.responses(503).inc();
+        ApiError e = http::service_unavailable("the router is shutting down; retry on another endpoint", 1);
+        e.code = "shutting_down";
+        return (void)sink->send_error(e);
+      }
       if (c->proxies >= c->opt.max_inflight) {
         c->m.responses(429).inc();
         return (void)sink->send_error(http::too_many_requests(1, "the router has --max-inflight requests open; retry later"));

@@ -120,6 +120,9 @@ class HttpServer {
   // Close the listener and every connection (pending sinks see closed() and on_close),
   // then join the io threads. Prompt; idempotent. Must not be called from a handler.
   void stop();
+  // Close the listener only: no new connections; open ones go on (a graceful drain).
+  // stop() later closes them. Any thread; idempotent; a no-op before start().
+  void stop_accepting();
   int bound_port() const;       // 0 before start()
   int open_connections() const; // open client sockets now
 

@@ -38,6 +38,25 @@ struct BackendLoad {
 
 // A full KV cache weighs as much as this many requests in the load score.
 inline constexpr double kKvLoadWeight = 4.0;
+// Passive signals from the router's own calls: the share of recent calls that failed
+// as an exponential moving average (weight of the newest outcome: kPassiveAlpha) that
+// also fades with time (half-life kPassiveHalfLifeS, so a backend that got no traffic
+// after its failures is tried again), weighing up to kErrorLoadWeight requests in the
+// load score; and the streams' time to first byte (EWMA), reported only: it follows
+// the prompt lengths a backend happens to get (prefix routing sends a prefix's long
+// prompts to one backend), so it would move traffic for the wrong reason.
+inline constexpr double kPassiveAlpha = 0.2;
+inline constexpr double kPassiveHalfLifeS = 10.0;
+inline constexpr double kErrorLoadWeight = 4.0;
+
+// What the router learnt from its own calls to a backend (under Backend::mu).
+struct PassiveSignals {
+  double error_ewma = 0;        // 0..1 at error_at: recent share of failed calls
+  double error_at = 0;          // router clock of the latest outcome
+  double first_byte_ewma = -1;  // seconds from a stream's call to its response header (-1: none yet)
+  void on_outcome(bool ok, double first_byte_s, double now);  // first_byte_s < 0: none to count
+  double error(double now) const;  // error_ewma faded to now
+};
 
 class Backend {
  public:
@@ -50,6 +69,7 @@ class Backend {
   BackendState state = BackendState::unknown;
   CircuitBreaker breaker;
   BackendLoad load;
+  PassiveSignals passive;
   double full_until = 0;          // answered 429: no new requests before this time
   std::string last_error;         // the latest failure, for /admin/status
   double last_check = 0;          // when the health thread last looked (router clock)
@@ -61,8 +81,9 @@ class Backend {
   std::atomic<int> inflight{0};   // requests the router has open to it
   std::atomic<uint64_t> requests{0}, failures{0}, health_failures{0}, migrated_from{0};
 
-  // The load score (under mu): max(router in-flight, its running) + its waiting + KV pressure.
-  double score() const;
+  // The load score at router time now (under mu): max(router in-flight, its running) +
+  // its waiting + KV pressure + the passive error term.
+  double score(double now) const;
   nlohmann::json status_json(double now) const;  // under mu
 };
 

@@ -37,6 +37,7 @@ struct RouterOptions {
   int migration_limit = 1;            // --migration-limit: backends a stream may move to after it began (0 = off)
   bool prewarm = true;                // --no-prewarm: send traffic to a (re)appearing backend without a warm-up
   int max_inflight = 1024;            // --max-inflight: requests the router proxies at once (429 past it)
+  double drain_timeout_s = 30;        // --drain-timeout-s: on SIGTERM, how long in-flight requests may finish
   std::string pid_file;               // --pid-file
 };
 

@@ -13,6 +13,8 @@
 // (StreamRelay, --migration-limit). Nothing up → 503 code no_workers_available; every
 // candidate full → 429 with Retry-After.
 //
+// Stopping (SIGTERM): drain() first, then stop().
+//
 // Threads: the HTTP server's io threads (routes, never blocking), one thread per proxied
 // request (the upstream call is a synchronous HttpClient), and the health thread.
 #pragma once
@@ -34,6 +36,10 @@ class Router {
 
   // Reads the backends, starts the health thread and the HTTP server.
   Status start();
+  // Graceful drain: closes the listener, answers new requests on open connections 503
+  // (code shutting_down) and /health 503, and waits up to timeout_s for the requests in
+  // flight to finish. Returns how many were still in flight at the end (0: all done).
+  int drain(double timeout_s);
   // Stops accepting, cancels upstream calls, joins every thread. Idempotent.
   void stop();
   // Rereads --backends FILE (a no-op without one); kept backends keep their state.
