@@ -68,7 +68,7 @@ NewSeq new_seq(uint64_t id, int32_t first_block, int n_blocks, const std::vector
 }
 
 // Rank 0's side of the generation: the grammar and the tokens so far.
-struct Run {
+struct GenRun {
   std::vector<int32_t> constrained, plain;
   std::string doc;
   bool finished = false;
@@ -89,8 +89,8 @@ void worker_until_finished(StepExecutor& x) {
 
 // Rank 0: sequence 1 constrained (if with_grammar), sequence 2 greedy unconstrained,
 // decoded together until the grammar is finished (or kMaxTokens), then both freed.
-Run drive(StepExecutor& x, const Tokenizer& tok, bool with_grammar, uint64_t id0, const std::vector<int32_t>& prompt) {
-  Run run;
+GenRun drive(StepExecutor& x, const Tokenizer& tok, bool with_grammar, uint64_t id0, const std::vector<int32_t>& prompt) {
+  GenRun run;
   auto g = grammar::compile(nlohmann::json::parse(kSchema));
   EXPECT_TRUE(g) << g.message();
   grammar::MaskComputer mc(grammar::TokenTrie::build(tok));
@@ -126,8 +126,9 @@ Run drive(StepExecutor& x, const Tokenizer& tok, bool with_grammar, uint64_t id0
       for (size_t r = 0; r < out.cands[0].size(); ++r) {
         for (const auto& [id, logit] : out.cands[0][r].top)
           EXPECT_TRUE(grammar::mask_allows(mask, id)) << "rank " << r << " candidate " << id << " step " << step;
-        if (out.cands[0][r].sample_token >= 0)
+        if (out.cands[0][r].sample_token >= 0) {
           EXPECT_TRUE(grammar::mask_allows(mask, out.cands[0][r].sample_token)) << "rank " << r << " step " << step;
+        }
       }
       const int32_t t = merge_and_sample(out.cands[0], constrained_sampling(), 0, n);
       EXPECT_TRUE(t >= 0 && grammar::mask_allows(mask, t)) << "merged token " << t << " step " << step;
@@ -204,8 +205,8 @@ TEST(GrammarMask, MaskedRowsOnEverySliceAndUnmaskedRowsUntouched) {
   auto tok = load_tokenizer(path);
   ASSERT_TRUE(tok) << tok.message();
   const std::vector<int32_t> prompt = tok.value()->encode("Once upon a time, the weather", true, false);
-  const Run both = drive(x, *tok.value(), true, 10, prompt);
-  const Run alone = drive(x, *tok.value(), false, 20, prompt);
+  const GenRun both = drive(x, *tok.value(), true, 10, prompt);
+  const GenRun alone = drive(x, *tok.value(), false, 20, prompt);
   EXPECT_TRUE(both.finished) << "the document did not finish in " << kMaxTokens << " tokens: " << both.doc;
   auto doc = nlohmann::json::parse(both.doc, nullptr, false);
   ASSERT_FALSE(doc.is_discarded()) << both.doc;

@@ -110,8 +110,8 @@ TEST(Wire, OffloadAndRestoreOpsRoundTripWithTheirKeys) {
   EXPECT_EQ(d->kv_ops[1], s.kv_ops[1]);
   for (size_t cut = 0; cut < b.size(); ++cut) EXPECT_FALSE(decode_step(b.data(), cut)) << "cut at " << cut;
 
-  // An unknown KV op kind is malformed. The last op starts 45 bytes before the end.
-  const size_t op = b.size() - (1 + 4 + 4 + 8 + 8 + 4 + 16);
+  // An unknown KV op kind is malformed. The last op starts 45 bytes before the mask count.
+  const size_t op = b.size() - 4 - (1 + 4 + 4 + 8 + 8 + 4 + 16);
   ASSERT_EQ(b[op], static_cast<uint8_t>(KvOpKind::restore));
   for (uint8_t bad : {uint8_t{0}, uint8_t{4}, uint8_t{255}}) {
     b[op] = bad;

@@ -407,8 +407,8 @@ ParseResult parse_chat_request(std::string_view body) {
   r.kind = ApiKind::chat;
   OPENAI_TRY(parse_messages(o, r.messages));
   OPENAI_TRY(detail::parse_tools(o, r));
-  OPENAI_TRY(detail::build_tool_call_grammar(r));
   OPENAI_TRY(parse_common(o, r));
+  OPENAI_TRY(detail::build_tool_call_grammar(r));  // after response_format: a forced call wins
   bool logprobs = false;
   OPENAI_TRY(get_bool(o, "logprobs", logprobs));
   std::optional<int64_t> top;

@@ -64,7 +64,7 @@ def valid(schema, text):
 def chat_body(schema, sampling, content="Tell me about a cat"):
     rf = ({"type": "json_object"} if schema is None else
           {"type": "json_schema", "json_schema": {"name": "doc", "schema": schema, "strict": True}})
-    return dict({"messages": [{"role": "user", "content": content}], "max_tokens": 300, "response_format": rf},
+    return dict({"messages": [{"role": "user", "content": content}], "max_tokens": 1200, "response_format": rf},
                 **sampling)
 
 
@@ -152,7 +152,7 @@ def batched_unconstrained(srv):
 
 
 def completions(srv):
-    body = {"prompt": "Once upon a time", "max_tokens": 300, "temperature": 0.7, "seed": 4,
+    body = {"prompt": "Once upon a time", "max_tokens": 1200, "temperature": 0.7, "seed": 4,
             "response_format": {"type": "json_schema", "json_schema": {"schema": SCHEMAS[0]}}}
     st, _, r = srv.request("POST", "/v1/completions", body)
     ok = st == 200
