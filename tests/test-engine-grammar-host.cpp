@@ -33,7 +33,9 @@ TEST(GrammarHost, SharesComputersByKeyAndAdvancesStates) {
       }
     }
     ASSERT_GE(pick, 0) << "no token allowed after " << doc;
-    if (refused >= 0) EXPECT_FALSE(host.accept(a, refused)) << "a token outside the mask is refused";
+    if (refused >= 0) {
+      EXPECT_FALSE(host.accept(a, refused)) << "a token outside the mask is refused";
+    }
     ASSERT_TRUE(host.accept(a, pick));
     doc += tok->token_piece(pick);
     ++steps;

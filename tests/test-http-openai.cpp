@@ -126,7 +126,7 @@ const std::vector<BadCase> kBadCases = {
     {C, R"({"prompt": "a", "logit_bias": {"50256": -100}})", "logit_bias", "not supported"},
     {C, R"({"prompt": "a", "logit_bias": [1]})", "logit_bias", "got array"},
     {H, "{" + kMsg + R"(, "response_format": {"type": "yaml"}})", "response_format.type", "not supported"},
-    {H, "{" + kMsg + R"(, "response_format": {})", "response_format.type", "must be"},
+    {H, "{" + kMsg + R"(, "response_format": {}})", "response_format.type", "must be"},
     {H, "{" + kMsg + R"(, "response_format": {"type": "json_schema", "json_schema": {}}})",
      "response_format.json_schema.schema", "is required"},
     {H, "{" + kMsg + R"(, "response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "string",
