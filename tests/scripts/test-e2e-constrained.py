@@ -8,10 +8,11 @@
    unconstrained greedy request answers the same alone and batched with constrained
    ones (masks belong to their rows only). Bad constraints are 400s naming the param.
    /admin/status counts the masks.
-2. The same seeded constrained requests on 1 rank: the same text as on 2 ranks (each
-   rank masks its own vocabulary slice; the merged token does not depend on the split).
+2. The same seeded constrained requests on 1 rank: the same text as on 2 ranks for the
+   answers of at most SAME_TEXT_TOKENS tokens (each rank masks its own vocabulary slice;
+   the merged token does not depend on the split; longer texts may part by rounding).
 3. A random-weight model (tiny-llama-f32.gguf, the test-model fixture) on 2 ranks with
-   Qwen2.5's template: the official openai npm client (tests/npm/constrained-client.test.mjs)
+   a compact tools template (tests/fixtures/tools-minimal.jinja): the official openai npm client (tests/npm/constrained-client.test.mjs)
    forces tool calls (named, required, parallel or not, streamed and not); every call's
    arguments and every document it records validate here with python3-jsonschema.
 """
@@ -22,7 +23,7 @@ import subprocess
 import threading
 
 from serverlib import Server
-from testlib import SHARED, SOURCE, Checks, need_shared, skip
+from testlib import SOURCE, Checks, need_shared, skip
 
 try:
     import jsonschema
@@ -30,9 +31,6 @@ except ImportError:
     skip("python3-jsonschema is not installed (apt-get install python3-jsonschema)")
 
 gguf = need_shared("stories260K", "stories260K.gguf")
-qwen = os.path.join(SHARED, "templates", "Qwen-Qwen2.5-7B-Instruct.jinja")
-if not os.path.exists(qwen):
-    skip(f"{qwen} not found")
 random_model = os.path.join(os.environ.get("SHARDLM_TEST_MODELS", ""), "tiny-llama-f32.gguf")
 c = Checks()
 
@@ -48,6 +46,7 @@ SCHEMAS = [
     {"anyOf": [{"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 3},
                {"type": "object", "properties": {"k": {"type": ["string", "null"]}}, "required": ["k"]}]},
 ]
+SAME_TEXT_TOKENS = 100
 SAMPLINGS = [{"temperature": 0}, {"temperature": 0.9, "seed": 5, "top_k": 40, "top_p": 0.9},
              {"temperature": 1.0, "seed": 9, "presence_penalty": 0.5, "repetition_penalty": 1.2}]
 
@@ -89,12 +88,18 @@ def constrained_answers(srv):
                 c.check(False, f"schema {i} sampling {j}: 200 ({st} {r})")
                 continue
             text, finish = r["choices"][0]["message"]["content"], r["choices"][0]["finish_reason"]
-            want = {"type": "object"} if schema is None else schema
-            c.check(finish == "stop" and valid(want, text), f"schema {i} sampling {j}: stop and valid: {text[:120]!r}")
+            if schema is None and finish == "length":
+                # json_object: any object, keys and strings unbounded, so a model may write
+                # one key to max_tokens (documented); the cut text is still an object's prefix.
+                c.check(text.startswith("{") and r["usage"]["completion_tokens"] == body["max_tokens"],
+                        f"json_object sampling {j}: cut by max_tokens inside the object: {text[:80]!r}")
+            else:
+                want = {"type": "object"} if schema is None else schema
+                c.check(finish == "stop" and valid(want, text), f"schema {i} sampling {j}: stop and valid: {text[:120]!r}")
             st, stext, sfinish, done = stream_text(srv, "/v1/chat/completions", body)
-            c.check(st == 200 and done and stext == text and sfinish == "stop",
-                    f"schema {i} sampling {j}: streamed text = non-streamed ({stext[:80]!r})")
-            out[(i, j)] = text
+            c.check(st == 200 and done and stext == text and sfinish == finish,
+                    f"schema {i} sampling {j}: streamed text = non-streamed ({stext[:80]!r}, {sfinish})")
+            out[(i, j)] = (text, r["usage"]["completion_tokens"])
     return out
 
 
@@ -186,12 +191,16 @@ def npm_tools(srv_model):
             return
         c.check(False, "npm ci of the openai client")
         return
-    srv = Server(srv_model, ranks=2, args=["--chat-template-file", qwen])
+    # A compact template that renders the tools (the random model's vocabulary is 512
+    # byte-like tokens and its context 1,024: Qwen2.5's tool preamble alone fills it).
+    srv = Server(srv_model, ranks=2, args=["--chat-template-file", os.path.join(SOURCE, "tests", "fixtures",
+                                                                                 "tools-minimal.jinja")])
     try:
         out = os.path.join(work, "records.jsonl")
         if os.path.exists(out):
             os.remove(out)
         env.update(SHARDLM_URL=f"http://127.0.0.1:{srv.port}", SHARDLM_MODEL_ID=os.path.basename(srv_model),
+                   SHARDLM_MAX_TOKENS="340",  # the prompt with the tools is ~640 of the 1,024 positions
                    SHARDLM_OUT=out)
         r = subprocess.run([node, "--test", "--test-reporter=spec", "constrained-client.test.mjs"], cwd=work, env=env,
                            capture_output=True, text=True, timeout=900)
@@ -223,10 +232,19 @@ def main():
         srv2.stop()
     srv1 = Server(gguf, ranks=1)
     try:
-        for (i, j), text in sorted(two.items()):
+        compared = 0
+        for (i, j), (text, n_tokens) in sorted(two.items()):
+            # Long texts may part between 1 and 2 ranks by rounding alone (docs/design.md,
+            # "Numerics"): the row-parallel sums add in another order. Short documents
+            # compare the masks and the split-independent merge.
+            if n_tokens > SAME_TEXT_TOKENS:
+                print(f"  (schema {i} sampling {j}: {n_tokens} tokens, not compared across rank counts)")
+                continue
             st, _, r = srv1.request("POST", "/v1/chat/completions", chat_body((SCHEMAS + [None])[i], SAMPLINGS[j]))
             c.check(st == 200 and r["choices"][0]["message"]["content"] == text,
                     f"schema {i} sampling {j}: 1 rank gives the 2-rank text")
+            compared += 1
+        c.check(compared >= 4, f"{compared} constrained answers compared between 1 and 2 ranks")
     finally:
         srv1.stop()
     npm_tools(random_model)
