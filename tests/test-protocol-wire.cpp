@@ -40,8 +40,8 @@ TEST(Wire, StepRoundTripsAndTruncationIsAnError) {
   const StepMsg s = sample_step();
   const std::vector<uint8_t> b = encode_step(s);
   // step_id 8; new 4 + (8+4+4 + 4+16 + 4+8 + 4+8 + 1 + 36 = 97); running 4 + (8 + 4 + 4+4 + 4+4 = 28);
-  // rows 4 + 3 × 12; finished 4 + 2 × 8; kv_ops 4.
-  EXPECT_EQ(b.size(), 8u + 4 + 97 + 4 + 28 + 4 + 36 + 4 + 16 + 4);
+  // rows 4 + 3 × 12; finished 4 + 2 × 8; kv_ops 4; masks 4.
+  EXPECT_EQ(b.size(), 8u + 4 + 97 + 4 + 28 + 4 + 36 + 4 + 16 + 4 + 4);
   auto d = decode_step(b.data(), b.size());
   ASSERT_TRUE(d) << d.message();
   EXPECT_EQ(d->step_id, 42u);
@@ -77,7 +77,7 @@ TEST(Wire, EmptyStepRoundTrips) {
   StepMsg s;
   s.step_id = 1;
   const auto b = encode_step(s);
-  EXPECT_EQ(b.size(), 8u + 5 * 4);
+  EXPECT_EQ(b.size(), 8u + 6 * 4);
   auto d = decode_step(b.data(), b.size());
   ASSERT_TRUE(d) << d.message();
   EXPECT_TRUE(d->rows.empty());
@@ -110,8 +110,8 @@ TEST(Wire, OffloadAndRestoreOpsRoundTripWithTheirKeys) {
   EXPECT_EQ(d->kv_ops[1], s.kv_ops[1]);
   for (size_t cut = 0; cut < b.size(); ++cut) EXPECT_FALSE(decode_step(b.data(), cut)) << "cut at " << cut;
 
-  // An unknown KV op kind is malformed. The last op starts 45 bytes before the end.
-  const size_t op = b.size() - (1 + 4 + 4 + 8 + 8 + 4 + 16);
+  // An unknown KV op kind is malformed. The last op starts 45 bytes before the mask count.
+  const size_t op = b.size() - 4 - (1 + 4 + 4 + 8 + 8 + 4 + 16);
   ASSERT_EQ(b[op], static_cast<uint8_t>(KvOpKind::restore));
   for (uint8_t bad : {uint8_t{0}, uint8_t{4}, uint8_t{255}}) {
     b[op] = bad;
@@ -124,6 +124,30 @@ TEST(Wire, OffloadAndRestoreOpsRoundTripWithTheirKeys) {
   const size_t count_at = op + 1 + 4 + 4 + 8 + 8;
   b[count_at] = 200;
   EXPECT_FALSE(decode_step(b.data(), b.size()));
+}
+
+TEST(Wire, RowMasksRoundTripAndBadRowsAreMalformed) {
+  StepMsg s = sample_step();
+  RowMask a{0, {0x1ull, ~0ull, 0x8000000000000000ull}};
+  RowMask c{2, {0x0ull, 0x42ull, 0x1ull}};
+  s.masks = {a, c};
+  auto b = encode_step(s);
+  // Each mask: row 4, n_words 4, 3 × 8.
+  EXPECT_EQ(b.size(), encode_step(sample_step()).size() + 2 * (4 + 4 + 24));
+  auto d = decode_step(b.data(), b.size());
+  ASSERT_TRUE(d) << d.message();
+  EXPECT_EQ(d->masks, s.masks);
+  EXPECT_EQ(encode_step(d.value()), b);
+  for (size_t cut = 0; cut < b.size(); ++cut) EXPECT_FALSE(decode_step(b.data(), cut)) << "cut at " << cut;
+  for (auto rows : {std::vector<uint32_t>{2, 0}, std::vector<uint32_t>{1, 1}, std::vector<uint32_t>{0, 3}}) {
+    StepMsg bad = s;
+    bad.masks[0].row = rows[0];
+    bad.masks[1].row = rows[1];
+    auto bb = encode_step(bad);
+    auto e = decode_step(bb.data(), bb.size());
+    ASSERT_FALSE(e) << rows[0] << "," << rows[1];
+    EXPECT_NE(e.message().find("mask for row"), std::string::npos) << e.message();
+  }
 }
 
 TEST(Wire, RowRecordsAreCheckedAgainstTheTable) {
@@ -217,7 +241,7 @@ TEST(Wire, LoadAndProbeRoundTrip) {
 
 TEST(Wire, HeaderChecks) {
   MsgHeader h;
-  EXPECT_EQ(kWireVersion, 6);
+  EXPECT_EQ(kWireVersion, 7);
   uint8_t raw[16];
   std::memcpy(raw, &h, sizeof h);
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(raw), 4), "SLMW");

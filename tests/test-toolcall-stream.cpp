@@ -125,3 +125,45 @@ TEST(ToolcallStream, DetectsFamiliesFromTemplateMarkers) {
 }
 
 }  // namespace
+
+// The json family (a forced call array under a grammar): each call is sent when its
+// object closes, before the array ends; a cut array keeps the whole calls and gives the
+// rest back as content.
+TEST(ToolcallStream, JsonArrayCallsAreSentAsTheirObjectsClose) {
+  const std::string one = R"({"name":"get_weather","arguments":{"city":"a}]\"b"}})";
+  const std::string two = R"({"arguments":{},"name":"get_time"})";
+  const std::string text = "[" + one + "," + two + "]";
+  StreamParser p(config(ToolFormat::json));
+  size_t first_at = 0, second_at = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    Delta d = p.feed(text.substr(i, 1));
+    EXPECT_EQ(d.content, "") << i;
+    for (const auto& c : d.calls)
+      if (c.first) (c.index == 0 ? first_at : second_at) = i;
+  }
+  EXPECT_EQ(first_at, one.size()) << "the first call goes out with its closing brace";
+  EXPECT_EQ(second_at, one.size() + 1 + two.size());
+  Delta end = p.finish();
+  EXPECT_TRUE(end.empty());
+  EXPECT_FALSE(p.malformed());
+  const ParsedOutput whole = parse_output(config(ToolFormat::json), text);
+  ASSERT_EQ(whole.calls.size(), 2u);
+  EXPECT_EQ(whole.calls[0].name, "get_weather");
+  EXPECT_EQ(whole.calls[0].arguments, R"({"city":"a}]\"b"})");
+  EXPECT_EQ(whole.calls[1].name, "get_time");
+  EXPECT_EQ(whole.calls[1].arguments, "{}");
+  EXPECT_EQ(whole.content, "");
+  Fed f = feed_bytes(config(ToolFormat::json), text);
+  ASSERT_EQ(f.joined.calls.size(), 2u);
+  EXPECT_EQ(f.joined.calls[0].arguments, whole.calls[0].arguments);
+  EXPECT_EQ(f.joined.calls[1].arguments, whole.calls[1].arguments);
+
+  const std::string cut = "[" + one + R"(,{"name":"get_ti)";
+  const ParsedOutput c = parse_output(config(ToolFormat::json), cut);
+  ASSERT_EQ(c.calls.size(), 1u);
+  EXPECT_TRUE(c.malformed);
+  EXPECT_EQ(c.content, R"(,{"name":"get_ti)");
+  const ParsedOutput none = parse_output(config(ToolFormat::json), R"([{"name":"get_w)");
+  EXPECT_TRUE(none.calls.empty());
+  EXPECT_EQ(none.content, R"([{"name":"get_w)");
+}

@@ -199,6 +199,13 @@ PromptTokens chat_prompt(ServeContext& ctx, const std::shared_ptr<const Tokenize
   }
   parser.reasoning = p.reasoning;
   parser.start_in_reasoning = p.reasoning && toolcall::prompt_opens_think(p.text);
+  // Constrained output is the grammar's JSON from its first byte: a forced call is the
+  // call array (toolcall's json format), a response_format document is content.
+  if (req.constraint != ApiRequest::Constraint::none) {
+    parser.format = req.constraint == ApiRequest::Constraint::tool_calls ? toolcall::ToolFormat::json
+                                                                          : toolcall::ToolFormat::none;
+    parser.reasoning = parser.start_in_reasoning = false;
+  }
   return tokp->encode(p.text, false, true);
 }
 
@@ -323,6 +330,8 @@ void handle_generate(ServeContext& ctx, ApiKind kind, const HttpRequest& hreq, s
   er.logprobs = req.logprobs >= 0 || req.return_token_ids;  // the tokens come with the logprobs
   er.n_top = std::max(0, req.logprobs);
   er.session_id = req.session_id;
+  er.grammar = req.grammar;
+  er.grammar_key = req.grammar_key;
   // Some families' call markers are control tokens ([TOOL_CALLS], <|python_tag|>,
   // <|START_ACTION|>): the parser must see them.
   er.render_special = reply->parser && parser_format != toolcall::ToolFormat::none;

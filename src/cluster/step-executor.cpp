@@ -11,6 +11,7 @@
 #include "shardlm/cluster/rank-model.h"
 #include "shardlm/model/forward.h"
 #include "shardlm/protocol/wire.h"
+#include "shardlm/sampling/allowed-tokens.h"
 #include "shardlm/sampling/candidates.h"
 
 namespace shardlm {
@@ -151,6 +152,15 @@ Status StepExecutor::check_rows(const StepMsg& msg) {
     if (row.pos != first + n - 1 && x.seq->penalties) x.early_row = true;
     row_seq_.push_back(it->second);
   }
+  // Masks cover the whole vocabulary (decode_step checked their rows).
+  const size_t words = allowed_mask_words(model_.hparams().n_vocab);
+  row_mask_.assign(msg.rows.size(), nullptr);
+  for (const RowMask& m : msg.masks) {
+    if (m.row >= msg.rows.size() || m.bits.size() != words)
+      return Status::errorf("step {}: mask for row {} has {} words; the table has {} rows and the vocabulary needs {}",
+                            msg.step_id, m.row, m.bits.size(), msg.rows.size(), words);
+    row_mask_[m.row] = m.bits.data();
+  }
   return Status::ok();
 }
 
@@ -214,6 +224,8 @@ void StepExecutor::reduce_rows(const StepMsg& msg, std::vector<uint8_t>& records
       }
       apply_penalties(lg, v0, nv, *counts, s.sampling);
     }
+    // A constrained row: only the grammar's tokens take part (this rank's slice of the mask).
+    if (row_mask_[r]) apply_allowed_mask(lg, v0, nv, row_mask_[r]);
     const Candidates c = reduce_slice(lg, v0, nv, s.sampling, 0, static_cast<uint64_t>(pos) + 1, K, s.n_top);
     RowRecordHeader h;
     h.row = static_cast<uint32_t>(r);

@@ -41,6 +41,11 @@ void Engine::admit(std::shared_ptr<LiveRequest> r) {
                           fmt::format("prompt ({} tokens) plus max_tokens ({}) exceeds the context of {} tokens", n_prompt,
                                       r->in.max_tokens, limit));
   r->start(*host_->tokenizer());
+  if (r->in.grammar) {
+    r->in.ignore_eos = false;  // the grammar decides where the output may end
+    r->in.speculate = false;   // constrained rows are sampled one at a time (no draft tokens)
+    r->grammar = std::make_unique<RequestGrammar>(grammar_->start(r->in.grammar, r->in.grammar_key, host_->tokenizer()));
+  }
   if (!host_->sched().add(r->seq)) {
     if (metrics_) metrics_->requests_finished("error").inc();
     return reject_request(r->in, ErrorKind::rate_limited,
@@ -112,7 +117,13 @@ void Engine::deliver(LiveRequest& r, int32_t tok, float logprob, std::vector<std
   }
   r.got_first = true;
   r.last_token = now;
-  const FinishReason why = r.take_token(TokenOut{tok, logprob, std::move(top)}, host_->eos_ids());
+  // The mask let only allowed tokens through; a token the state refuses is a bug, never output.
+  if (r.grammar && !grammar_->accept(*r.grammar, tok))
+    return end(r, FinishReason::error,
+               {ErrorKind::internal, fmt::format("sampled token {}, which the output grammar does not allow", tok)});
+  FinishReason why = r.take_token(TokenOut{tok, logprob, std::move(top)}, host_->eos_ids());
+  // The grammar's document is whole and nothing may follow: the answer ends here.
+  if (why == FinishReason::none && r.grammar && r.grammar->state.is_finished()) why = FinishReason::stop;
   if (why != FinishReason::none) end(r, why);
 }
 
@@ -140,7 +151,7 @@ void Engine::propose() {
   const auto n_decoding = std::count_if(reqs_.begin(), reqs_.end(), [&](const auto& r) { return decoding(*r); });
   if (n_decoding == 0 || n_decoding > so.max_seqs) return;
   for (auto& r : reqs_) {
-    if (!decoding(*r) || !r->in.speculate) continue;
+    if (!decoding(*r) || !r->in.speculate || r->grammar) continue;
     Sequence& s = *r->seq;
     // Greedy only: sampled requests need the rejection-sampling test (not built yet);
     // penalties would need the ranks to take counts back.
@@ -159,7 +170,10 @@ void Engine::verify(LiveRequest& r, const std::vector<int32_t>& draft, std::vect
     float lp = 0;
     // The sampling counter of a row is its position + 1 (every rank used the same).
     const int32_t tok = merge_and_sample(rows[i]->cands, s.sampling, 0, static_cast<uint64_t>(rows[i]->row.pos) + 1, &lp);
-    if (tok < 0) return end(r, FinishReason::error, {ErrorKind::internal, "sampling found no finite logit"});
+    if (tok < 0)
+      return end(r, FinishReason::error,
+                 {ErrorKind::internal, r.grammar ? "the output grammar allows no token of this vocabulary here"
+                                                 : "sampling found no finite logit"});
     std::vector<std::pair<int32_t, float>> top;
     if (s.n_top > 0) top = top_logprobs(rows[i]->cands, s.n_top);
     deliver(r, tok, lp, std::move(top));
@@ -182,13 +196,21 @@ void Engine::verify(LiveRequest& r, const std::vector<int32_t>& draft, std::vect
   }
 }
 
+// The allowed tokens of every constrained row, computed from its request's grammar
+// state (rank 0 owns it) and sent with the step; every rank masks its vocabulary slice.
+void Engine::add_masks(StepPlan& p, const std::unordered_map<uint64_t, LiveRequest*>& by_wire) {
+  for (size_t i = 0; i < p.msg.rows.size(); ++i) {
+    auto it = by_wire.find(p.msg.rows[i].seq_id);
+    if (it == by_wire.end() || !it->second->grammar || it->second->finished()) continue;
+    p.msg.masks.push_back({static_cast<uint32_t>(i), grammar_->mask(*it->second->grammar)});
+  }
+}
+
 void Engine::step() {
   const auto t0 = Clock::now();
   propose();
   StepPlan p = host_->sched().schedule();
   if (p.empty()) return;
-  std::vector<SampledRow> rows = host_->run(p);
-  last_msg_ = Clock::now();
   // Rows name their sequence by its id on the ranks; the plan says which sequence that
   // is. A sequence's rows are contiguous in the table (its last known token, then its drafts).
   std::unordered_map<uint64_t, const ScheduledSeq*> by_wire;
@@ -196,6 +218,12 @@ void Engine::step() {
   std::unordered_map<const Sequence*, LiveRequest*> by_seq;
   by_seq.reserve(reqs_.size());
   for (auto& r : reqs_) by_seq.emplace(r->seq.get(), r.get());
+  std::unordered_map<uint64_t, LiveRequest*> req_by_wire;
+  for (const auto& x : p.seqs)
+    if (auto r = by_seq.find(x.seq); r != by_seq.end() && r->second->grammar) req_by_wire.emplace(x.seq->wire_id, r->second);
+  if (!req_by_wire.empty()) add_masks(p, req_by_wire);
+  std::vector<SampledRow> rows = host_->run(p);
+  last_msg_ = Clock::now();
   std::vector<SampledRow*> mine;
   for (size_t i = 0, j = 0; i < rows.size(); i = j) {
     const uint64_t id = rows[i].row.seq_id;

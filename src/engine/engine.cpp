@@ -35,7 +35,8 @@ const char* model_state_name(ModelState s) {
 }
 
 Engine::Engine(EngineOptions opts, ShardlmMetrics* metrics)
-    : opts_(std::move(opts)), metrics_(metrics), host_(std::make_unique<ModelHost>(opts_)) {
+    : opts_(std::move(opts)), metrics_(metrics), host_(std::make_unique<ModelHost>(opts_)),
+      grammar_(std::make_unique<GrammarHost>()) {
   snap_.started_unix = unix_now();
   snap_.model_path = opts_.rt.model_path;
   snap_.model_name = std::filesystem::path(opts_.rt.model_path).filename().string();
@@ -181,6 +182,7 @@ void Engine::publish() {
   snap_.last_activity_unix = last_activity_unix_;
   if (!ranks_.empty()) snap_.ranks = ranks_;
   snap_.kv = host_->kv_tier_stats();
+  snap_.grammar = grammar_->stats();
   if (!metrics_) return;
   publish_kv_metrics(metrics_->kv_tiers, published_kv_, snap_.kv);
   published_kv_ = snap_.kv;

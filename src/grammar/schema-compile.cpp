@@ -162,7 +162,7 @@ class Compiler {
     Node n; n.kind = NodeKind::Array;
     for (const char* k : {"minItems", "maxItems"}) {
       if (!s.contains(k)) continue;
-      if (!s[k].is_number_unsigned() || s[k].get<uint64_t>() > 1000000)
+      if (!s[k].is_number_integer() || s[k].get<int64_t>() < 0 || s[k].get<int64_t>() > 1000000)
         return Status::errorf("'{}' at {} is not a count", k, where(at));
       (k[1] == 'i' ? n.min_items : n.max_items) = s[k].get<uint32_t>();
     }

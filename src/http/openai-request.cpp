@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "http/openai-constraint.h"
 #include "http/openai-tools.h"
 
 namespace shardlm::http {
@@ -364,14 +365,7 @@ Err parse_common(const json& o, ApiRequest& r) {
     if (!lb->is_object()) return wrong_type("logit_bias", "an object", *lb);
     if (!lb->empty()) return bad("logit_bias", "'logit_bias' is not supported");
   }
-  if (const json* rf = field(o, "response_format")) {
-    if (!rf->is_object()) return wrong_type("response_format", "an object", *rf);
-    const json* t = field(*rf, "type");
-    if (t && !t->is_string()) return wrong_type("response_format.type", "a string", *t);
-    if (t && t->get_ref<const std::string&>() != "text")
-      return bad("response_format", fmt::format("response_format type '{}' is not supported (only 'text')",
-                                                t->get<std::string>()));
-  }
+  OPENAI_TRY(detail::parse_response_format(o, r));
   OPENAI_TRY(get_string(o, "user", r.user));
   OPENAI_TRY(get_string(o, "session_id", r.session_id));
   OPENAI_TRY(get_bool(o, "return_token_ids", r.return_token_ids));
@@ -414,6 +408,7 @@ ParseResult parse_chat_request(std::string_view body) {
   OPENAI_TRY(parse_messages(o, r.messages));
   OPENAI_TRY(detail::parse_tools(o, r));
   OPENAI_TRY(parse_common(o, r));
+  OPENAI_TRY(detail::build_tool_call_grammar(r));  // after response_format: a forced call wins
   bool logprobs = false;
   OPENAI_TRY(get_bool(o, "logprobs", logprobs));
   std::optional<int64_t> top;

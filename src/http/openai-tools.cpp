@@ -125,11 +125,6 @@ Err parse_tool_choice(const json& o, ApiRequest& r) {
     if (!found)
       return bad("tool_choice", fmt::format("'tool_choice' names the function '{}', which is not in 'tools'", r.tool_choice.name));
   }
-  // A forced call is only a promise with grammar-constrained decoding, which this
-  // server does not do yet: refused rather than answered unconstrained.
-  if (r.tool_choice.mode == ToolChoiceMode::required || r.tool_choice.mode == ToolChoiceMode::named)
-    return bad("tool_choice", "'tool_choice' \"required\" or a named function needs constrained decoding, which this "
-                              "server does not support yet; use \"auto\"");
   return std::nullopt;
 }
 

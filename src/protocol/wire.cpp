@@ -93,6 +93,18 @@ class Reader {
     s.frequency_penalty = get<float>();
     return s;
   }
+  std::vector<uint64_t> words() {
+    uint32_t c = get<uint32_t>();
+    std::vector<uint64_t> v;
+    if (!ok || c > (n_ - p_) / 8) {
+      ok = false;
+      return v;
+    }
+    v.resize(c);
+    if (c) std::memcpy(v.data(), d_ + p_, c * 8ull);
+    p_ += c * 8ull;
+    return v;
+  }
   bool at_end() const { return p_ == n_; }
 
  private:
@@ -140,6 +152,14 @@ std::vector<uint8_t> encode_step(const StepMsg& m) {
     w.put<uint64_t>(op.parent);
     w.ints(op.tokens);
   }
+  w.put<uint32_t>(static_cast<uint32_t>(m.masks.size()));
+  for (const auto& mk : m.masks) {
+    w.put<uint32_t>(mk.row);
+    w.put<uint32_t>(static_cast<uint32_t>(mk.bits.size()));
+    const size_t o = w.out.size();
+    w.out.resize(o + mk.bits.size() * 8);
+    if (!mk.bits.empty()) std::memcpy(w.out.data() + o, mk.bits.data(), mk.bits.size() * 8);
+  }
   return std::move(w.out);
 }
 
@@ -150,6 +170,7 @@ constexpr size_t kMinNewSeq = 8 + 4 + 4 + 4 + 4 + 4 + 1 + 36;
 constexpr size_t kMinRunningSeq = 8 + 4 + 4 + 4;
 constexpr size_t kLogitRow = 8 + 4;
 constexpr size_t kKvOp = 1 + 4 + 4 + 8 + 8 + 4;
+constexpr size_t kMinRowMask = 4 + 4;
 
 bool known_kv_op(uint8_t k) {
   return k == static_cast<uint8_t>(KvOpKind::copy) || k == static_cast<uint8_t>(KvOpKind::offload) ||
@@ -216,6 +237,16 @@ Result<StepMsg> decode_step(const uint8_t* data, size_t n) {
     if (r.ok && !known_kv_op(kind)) return Status::errorf("malformed STEP message: unknown KV op kind {}", kind);
     op.kind = static_cast<KvOpKind>(kind);
     m.kv_ops.push_back(std::move(op));
+  }
+  uint32_t nm = r.count(kMinRowMask);
+  for (uint32_t i = 0; i < nm && r.ok; ++i) {
+    RowMask mk;
+    mk.row = r.get<uint32_t>();
+    mk.bits = r.words();
+    if (r.ok && (mk.row >= m.rows.size() || (!m.masks.empty() && mk.row <= m.masks.back().row)))
+      return Status::errorf("malformed STEP message: mask for row {} (table of {} rows, previous mask row {})", mk.row,
+                            m.rows.size(), m.masks.empty() ? -1 : static_cast<int64_t>(m.masks.back().row));
+    m.masks.push_back(std::move(mk));
   }
   if (!r.ok) return Status::error("malformed STEP message: truncated");
   if (!r.at_end()) return Status::error("malformed STEP message: trailing bytes");

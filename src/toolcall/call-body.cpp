@@ -61,7 +61,8 @@ std::optional<ToolCall> object_call(const ojson& o, const std::vector<std::strin
   return c;
 }
 
-// End of the JSON object or array starting at s[0] (one past it), or npos.
+}  // namespace
+
 size_t json_value_end(std::string_view s) {
   int depth = 0;
   bool in_str = false, esc = false;
@@ -81,6 +82,8 @@ size_t json_value_end(std::string_view s) {
   }
   return std::string_view::npos;
 }
+
+namespace {
 
 std::optional<Calls> json_objects(std::string_view body, const std::vector<std::string>& names) {
   Calls out;

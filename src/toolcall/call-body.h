@@ -27,6 +27,10 @@ enum class BodyKind {
 std::optional<std::vector<ToolCall>> parse_body(BodyKind kind, std::string_view body,
                                                 const std::vector<std::string>& names);
 
+// End of the JSON object or array starting at s[0] (one past it), or npos (strings and
+// escapes respected; the value itself is not checked).
+size_t json_value_end(std::string_view s);
+
 // A fresh call id: "call_" + 24 alphanumerics; mistral: 9 alphanumerics (its template
 // refuses other ids when the call comes back in the history).
 std::string new_call_id(ToolFormat f);

@@ -43,6 +43,7 @@ std::vector<Rule> rules_for(ToolFormat f) {
     case ToolFormat::command_r: return {{"Action:", "", BodyKind::cohere_array}};
     case ToolFormat::command_r7b: return {{"<|START_ACTION|>", "<|END_ACTION|>", BodyKind::cohere_array}};
     case ToolFormat::firefunction_v2: return {{"functools", "", BodyKind::name_arguments_array}};
+    case ToolFormat::json: return {{"[", "", BodyKind::name_arguments_array, true, true}};
   }
   return {};
 }
@@ -75,6 +76,7 @@ struct StreamParser::Impl {
   std::string block;       // block mode: the body so far
   std::string pre_ws;      // block mode: the whitespace dropped before it (given back if malformed)
   bool implicit_start = false;  // block mode: its start marker was the prompt's, not in the text
+  size_t json_done = 0;         // json format: bytes of the block already sent as calls
   int32_t n_calls = 0;
   bool malformed = false;
 
@@ -216,6 +218,7 @@ struct StreamParser::Impl {
         return true;
       }
     }
+    if (cfg.format == ToolFormat::json) json_calls(d);
     if (r.end.empty()) return false;
     const size_t at = block.find(r.end);
     if (at == std::string::npos) return false;
@@ -226,23 +229,57 @@ struct StreamParser::Impl {
     return true;
   }
 
+  void emit_calls(std::vector<ToolCall>& calls, Delta& d) {
+    for (auto& c : calls) {
+      CallDelta head;
+      head.index = n_calls;
+      head.first = true;
+      head.id = c.id.empty() ? detail::new_call_id(cfg.format) : c.id;
+      head.name = c.name;
+      d.calls.push_back(std::move(head));
+      CallDelta args;
+      args.index = n_calls++;
+      args.arguments = std::move(c.arguments);
+      d.calls.push_back(std::move(args));
+    }
+  }
+
+  // json format (a forced call array, written under a grammar): each call is sent as
+  // soon as its object closes; close_block then sees only what follows the last one.
+  void json_calls(Delta& d) {
+    for (;;) {
+      size_t p = json_done == 0 ? 1 : json_done;  // past the '[' or the last call
+      while (p < block.size() && (block[p] == ',' || is_ws(block[p]))) ++p;
+      if (p >= block.size() || block[p] != '{') return;
+      const size_t n = detail::json_value_end(std::string_view(block).substr(p));
+      if (n == std::string_view::npos) return;
+      auto calls = detail::parse_body(BodyKind::name_arguments_array, "[" + block.substr(p, n) + "]", cfg.tool_names);
+      if (!calls) return;  // left to close_block: malformed
+      emit_calls(*calls, d);
+      json_done = p + n;
+    }
+  }
+
   // The block's body is complete: calls, or the raw text back as content.
   void close_block(Delta& d, bool end_seen) {
     const Rule& r = rules[mode];
+    if (json_done > 0) {  // json format: the calls so far are out; "]" must close the array
+      std::string_view rest = std::string_view(block).substr(json_done);
+      while (!rest.empty() && is_ws(rest.back())) rest.remove_suffix(1);
+      if (rest != "]") {
+        malformed = true;
+        d.content.append(rest);
+      }
+      block.clear();
+      pre_ws.clear();
+      json_done = 0;
+      mode = -1;
+      at_start = false;
+      return;
+    }
     auto calls = detail::parse_body(r.kind, block, cfg.tool_names);
     if (calls) {
-      for (auto& c : *calls) {
-        CallDelta head;
-        head.index = n_calls;
-        head.first = true;
-        head.id = c.id.empty() ? detail::new_call_id(cfg.format) : c.id;
-        head.name = c.name;
-        d.calls.push_back(std::move(head));
-        CallDelta args;
-        args.index = n_calls++;
-        args.arguments = std::move(c.arguments);
-        d.calls.push_back(std::move(args));
-      }
+      emit_calls(*calls, d);
     } else {
       malformed = true;
       d.content += pre_ws;

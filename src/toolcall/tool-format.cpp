@@ -8,7 +8,7 @@ namespace shardlm::toolcall {
 
 namespace {
 
-constexpr std::array<std::pair<ToolFormat, const char*>, 10> kNames{{
+constexpr std::array<std::pair<ToolFormat, const char*>, 11> kNames{{
     {ToolFormat::none, "none"},
     {ToolFormat::hermes, "hermes"},
     {ToolFormat::llama3, "llama3"},
@@ -19,6 +19,7 @@ constexpr std::array<std::pair<ToolFormat, const char*>, 10> kNames{{
     {ToolFormat::command_r, "command_r"},
     {ToolFormat::command_r7b, "command_r7b"},
     {ToolFormat::firefunction_v2, "firefunction_v2"},
+    {ToolFormat::json, "json"},
 }};
 
 bool has(std::string_view text, std::string_view what) { return text.find(what) != std::string_view::npos; }

@@ -73,6 +73,7 @@ class StepExecutor {
   std::map<uint64_t, RankSeq> seqs_;
   std::vector<StepSeq> step_;          // the current step's sequences, in batch order
   std::vector<size_t> row_seq_;        // [rows] index into step_ of each row's sequence
+  std::vector<const uint64_t*> row_mask_;  // [rows] the row's allowed-token mask in the message, or null
   std::vector<float> logits_;          // f32 [rows, n_vocab_local], this rank's vocab slice
   std::string dump_logits_prefix_;     // RuntimeConfig::dump_logits_prefix: first row's logits, once
   bool dumped_ = false;

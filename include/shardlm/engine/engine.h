@@ -19,10 +19,12 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "shardlm/cluster/channel.h"
 #include "shardlm/engine/engine-options.h"
+#include "shardlm/engine/grammar-host.h"
 #include "shardlm/engine/kv-tier-stats.h"
 #include "shardlm/engine/result-queue.h"
 #include "shardlm/sampling/sampling-params.h"
@@ -35,6 +37,7 @@ class ModelHost;
 class DraftModel;
 struct LiveRequest;
 struct SampledRow;
+struct StepPlan;
 
 enum class ModelState { unloaded, loading, ready, unloading };
 const char* model_state_name(ModelState s);
@@ -52,6 +55,11 @@ struct EngineRequest {
   bool logprobs = false;               // report each token's logprob
   bool render_special = false;         // control tokens in the text as their text (chat tool-call markers such as [TOOL_CALLS], <|python_tag|>)
   std::string session_id;              // sticky session ("" = none): the conversation's KV stays pinned (sched/sessions.h)
+  // Constrained output (null: none): every sampled token is one the grammar allows, the
+  // request ends (stop) when the grammar is finished; such a request never speculates and
+  // ignores ignore_eos. grammar_key: its canonical source (equal keys share mask caches).
+  std::shared_ptr<const grammar::Grammar> grammar;
+  std::string grammar_key;
   std::shared_ptr<ResultQueue> results;  // required: where every event of this request goes
 };
 
@@ -90,6 +98,7 @@ struct EngineSnapshot {
   std::vector<RankStats> ranks;
   std::vector<double> shutdown_rss;  // resident bytes per rank at shutdown (after run() returned)
   KvTierStats kv;                    // KV tiers and sessions (/admin/kv, /admin/sessions)
+  GrammarStats grammar;              // constrained decoding: masks and their times (/admin/status)
 };
 
 // How an admin load ended (Engine::load).
@@ -155,6 +164,7 @@ class Engine {
   LoadReply replace_model(const std::string& path);
   void unload_now();
   void step();
+  void add_masks(StepPlan& p, const std::unordered_map<uint64_t, LiveRequest*>& by_wire);
   void propose();
   // The rows of one sequence in a step (its last known token, then each draft token):
   // greedy verification delivers the accepted drafts and one more token.
@@ -186,6 +196,7 @@ class Engine {
 
   // Engine thread only.
   std::unique_ptr<ModelHost> host_;
+  std::unique_ptr<GrammarHost> grammar_;  // constrained requests' states and mask computers
   std::unique_ptr<DraftModel> draft_;  // --spec-decode draft: on rank 0, loaded with each target
   std::vector<std::shared_ptr<LiveRequest>> reqs_;  // live requests
   // The last good model: the configured one, then the last loaded. What loads on demand,

@@ -23,6 +23,7 @@ struct LiveRequest {
   Clock::time_point arrived, last_token;
   bool got_first = false;
   bool cancelled = false;  // the client is gone: no more events
+  std::unique_ptr<RequestGrammar> grammar;  // constrained output: the state after the tokens so far (admit makes it)
   int spec_k = 0;          // draft tokens to ask for next (adapts to the acceptance; 0 = start at K)
 
   // Makes the sequence and the text stream (the request is being admitted).

@@ -12,8 +12,11 @@
 //  - null is the same as absent for every optional field (clients send explicit nulls).
 //  - Unknown fields are ignored (clients send extras). Known features we do not support
 //    are rejected only when their value would change the output: n != 1, best_of != 1,
-//    a non-empty logit_bias, a non-empty suffix, response_format other than
-//    {"type": "text"}, and echo together with logprobs (it needs prompt logprobs).
+//    a non-empty logit_bias, a non-empty suffix, and echo together with logprobs (it
+//    needs prompt logprobs). response_format "text", "json_object" and "json_schema"
+//    are supported (openai-constraint.cpp): the JSON ones compile to a grammar, and a
+//    schema keyword outside grammar/'s subset is a 400 naming it (param
+//    response_format.json_schema.schema), never ignored.
 //    Chat "tools", "tool_choice", "parallel_tool_calls" and messages' "tool_calls" /
 //    "tool_call_id" are validated here (openai-tools.cpp; see ApiTool); completions
 //    ignore them. The legacy "functions" / "function_call" are ignored.
@@ -24,6 +27,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,6 +36,10 @@
 
 #include "shardlm/http/api-error.h"
 #include "shardlm/sampling/sampling-params.h"
+
+namespace shardlm::grammar {
+class Grammar;
+}
 
 namespace shardlm::http {
 
@@ -73,8 +81,10 @@ struct ApiTool {
 
 // "tool_choice": "none" | "auto" | "required" | {"type": "function", "function": {"name"}}.
 // Default: auto with tools, none without. required / a name need "tools"; a name must
-// be one of them. Both are then refused (400, param tool_choice) until decoding can be
-// constrained to a call (issue 16 point 3): never answered unconstrained.
+// be one of them. Both are decoded under a grammar (openai-constraint.cpp): the answer
+// is a JSON array of calls [{"name": N, "arguments": {...}}] (exactly one with a name or
+// parallel_tool_calls false), each call's arguments constrained by its tool's
+// "parameters" (a schema outside grammar/'s subset: 400, param tools[i].function.parameters).
 enum class ToolChoiceMode { none, auto_, required, named };
 struct ToolChoice {
   ToolChoiceMode mode = ToolChoiceMode::none;
@@ -96,6 +106,13 @@ struct ApiRequest {
   std::vector<ApiTool> tools;
   ToolChoice tool_choice;
   bool parallel_tool_calls = true;
+
+  // Constrained output: "response_format" json_object / json_schema, or a forced tool
+  // call (tool_choice required / named; it wins over response_format). grammar is null
+  // when unconstrained; grammar_key is the canonical text it was compiled from.
+  enum class Constraint { none, json_object, json_schema, tool_calls } constraint = Constraint::none;
+  std::shared_ptr<const grammar::Grammar> grammar;
+  std::string grammar_key;
 
   bool stream = false;         // "stream"
   bool include_usage = false;  // "stream_options.include_usage"; stream_options needs stream

@@ -6,7 +6,9 @@
 // rank's StepExecutor (cluster/step-executor.h). No threads here: a message is owned by
 // whoever built or decoded it (rank 0's engine thread, a worker loop).
 //
-// Wire format, version 6 (little-endian; every rank runs the same binary; 6: KvOp carries
+// Wire format, version 7 (little-endian; every rank runs the same binary; 7: the STEP
+// ends with the allowed-token masks of its constrained rows (grammar-constrained output).
+// 6: KvOp carries
 // the block's key (chain hash, parent hash, tokens): offload and restore are executed.
 // 5: RunningSeq carries start_pos, the draft list is gone: draft tokens are ordinary
 // tokens with rows).
@@ -14,7 +16,7 @@
 //    row records carry their row's identity. 3: PROBE.
 //
 //   Message    := Header Payload
-//   Header     := u32 magic "SLMW"  u16 version(=6)  u16 kind  u64 payload_bytes    (16 bytes)
+//   Header     := u32 magic "SLMW"  u16 version(=7)  u16 kind  u64 payload_bytes    (16 bytes)
 //   kind       := 1 STEP | 2 LOAD | 3 UNLOAD | 4 PING | 5 SHUTDOWN | 6 PROBE
 //   The header is broadcast first, then the payload (payload_bytes <= 2^31), each with
 //   a deadline.
@@ -25,6 +27,7 @@
 //                   u32 n_rows     × LogitRow   the logit-row table, in output order
 //                   u32 n_finished × u64        seq ids every rank frees (after this step)
 //                   u32 n_kv_ops   × KvOp       KV block operations, applied before the forward, in order
+//                   u32 n_masks    × RowMask    allowed tokens of the constrained rows, rows ascending
 //   NewSeq     := u64 seq_id  u32 start_pos  u32 n_prompt  Ints tokens  Ints block_table
 //                 Ints history  u8 n_top  Sampling
 //   RunningSeq := u64 seq_id  u32 start_pos  Ints tokens  Ints new_blocks
@@ -34,6 +37,11 @@
 //   KvOp       := u8 kind(1 copy | 2 offload | 3 restore)  i32 src  i32 dst
 //                 u64 hash  u64 parent  Ints tokens     the block's BlockKey (kv/block-hash.h):
 //                 the disk tier's file key and what each rank checks a file against
+//   RowMask    := u32 row  u32 n_words  n_words × u64   row: index in the logit-row table;
+//                 n_words = ceil(n_vocab / 64); bit (id % 64) of word (id / 64) = token id
+//                 allowed. The whole vocabulary's mask is broadcast; each rank reads the
+//                 bits of its own slice and sets the others' logits to -inf before
+//                 reducing the row (sampling/allowed-tokens.h). Unconstrained rows: none.
 //   Ints       := u32 count  count × i32
 //   string     := u32 length  length × u8
 //
@@ -59,7 +67,8 @@
 //     (kernels/stream-read.h) and gathers its bandwidth (f64, bytes/s) to rank 0.
 //
 // Decoding checks every count and length against the payload, rejects trailing bytes,
-// unknown KV op kinds, and copy ops (no build makes them yet).
+// unknown KV op kinds, copy ops (no build makes them yet), and masks whose rows are not
+// ascending table indexes.
 // A malformed message is an error value, never a read past the end.
 #pragma once
 #include <cstdint>
@@ -71,7 +80,7 @@
 namespace shardlm {
 
 constexpr uint32_t kWireMagic = 0x574D4C53;  // "SLMW" (little-endian bytes 'S' 'L' 'M' 'W')
-constexpr uint16_t kWireVersion = 6;
+constexpr uint16_t kWireVersion = 7;
 
 enum class MsgKind : uint16_t {
   STEP = 1,      // payload StepMsg: one batch to compute
@@ -151,6 +160,14 @@ struct KvOp {
   bool operator==(const KvOp&) const = default;
 };
 
+// The allowed tokens of one constrained row (rank 0's grammar state after the row's
+// sequence so far): bit (id % 64) of bits[id / 64] set = token id may be sampled.
+struct RowMask {
+  uint32_t row = 0;             // index into StepMsg::rows
+  std::vector<uint64_t> bits;   // u64 [ceil(n_vocab / 64)] over the whole vocabulary
+  bool operator==(const RowMask&) const = default;
+};
+
 // One engine iteration, as a diff against the previous step. The batch is the tokens
 // of new_seqs then running, in message order; rows name which of them give logits.
 struct StepMsg {
@@ -160,6 +177,7 @@ struct StepMsg {
   std::vector<LogitRow> rows;          // the logit-row table; row records come back in this order
   std::vector<uint64_t> finished;      // seq ids freed on every rank after this step's forward
   std::vector<KvOp> kv_ops;            // disk tier offloads, then restores (no copy ops)
+  std::vector<RowMask> masks;          // constrained rows only, rows ascending (none: unconstrained)
 };
 
 struct LoadMsg {

@@ -14,6 +14,8 @@
 //   command_r7b     <|START_ACTION|>[{"tool_call_id", "tool_name", "parameters"}]<|END_ACTION|>,
 //                   <|START_THINKING|>..<|END_THINKING|> as reasoning, <|START_RESPONSE|> markers dropped
 //   firefunction_v2  functools[{"name": N, "arguments": {...}}]
+//   json            [{"name": N, "arguments": {...}}, ...] as the whole answer: what a forced
+//                   tool call (tool_choice required / named) is decoded as, under a grammar
 // Reasoning: <think>..</think> becomes reasoning_content when the template uses it
 // (the output starts inside it when the rendered prompt ends in an open <think>).
 //
@@ -47,6 +49,7 @@ enum class ToolFormat {
   command_r,
   command_r7b,
   firefunction_v2,
+  json,
 };
 
 const char* tool_format_name(ToolFormat f);
