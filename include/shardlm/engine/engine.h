@@ -35,6 +35,7 @@ class ModelHost;
 class DraftModel;
 struct LiveRequest;
 struct SampledRow;
+struct ScheduledSeq;
 
 enum class ModelState { unloaded, loading, ready, unloading };
 const char* model_state_name(ModelState s);
@@ -157,8 +158,10 @@ class Engine {
   void step();
   void propose();
   // The rows of one sequence in a step (its last known token, then each draft token):
-  // greedy verification delivers the accepted drafts and one more token.
-  void verify(LiveRequest& r, const std::vector<int32_t>& draft, std::vector<SampledRow*>& rows);
+  // delivers the accepted drafts and one more token. Greedy: a draft is accepted when
+  // it is the argmax; sampled: by rejection sampling (sampling/spec-verify.h), the
+  // token after a rejection drawn from the residual.
+  void verify(LiveRequest& r, const ScheduledSeq& x, std::vector<SampledRow*>& rows);
   void deliver(LiveRequest& r, int32_t tok, float logprob, std::vector<std::pair<int32_t, float>> top);
   void end(LiveRequest& r, FinishReason why, RequestError error = {});
   void abort_all(ErrorKind kind, const std::string& why);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "shardlm/sampling/sampling-params.h"
+#include "shardlm/sampling/spec-verify.h"
 
 namespace shardlm {
 
@@ -30,6 +31,10 @@ struct Sequence {
   // Speculative tokens proposed to follow `tokens` (set by the engine before schedule();
   // taken into the next step while the sequence decodes, then cleared).
   std::vector<int32_t> draft;
+  // Sampled requests (temperature > 0): draft[i]'s proposal distribution q (draft[i]
+  // was drawn from it; {(draft[i], 1)} for a deterministic proposer), verified by
+  // rejection sampling (sampling/spec-verify.h). Empty for greedy requests.
+  std::vector<TokenProbs> draft_q;
 
   SeqState state = SeqState::waiting;
   FinishReason finish = FinishReason::none;
