@@ -145,17 +145,13 @@ void Engine::propose() {
     Sequence& s = *r->seq;
     const int k = std::min(r->spec_k > 0 ? r->spec_k : so.num_speculative_tokens, s.max_tokens - s.n_generated() - 1);
     if (k <= 0) continue;
-    // Sampled requests carry each proposal's distribution q for the rejection test; an
-    // n-gram proposal is certain (q = 1 on its token).
+    // A draft model's sampled proposals carry their distribution q for the rejection
+    // test. An n-gram proposal is certain (q = 1 on its token): verify() samples its row
+    // as without speculation and accepts while the token equals it (see verify()).
     const bool sampled = s.sampling.mode() != SamplingMode::greedy;
     s.draft_q.clear();
-    if (draft_) {
-      s.draft = draft_->propose(s.id, s.tokens, k, s.sampling, sampled ? &s.draft_q : nullptr);
-    } else {
-      s.draft = ngram_propose(s.tokens, so.ngram_min, so.ngram_max, k);
-      if (sampled)
-        for (int32_t t : s.draft) s.draft_q.push_back({{t, 1.0f}});
-    }
+    if (draft_) s.draft = draft_->propose(s.id, s.tokens, k, s.sampling, sampled ? &s.draft_q : nullptr);
+    else s.draft = ngram_propose(s.tokens, so.ngram_min, so.ngram_max, k);
   }
   spec_s_ += secs(Clock::now() - t0);
 }
@@ -168,6 +164,11 @@ void Engine::verify(LiveRequest& r, const ScheduledSeq& x, std::vector<SampledRo
     float lp = 0;
     // The sampling counter of a row is its position + 1 (every rank used the same).
     const uint64_t counter = static_cast<uint64_t>(rows[i]->row.pos) + 1;
+    // A draft without q (greedy, or a certain proposal): the row's ordinary token, the
+    // draft accepted while they are equal. For a sampled row that is rejection sampling
+    // with q = 1 on the draft: accepted with probability p(draft), and a different token
+    // is a draw from p without the draft. The draws are the ones decoding without
+    // speculation makes, so the tokens are those too, seed for seed.
     int32_t tok = -1;
     if (i < draft.size() && i < x.draft_q.size()) {
       const SpecVerdict v = verify_proposal(rows[i]->cands, s.sampling, 0, counter, draft[i], x.draft_q[i]);

@@ -1,10 +1,15 @@
 # label: e2e
 """Speculative sampling (issue 15) through a 2-rank server on stories260K: sampled
-requests are speculated and verified by rejection sampling, so over a fixed set of
-seeds the distribution of the speculated tokens equals the one without speculation
-(two-sample chi-square, n-gram and draft proposers); no token is ever outside top_k /
-top_p; greedy requests with repetition / presence / frequency penalties produce the same
-text with speculation on and off.
+requests are speculated and verified exactly.
+- n-gram proposals (certain: q = 1) are verified against the row's ordinary sample, so
+  a sampled request gives the same tokens as without speculation, seed for seed, with
+  filters and penalties too;
+- the draft model's sampled proposals go through rejection sampling against its q, so
+  over a fixed set of seeds the distribution of the speculated tokens equals the one
+  without speculation (two-sample chi-square);
+- no token is ever outside top_k / top_p (both proposers);
+- greedy requests with repetition / presence / frequency penalties produce the same
+  text with speculation on and off (both proposers).
 
 The first token of a request comes from the prefill step (never speculated), so it is
 the same token for the same seed on and off: a check that the seeds line up. Tokens 2
@@ -78,7 +83,7 @@ def sample_run(args, **kw):
         srv.stop()
 
 
-def compare(label, off, on):
+def compare(label, off, on, identical=False):
     (a, _, _), (b, before, after) = off, on
     c.check(all(x is not None and len(x) == 4 for x in a + b), f"{label}: every request answered with 4 tokens")
     if not all(x is not None and len(x) == 4 for x in a + b):
@@ -89,6 +94,9 @@ def compare(label, off, on):
     prop = after["num_draft_tokens"] - before["num_draft_tokens"]
     c.check(drafts >= N // 2 and 0 < acc < prop,
             f"{label}: sampled requests were speculated ({drafts} drafts, {acc} of {prop} tokens accepted)")
+    if identical:
+        same = sum(x == y for x, y in zip(a, b))
+        c.check(same == len(a), f"{label}: the same 4 tokens as without speculation for {same} of {len(a)} seeds")
     for i in (1, 2):
         stat, dof, thr = two_sample_chi(hist(a, i), hist(b, i))
         c.check(stat < thr, f"{label}: token {i + 1} distribution on = off (chi-square {stat:.1f}, dof {dof}, limit {thr:.1f})")
@@ -97,10 +105,10 @@ def compare(label, off, on):
 # 1. Distribution, n-gram proposer: the full vocabulary (no filter), then top_k + top_p.
 off = sample_run([])
 on = sample_run(NGRAM)
-compare("n-gram, temperature 1", off, on)
+compare("n-gram, temperature 1", off, on, identical=True)
 off_f = sample_run([], top_k=8, top_p=0.9)
 on_f = sample_run(NGRAM, top_k=8, top_p=0.9)
-compare("n-gram, top_k 8 top_p 0.9", off_f, on_f)
+compare("n-gram, top_k 8 top_p 0.9", off_f, on_f, identical=True)
 
 # 2. Distribution, draft proposer (stories260K's own Q8_0 copy).
 tmp = tempfile.mkdtemp(prefix="shardlm-spec-sampling-")
@@ -108,6 +116,7 @@ draft = os.path.join(tmp, "stories260K-q8_0.gguf")
 run(["quantize", stories, draft, "--type", "Q8_0"])
 DRAFT = ["--spec-decode", "draft", "--draft-model", draft, "--num-speculative-tokens", "4", "--spec-max-seqs", "64"]
 compare("draft model, temperature 1", off, sample_run(DRAFT))
+compare("draft model, top_k 8 top_p 0.9", off_f, sample_run(DRAFT, top_k=8, top_p=0.9))
 
 # 3. No token outside top_k / top_p, with speculation on (both proposers).
 def in_support(srv, seed, top_k=0, top_p=1.0):
@@ -158,9 +167,10 @@ def pen_texts(args):
         got = par(lambda p: srv.request("POST", "/v1/completions", dict(
             {"prompt": p, "max_tokens": 150, "temperature": 0, "ignore_eos": True}, **PEN)), prompts, 5)
         sampled = srv.request("POST", "/v1/completions", dict(
-            {"prompt": PROMPT, "max_tokens": 60, "temperature": 0.8, "seed": 5}, **PEN))
+            {"prompt": PROMPT, "max_tokens": 60, "temperature": 0.8, "seed": 5, "ignore_eos": True}, **PEN))
         after = spec_counts(srv)
-        return [(st, b["choices"][0]["text"] if st == 200 else b) for st, _, b in got], sampled[0], before, after
+        sampled = (sampled[0], sampled[2]["choices"][0]["text"] if sampled[0] == 200 else sampled[2])
+        return [(st, b["choices"][0]["text"] if st == 200 else b) for st, _, b in got], sampled, before, after
     finally:
         srv.stop()
 
@@ -171,7 +181,9 @@ c.check(all(st == 200 for st, _ in p_off[0] + p_on[0]), "penalties: every reques
 c.check([t for _, t in p_on[0]] == [t for _, t in p_off[0]], "penalties: greedy texts equal with n-gram speculation")
 c.check(p_on[3]["num_drafts"] - p_on[2]["num_drafts"] > 0 and p_on[3]["num_accepted_tokens"] > p_on[2]["num_accepted_tokens"],
         f"penalties: proposals were made and accepted ({p_on[3]})")
-c.check(p_on[1] == 200, "penalties: a sampled request with penalties and speculation answers 200")
+c.check(p_on[1][0] == 200 and p_on[1] == p_off[1],
+        "penalties: a sampled request with penalties gives the same text with n-gram speculation")
 d_on = pen_texts(DRAFT)
 c.check([t for _, t in d_on[0]] == [t for _, t in p_off[0]], "penalties: greedy texts equal with the draft proposer")
+c.check(d_on[1][0] == 200, "penalties: a sampled request with penalties and the draft proposer answers 200")
 c.finish()

@@ -158,9 +158,10 @@ class Engine {
   void step();
   void propose();
   // The rows of one sequence in a step (its last known token, then each draft token):
-  // delivers the accepted drafts and one more token. Greedy: a draft is accepted when
-  // it is the argmax; sampled: by rejection sampling (sampling/spec-verify.h), the
-  // token after a rejection drawn from the residual.
+  // delivers the accepted drafts and one more token. A draft without q (greedy, or an
+  // n-gram proposal) is accepted while it equals the row's ordinary token (argmax or
+  // sample); a draft model's sampled draft by rejection sampling against its q
+  // (sampling/spec-verify.h), the token after a rejection drawn from the residual.
   void verify(LiveRequest& r, const ScheduledSeq& x, std::vector<SampledRow*>& rows);
   void deliver(LiveRequest& r, int32_t tok, float logprob, std::vector<std::pair<int32_t, float>> top);
   void end(LiveRequest& r, FinishReason why, RequestError error = {});

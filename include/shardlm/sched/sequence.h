@@ -31,9 +31,10 @@ struct Sequence {
   // Speculative tokens proposed to follow `tokens` (set by the engine before schedule();
   // taken into the next step while the sequence decodes, then cleared).
   std::vector<int32_t> draft;
-  // Sampled requests (temperature > 0): draft[i]'s proposal distribution q (draft[i]
-  // was drawn from it; {(draft[i], 1)} for a deterministic proposer), verified by
-  // rejection sampling (sampling/spec-verify.h). Empty for greedy requests.
+  // Sampled requests with a draft model: draft[i]'s proposal distribution q (draft[i]
+  // was drawn from it), verified by rejection sampling (sampling/spec-verify.h). Empty
+  // for greedy requests and certain (n-gram) proposals: those rows are verified by
+  // equality with the row's ordinary token.
   std::vector<TokenProbs> draft_q;
 
   SeqState state = SeqState::waiting;
