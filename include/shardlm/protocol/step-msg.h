@@ -113,7 +113,8 @@ struct NewSeq {
 // Positions start_pos .. start_pos + tokens.size() - 1. start_pos is the count of the
 // sequence's positions rank 0 keeps: the ranks' count after the previous steps, or less
 // when the previous step's last positions held speculative tokens that were rejected
-// (then the ranks forget them: at most the previous step's tokens, never with penalties).
+// (then the ranks forget them: at most the previous step's tokens; with penalties they
+// also take those generated tokens back out of their counts, never a prompt token).
 struct RunningSeq {
   uint64_t seq_id = 0;
   uint32_t start_pos = 0;            // position of tokens[0]
