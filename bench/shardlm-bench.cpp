@@ -33,6 +33,9 @@ void add_common(CLI::App* c, BenchOptions& o) {
   c->add_option("--concurrency", o.concurrency, "parallel requests (0 = scenario default)")->capture_default_str();
   c->add_option("--requests", o.requests, "requests per case (0 = scenario default; keeps runs short)")->capture_default_str();
   c->add_option("--max-tokens", o.max_tokens, "generated tokens per request (ignore_eos)")->capture_default_str();
+  c->add_option("--temperature", o.temperature, "sampling temperature of the requests (0 = greedy; > 0 sends --seed)")
+      ->check(CLI::Range(0.0, 2.0))
+      ->capture_default_str();
   c->add_flag("--stream,!--no-stream", o.stream, "stream (needed for TTFT; default on)");
   c->add_option("--endpoint", o.endpoint, "completions or chat")->check(CLI::IsMember({"completions", "chat"}))->capture_default_str();
   c->add_option("--prompts", o.prompts, "prompt set: short, long, mixed, shared-prefix, repetitive (default: per scenario)");

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start the server with n-gram speculative decoding (prompt lookup, suffixes of up to
-# NGRAM_MAX tokens, K proposed tokens per step) for greedy requests; otherwise exactly
+# NGRAM_MAX tokens, K proposed tokens per step) for greedy and sampled requests; otherwise exactly
 # launch_baseline.sh (same environment: MODEL, RANKS, PORT, RUN_DIR, ...). Stop it with
 # launch/stop_server.sh. Counters: GET /v1/spec_decode/metrics.
 #   NGRAM_MIN (1), NGRAM_MAX (4), SPEC_K (5), SPEC_MAX_SEQS (4)

@@ -29,7 +29,7 @@ StepMsg sample_step() {
   n.sampling.frequency_penalty = 0.25f;
   s.new_seqs.push_back(n);
   s.running.push_back({8, 21, {11}, {12}});
-  s.rows = {{7, 17}, {7, 19}, {8, 30}};  // two rows for sequence 7
+  s.rows = {{7, 17, {4, 9}}, {7, 19, {}}, {8, 30, {}}};  // two rows for sequence 7, the first with probes
   s.finished = {3, 4};
   return s;
 }
@@ -40,8 +40,8 @@ TEST(Wire, StepRoundTripsAndTruncationIsAnError) {
   const StepMsg s = sample_step();
   const std::vector<uint8_t> b = encode_step(s);
   // step_id 8; new 4 + (8+4+4 + 4+16 + 4+8 + 4+8 + 1 + 36 = 97); running 4 + (8 + 4 + 4+4 + 4+4 = 28);
-  // rows 4 + 3 × 12; finished 4 + 2 × 8; kv_ops 4; masks 4.
-  EXPECT_EQ(b.size(), 8u + 4 + 97 + 4 + 28 + 4 + 36 + 4 + 16 + 4 + 4);
+  // rows 4 + 3 × 16 + 2 × 4 (probes); finished 4 + 2 × 8; kv_ops 4; masks 4.
+  EXPECT_EQ(b.size(), 8u + 4 + 97 + 4 + 28 + 4 + 56 + 4 + 16 + 4 + 4);
   auto d = decode_step(b.data(), b.size());
   ASSERT_TRUE(d) << d.message();
   EXPECT_EQ(d->step_id, 42u);
@@ -150,6 +150,20 @@ TEST(Wire, RowMasksRoundTripAndBadRowsAreMalformed) {
   }
 }
 
+TEST(Wire, ProbesRoundTripAndAreBounded) {
+  StepMsg s = sample_step();
+  const auto ok = encode_step(s);
+  auto d = decode_step(ok.data(), ok.size());
+  ASSERT_TRUE(d) << d.message();
+  EXPECT_EQ(d->rows, s.rows);
+  EXPECT_EQ(d->rows[0].probe, (std::vector<int32_t>{4, 9}));
+  s.rows[1].probe.assign(Candidates::kMaxProbe + 1, 3);
+  const auto b = encode_step(s);
+  auto bad = decode_step(b.data(), b.size());
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.message().find("probe"), std::string::npos) << bad.message();
+}
+
 TEST(Wire, RowRecordsAreCheckedAgainstTheTable) {
   const StepMsg s = sample_step();
   const int K = 4, world = 2;
@@ -165,6 +179,7 @@ TEST(Wire, RowRecordsAreCheckedAgainstTheTable) {
         c.max_logit = 2.0f;
         c.lse = 2.5;
         c.top = {{static_cast<int32_t>(100 * r + i), 2.0f}};
+        c.probe_logits.assign(table.rows[i].probe.size(), r == 0 ? 1.5f : Candidates::kNegInf);
         encode_row_record({static_cast<uint32_t>(i), static_cast<uint32_t>(table.rows.size()), table.rows[i].pos,
                            table.step_id, table.rows[i].seq_id},
                           c, K, out);
@@ -200,6 +215,9 @@ TEST(Wire, RowRecordsAreCheckedAgainstTheTable) {
   EXPECT_FALSE(mismatch([](StepMsg& m) { m.rows[2].seq_id = 9; }));
   EXPECT_FALSE(mismatch([](StepMsg& m) { m.rows.push_back({8, 31}); }));
   EXPECT_FALSE(mismatch([](StepMsg& m) { m.step_id = 43; }));
+  auto probes = mismatch([](StepMsg& m) { m.rows[0].probe = {4}; });
+  ASSERT_FALSE(probes) << "a record with another probe count";
+  EXPECT_NE(probes.message().find("probe logits"), std::string::npos) << probes.message();
   EXPECT_FALSE(mismatch([](StepMsg& m) { std::swap(m.rows[0], m.rows[1]); })) << "rows out of table order";
 
   std::vector<uint8_t> garbled = all;
@@ -241,7 +259,7 @@ TEST(Wire, LoadAndProbeRoundTrip) {
 
 TEST(Wire, HeaderChecks) {
   MsgHeader h;
-  EXPECT_EQ(kWireVersion, 7);
+  EXPECT_EQ(kWireVersion, 8);
   uint8_t raw[16];
   std::memcpy(raw, &h, sizeof h);
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(raw), 4), "SLMW");

@@ -314,7 +314,7 @@ TEST(SamplingParamsTest, Mode) {
 TEST(SamplingCandidates, SerializationRoundTrip) {
   const std::vector<float> logits = tied_logits(100, 5);
   const int K = 12;
-  EXPECT_EQ(Candidates::record_bytes(K), 48u + 8u * K);
+  EXPECT_EQ(Candidates::record_bytes(K), 48u + 8u * K + 4u + 4u * Candidates::kMaxProbe);
   for (const SamplingParams& p : {params(0.0f), params(0.9f), params(0.9f, 0, 0.8f), params(1.2f, 5, 0.9f, 0.01f)}) {
     std::vector<Candidates> recs;
     recs.push_back(reduce_slice(logits.data(), 0, 40, p, 9, 4, K));

@@ -131,10 +131,12 @@ int cmd_generate(const GenerateOptions& o) {
   const int decoded = std::max(0, out.generated - 1);
   LOG_INFO(
       "figures: prompt_tokens={} prefill_s={:.3f} prefill_tok_s={:.2f} generated_tokens={} decode_s={:.3f} "
-      "decode_tok_s={:.2f} load_s={:.2f} rss_mb_per_rank=[{}] ranks={} collective_s_per_step={:.5f} finish={}",
+      "decode_tok_s={:.2f} load_s={:.2f} rss_mb_per_rank=[{}] ranks={} collective_s_per_step={:.5f} finish={} "
+      "steps={} spec_drafts={} spec_draft_tokens={} spec_accepted_tokens={} spec_proposer_s={:.3f}",
       out.prompt_tokens, out.prefill_s, out.prompt_tokens / std::max(out.prefill_s, 1e-9), out.generated, out.decode_s,
       decoded / std::max(out.decode_s, 1e-9), s.load_s, rss_s, Comm::size(),
-      s.collective_s_total / static_cast<double>(std::max<uint64_t>(s.steps, 1)), out.finish);
+      s.collective_s_total / static_cast<double>(std::max<uint64_t>(s.steps, 1)), out.finish, s.steps, s.spec_drafts,
+      s.spec_draft_tokens, s.spec_accepted_tokens, s.spec_proposer_s);
   exit_audit("generate_done");
   return 0;
 }

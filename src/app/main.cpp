@@ -65,7 +65,7 @@ void add_runtime_flags(CLI::App* c, RuntimeConfig& rt, bool model_required = tru
 
 // Speculative decoding (serve and generate).
 void add_spec_flags(CLI::App* c, SpecOptions& so) {
-  c->add_option("--spec-decode", so.mode, "speculative decoding: off, ngram or draft (greedy requests)")
+  c->add_option("--spec-decode", so.mode, "speculative decoding: off, ngram or draft (greedy and sampled requests)")
       ->check(CLI::IsMember({"off", "ngram", "draft"}));
   c->add_option("--draft-model", so.draft_model, "the draft model for --spec-decode draft (the target's vocabulary)");
   c->add_option("--draft-context-len", so.draft_context_len, "positions the draft keeps per sequence (0: its trained context, at most 4096)")

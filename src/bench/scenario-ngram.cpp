@@ -1,5 +1,5 @@
 // ngram: speculative decoding on prompts whose continuation repeats them, against a
-// control of ordinary prompts. Greedy requests, one case after the other, each at
+// control of ordinary prompts. Greedy requests (sampled with --temperature), one case after the other, each at
 // --concurrency streams:
 //   repetitive  a short phrase repeated (the model's continuation tends to repeat it)
 //   edit        a text, then the instruction to write it again (an edit of a given text)

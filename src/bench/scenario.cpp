@@ -140,6 +140,8 @@ GenParams ScenarioRun::default_params() const {
   p.endpoint = opt_.endpoint;
   p.max_tokens = opt_.max_tokens;
   p.stream = opt_.stream;
+  p.temperature = opt_.temperature;
+  if (p.temperature > 0) p.seed = static_cast<int64_t>(opt_.seed);  // reproducible draws
   return p;
 }
 

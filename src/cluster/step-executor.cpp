@@ -117,9 +117,12 @@ Status StepExecutor::apply_diff(const StepMsg& msg) {
     // Rejected speculative tokens of the previous step are forgotten (their KV is
     // overwritten); nothing else may be taken back.
     const int64_t back = static_cast<int64_t>(s.n_computed) - rs.start_pos;
-    if (back < 0 || back > s.last_step_tokens || (back > 0 && s.penalties))
+    if (back < 0 || back > s.last_step_tokens || (back > 0 && s.penalties && rs.start_pos < static_cast<uint32_t>(s.n_prompt)))
       return Status::errorf("step {}: sequence {} starts at position {} but this rank has computed {} ({} in the last step)",
                             msg.step_id, rs.seq_id, rs.start_pos, s.n_computed, s.last_step_tokens);
+    // With penalties the forgotten tokens leave the counts (they were generated tokens).
+    if (s.penalties)
+      for (int64_t i = 0; i < back; ++i) s.counts.remove(s.last_tokens[s.last_tokens.size() - 1 - static_cast<size_t>(i)]);
     s.n_computed = static_cast<int32_t>(rs.start_pos);
     s.block_table.insert(s.block_table.end(), rs.new_blocks.begin(), rs.new_blocks.end());
     step_.push_back({rs.seq_id, &s, &rs.tokens, s.n_computed});
@@ -190,6 +193,7 @@ Status StepExecutor::build_batch(const StepMsg& msg, ForwardBatch& b) {
     }
     s.n_computed += static_cast<int32_t>(toks.size());
     s.last_step_tokens = static_cast<int32_t>(toks.size());
+    if (s.penalties) s.last_tokens = toks;
   }
   for (size_t r = 0; r < msg.rows.size(); ++r) {
     const StepSeq& x = step_[row_seq_[r]];
@@ -226,7 +230,7 @@ void StepExecutor::reduce_rows(const StepMsg& msg, std::vector<uint8_t>& records
     }
     // A constrained row: only the grammar's tokens take part (this rank's slice of the mask).
     if (row_mask_[r]) apply_allowed_mask(lg, v0, nv, row_mask_[r]);
-    const Candidates c = reduce_slice(lg, v0, nv, s.sampling, 0, static_cast<uint64_t>(pos) + 1, K, s.n_top);
+    const Candidates c = reduce_slice(lg, v0, nv, s.sampling, 0, static_cast<uint64_t>(pos) + 1, K, s.n_top, &row.probe);
     RowRecordHeader h;
     h.row = static_cast<uint32_t>(r);
     h.n_rows = static_cast<uint32_t>(msg.rows.size());

@@ -12,6 +12,7 @@
 #include "shardlm/engine/request-state.h"
 #include "shardlm/metrics/shardlm-metrics.h"
 #include "shardlm/sampling/merge.h"
+#include "shardlm/sampling/spec-verify.h"
 #include "shardlm/spec/draft-model.h"
 #include "shardlm/spec/ngram-proposer.h"
 
@@ -139,7 +140,7 @@ void Engine::drop_finished() {
   reqs_.erase(std::remove_if(reqs_.begin(), reqs_.end(), [](const auto& r) { return r->finished(); }), reqs_.end());
 }
 
-// Proposals for the decoding greedy sequences, while few enough decode that a step is
+// Proposals for the decoding sequences (greedy and sampled, penalties or not), while few enough decode that a step is
 // bound by reading the weights (its cost hardly grows with a few more tokens).
 void Engine::propose() {
   const SpecOptions& so = opts_.spec;
@@ -153,27 +154,42 @@ void Engine::propose() {
   for (auto& r : reqs_) {
     if (!decoding(*r) || !r->in.speculate || r->grammar) continue;
     Sequence& s = *r->seq;
-    // Greedy only: sampled requests need the rejection-sampling test (not built yet);
-    // penalties would need the ranks to take counts back.
-    if (s.sampling.temperature > 0 || s.need_history) continue;
     const int k = std::min(r->spec_k > 0 ? r->spec_k : so.num_speculative_tokens, s.max_tokens - s.n_generated() - 1);
     if (k <= 0) continue;
-    s.draft = draft_ ? draft_->propose(s.id, s.tokens, k) : ngram_propose(s.tokens, so.ngram_min, so.ngram_max, k);
+    // A draft model's sampled proposals carry their distribution q for the rejection
+    // test. An n-gram proposal is certain (q = 1 on its token): verify() samples its row
+    // as without speculation and accepts while the token equals it (see verify()).
+    const bool sampled = s.sampling.mode() != SamplingMode::greedy;
+    s.draft_q.clear();
+    if (draft_) s.draft = draft_->propose(s.id, s.tokens, k, s.sampling, sampled ? &s.draft_q : nullptr);
+    else s.draft = ngram_propose(s.tokens, so.ngram_min, so.ngram_max, k);
   }
   spec_s_ += secs(Clock::now() - t0);
 }
 
-void Engine::verify(LiveRequest& r, const std::vector<int32_t>& draft, std::vector<SampledRow*>& rows) {
+void Engine::verify(LiveRequest& r, const ScheduledSeq& x, std::vector<SampledRow*>& rows) {
   Sequence& s = *r.seq;
+  const std::vector<int32_t>& draft = x.draft;
   size_t accepted = 0;
   for (size_t i = 0; i < rows.size() && !r.finished(); ++i) {
     float lp = 0;
     // The sampling counter of a row is its position + 1 (every rank used the same).
-    const int32_t tok = merge_and_sample(rows[i]->cands, s.sampling, 0, static_cast<uint64_t>(rows[i]->row.pos) + 1, &lp);
-    if (tok < 0)
-      return end(r, FinishReason::error,
-                 {ErrorKind::internal, r.grammar ? "the output grammar allows no token of this vocabulary here"
-                                                 : "sampling found no finite logit"});
+    const uint64_t counter = static_cast<uint64_t>(rows[i]->row.pos) + 1;
+    // A draft without q (greedy, or a certain proposal): the row's ordinary token, the
+    // draft accepted while they are equal. For a sampled row that is rejection sampling
+    // with q = 1 on the draft: accepted with probability p(draft), and a different token
+    // is a draw from p without the draft. The draws are the ones decoding without
+    // speculation makes, so the tokens are those too, seed for seed.
+    int32_t tok = -1;
+    if (i < draft.size() && i < x.draft_q.size()) {
+      const SpecVerdict v = verify_proposal(rows[i]->cands, s.sampling, 0, counter, draft[i], x.draft_q[i]);
+      tok = v.token;
+      lp = v.logprob;
+    } else {
+      tok = merge_and_sample(rows[i]->cands, s.sampling, 0, counter, &lp);
+    }
+    if (tok < 0) return end(r, FinishReason::error, {ErrorKind::internal, r.grammar ? "the output grammar allows no token of this vocabulary here"
+                                                                      : "sampling found no finite logit"});
     std::vector<std::pair<int32_t, float>> top;
     if (s.n_top > 0) top = top_logprobs(rows[i]->cands, s.n_top);
     deliver(r, tok, lp, std::move(top));
@@ -233,7 +249,7 @@ void Engine::step() {
     if (x == by_wire.end()) Comm::fatal("error", fmt::format("step: a logit row names sequence {}, not in the plan", id));
     auto it = by_seq.find(x->second->seq);
     if (it == by_seq.end() || it->second->finished()) continue;
-    verify(*it->second, x->second->draft, mine);
+    verify(*it->second, *x->second, mine);
   }
   host_->sched().accept_drafts(p);
   drop_finished();

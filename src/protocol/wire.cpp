@@ -140,6 +140,7 @@ std::vector<uint8_t> encode_step(const StepMsg& m) {
   for (const auto& r : m.rows) {
     w.put<uint64_t>(r.seq_id);
     w.put<uint32_t>(r.pos);
+    w.ints(r.probe);
   }
   w.put<uint32_t>(static_cast<uint32_t>(m.finished.size()));
   for (auto id : m.finished) w.put<uint64_t>(id);
@@ -168,7 +169,7 @@ namespace {
 // Smallest encodings (empty Ints), so that a count can be checked against the bytes left.
 constexpr size_t kMinNewSeq = 8 + 4 + 4 + 4 + 4 + 4 + 1 + 36;
 constexpr size_t kMinRunningSeq = 8 + 4 + 4 + 4;
-constexpr size_t kLogitRow = 8 + 4;
+constexpr size_t kLogitRow = 8 + 4 + 4;
 constexpr size_t kKvOp = 1 + 4 + 4 + 8 + 8 + 4;
 constexpr size_t kMinRowMask = 4 + 4;
 
@@ -205,7 +206,8 @@ void read_seqs(Reader& r, StepMsg& m) {
     LogitRow row;
     row.seq_id = r.get<uint64_t>();
     row.pos = r.get<uint32_t>();
-    m.rows.push_back(row);
+    row.probe = r.ints();
+    m.rows.push_back(std::move(row));
   }
   uint32_t nf = r.count(8);
   for (uint32_t i = 0; i < nf && r.ok; ++i) m.finished.push_back(r.get<uint64_t>());
@@ -250,6 +252,10 @@ Result<StepMsg> decode_step(const uint8_t* data, size_t n) {
   }
   if (!r.ok) return Status::error("malformed STEP message: truncated");
   if (!r.at_end()) return Status::error("malformed STEP message: trailing bytes");
+  for (const auto& row : m.rows)
+    if (row.probe.size() > static_cast<size_t>(Candidates::kMaxProbe))
+      return Status::errorf("malformed STEP message: a row names {} probe tokens (at most {})", row.probe.size(),
+                            Candidates::kMaxProbe);
   SHARDLM_TRY(check_step_supported(m));
   return m;
 }
@@ -343,6 +349,9 @@ Result<StepRows> decode_step_rows(const StepMsg& step, const uint8_t* gathered, 
             step.step_id, r, i, h.step_id, h.row, h.n_rows, h.seq_id, h.pos, n_rows, i, want.seq_id, want.pos);
       auto c = Candidates::deserialize(p + kRowHeaderBytes, rec - kRowHeaderBytes);
       if (!c) return c.status().with_context(fmt::format("step {}: rank {} row {}", step.step_id, r, i));
+      if (c.value().probe_logits.size() != want.probe.size())
+        return Status::errorf("step {}: rank {} row {}: {} probe logits for {} probe tokens", step.step_id, r, i,
+                              c.value().probe_logits.size(), want.probe.size());
       out.cands[i][static_cast<size_t>(r)] = std::move(c.value());
     }
   return out;

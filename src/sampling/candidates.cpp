@@ -15,6 +15,7 @@ namespace {
 //   16 f32 max_logit         20 f32 temperature       24 f64 lse
 //   32 i32 sample_token      36 f32 sample_logit      40 f64 sample_key
 //   48 K x (i32 token, f32 logit), the first n_top used, the rest zero.
+//   48+8K u32 n_probe, then kMaxProbe x f32 probe logit (the first n_probe used).
 constexpr uint32_t kMagic = 0x434D4C53u;  // "SLMC"
 constexpr size_t kHeader = 48;
 constexpr size_t kEntry = 8;
@@ -37,7 +38,9 @@ bool better(const std::pair<int32_t, float>& a, const std::pair<int32_t, float>&
 
 }  // namespace
 
-size_t Candidates::record_bytes(int K) { return kHeader + kEntry * static_cast<size_t>(std::max(K, 1)); }
+constexpr size_t kProbeBlock = 4 + 4 * static_cast<size_t>(Candidates::kMaxProbe);
+
+size_t Candidates::record_bytes(int K) { return kHeader + kEntry * static_cast<size_t>(std::max(K, 1)) + kProbeBlock; }
 
 void Candidates::serialize(std::vector<uint8_t>& out, int K) const {
   K = std::max(K, 1);
@@ -60,10 +63,15 @@ void Candidates::serialize(std::vector<uint8_t>& out, int K) const {
     put<int32_t>(p, kHeader + i * kEntry, top[i].first);
     put<float>(p, kHeader + i * kEntry + 4, top[i].second);
   }
+  assert(probe_logits.size() <= static_cast<size_t>(kMaxProbe) && "Candidates::serialize: too many probes");
+  const size_t pb = kHeader + kEntry * static_cast<size_t>(K);
+  const size_t n_probe = std::min(probe_logits.size(), static_cast<size_t>(kMaxProbe));
+  put<uint32_t>(p, pb, static_cast<uint32_t>(n_probe));
+  for (size_t i = 0; i < n_probe; ++i) put<float>(p, pb + 4 + 4 * i, probe_logits[i]);
 }
 
 Result<Candidates> Candidates::deserialize(const uint8_t* p, size_t n) {
-  if (n < kHeader + kEntry) return Status::errorf("sampling candidates: record of {} bytes is too short", n);
+  if (n < kHeader + kEntry + kProbeBlock) return Status::errorf("sampling candidates: record of {} bytes is too short", n);
   if (get<uint32_t>(p, 0) != kMagic) return Status::error("sampling candidates: bad record magic");
   Candidates c;
   const uint8_t mode = get<uint8_t>(p, 4);
@@ -72,7 +80,7 @@ Result<Candidates> Candidates::deserialize(const uint8_t* p, size_t n) {
   c.mode = static_cast<SamplingMode>(mode);
   c.k = get<int32_t>(p, 8);
   const int32_t n_top = get<int32_t>(p, 12);
-  const size_t room = (n - kHeader) / kEntry;
+  const size_t room = (n - kHeader - kProbeBlock) / kEntry;
   if (c.k < 0 || static_cast<size_t>(c.k) > room || n_top < 0 || n_top > c.k)
     return Status::errorf("sampling candidates: counts k={} n_top={} do not fit a record of {} bytes", c.k, n_top, n);
   c.max_logit = get<float>(p, 16);
@@ -92,13 +100,30 @@ Result<Candidates> Candidates::deserialize(const uint8_t* p, size_t n) {
     if (e.first < 0 || !std::isfinite(e.second) || (i > 0 && !better(c.top[static_cast<size_t>(i) - 1], e)))
       return Status::errorf("sampling candidates: entry {} (token {}) is invalid or out of order", i, e.first);
   }
+  const size_t pb = n - kProbeBlock;
+  const uint32_t n_probe = get<uint32_t>(p, pb);
+  if (n_probe > static_cast<uint32_t>(kMaxProbe))
+    return Status::errorf("sampling candidates: {} probe logits (at most {})", n_probe, kMaxProbe);
+  c.probe_logits.resize(n_probe);
+  for (uint32_t i = 0; i < n_probe; ++i) {
+    c.probe_logits[i] = get<float>(p, pb + 4 + 4 * static_cast<size_t>(i));
+    if (std::isnan(c.probe_logits[i]) || c.probe_logits[i] == std::numeric_limits<float>::infinity())
+      return Status::errorf("sampling candidates: probe logit {} is not a logit", i);
+  }
   return c;
 }
 
 Candidates reduce_slice(const float* logits, int32_t v0, int32_t n, const SamplingParams& p, uint64_t seq_stream,
-                        uint64_t step_counter, int K, int n_top) {
+                        uint64_t step_counter, int K, int n_top, const std::vector<int32_t>* probe) {
   K = std::max(K, 1);
   Candidates c;
+  const bool probing = probe && !probe->empty();
+  auto is_probe = [&](int32_t tok) { return std::find(probe->begin(), probe->end(), tok) != probe->end(); };
+  if (probing)
+    for (int32_t t : *probe) {
+      const int64_t i = static_cast<int64_t>(t) - v0;
+      c.probe_logits.push_back(i >= 0 && i < n && std::isfinite(logits[i]) ? logits[i] : Candidates::kNegInf);
+    }
   c.mode = p.mode();
   c.temperature = c.mode == SamplingMode::greedy ? 1.0f : p.temperature;
   c.k = c.mode == SamplingMode::filtered ? (p.top_k > 0 ? std::min(p.top_k, K) : K) : std::clamp(n_top, 1, K);
@@ -138,6 +163,7 @@ Candidates reduce_slice(const float* logits, int32_t v0, int32_t n, const Sampli
         const double bound = static_cast<double>(l) * inv_t + rng::gumbel_upper_bound(h);
         if (bound + 1e-9 * (1.0 + std::fabs(bound) + std::fabs(best_key)) < best_key) continue;
       }
+      if (probing && is_probe(tok)) continue;  // the winner outside the probes
       const double key = scaled_logit(l, T) + rng::gumbel_from_hash(h);
       if (c.sample_token < 0 || key > best_key) {  // ties keep the lower id
         best_key = key;

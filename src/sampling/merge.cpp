@@ -32,8 +32,25 @@ std::vector<Entry> merged_top(const std::vector<Candidates>& per_rank) {
 
 int32_t pick_filtered(const std::vector<Candidates>& per_rank, const SamplingParams& p, uint64_t seq_stream,
                       uint64_t step_counter) {
-  const std::vector<Entry> cand = merged_top(per_rank);
+  const auto cand = filtered_survivors(per_rank, p);
   if (cand.empty()) return -1;
+  double total = 0.0;
+  for (const auto& e : cand) total += e.second;
+  const double target = rng::uniform01(p.seed, seq_stream, step_counter) * total;
+  double cum = 0.0;
+  for (const auto& e : cand) {
+    cum += e.second;
+    if (target < cum) return e.first;
+  }
+  return cand.back().first;  // rounding: u * total == total
+}
+
+}  // namespace
+
+std::vector<std::pair<int32_t, double>> filtered_survivors(const std::vector<Candidates>& per_rank,
+                                                           const SamplingParams& p) {
+  const std::vector<Entry> cand = merged_top(per_rank);
+  if (cand.empty()) return {};
   const float T = p.temperature;
   const double x0 = scaled_logit(cand.front().second, T);
   // rel[i] = p_i / p_max, non-increasing (the order is by logit, T > 0).
@@ -68,18 +85,10 @@ int32_t pick_filtered(const std::vector<Candidates>& per_rank, const SamplingPar
     }
     // Not reached (mass of the candidates below top_p): keep them all (see merge.h).
   }
-  double total = 0.0;
-  for (size_t i = 0; i < keep; ++i) total += rel[i];
-  const double target = rng::uniform01(p.seed, seq_stream, step_counter) * total;
-  double cum = 0.0;
-  for (size_t i = 0; i < keep; ++i) {
-    cum += rel[i];
-    if (target < cum) return cand[i].first;
-  }
-  return cand[keep - 1].first;  // rounding: u * total == total
+  std::vector<std::pair<int32_t, double>> out(keep);
+  for (size_t i = 0; i < keep; ++i) out[i] = {cand[i].first, rel[i]};
+  return out;
 }
-
-}  // namespace
 
 double merged_lse(const std::vector<Candidates>& per_rank) {
   double m = kNegInfD;

@@ -18,6 +18,13 @@ void TokenCounts::add(int32_t tok) {
   ++n_generated_;
 }
 
+void TokenCounts::remove(int32_t tok) {
+  auto it = index_.find(tok);
+  if (it == index_.end() || entries_[it->second].generated == 0) return;
+  --entries_[it->second].generated;
+  --n_generated_;
+}
+
 void TokenCounts::clear() {
   entries_.clear();
   index_.clear();
@@ -47,6 +54,7 @@ void apply_penalties(float* logits_slice, int32_t vocab_begin, int32_t n, const 
   for (const TokenCounts::Entry& e : counts.entries()) {
     const int64_t i = static_cast<int64_t>(e.token) - vocab_begin;
     if (i < 0 || i >= n) continue;  // another rank's slice
+    if (!e.in_prompt && e.generated == 0) continue;  // taken back (remove)
     float& l = logits_slice[i];
     if (rep != 1.0f) l = l > 0.0f ? l / rep : l * rep;  // every token of prompt or output
     if (e.generated > 0 && (pres != 0.0 || freq != 0.0))

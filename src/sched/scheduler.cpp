@@ -131,7 +131,7 @@ void Scheduler::finish(Sequence& s, FinishReason why) {
   s.finish = why;
 }
 
-void Scheduler::emit(Sequence& s, int n, std::vector<int32_t> draft, StepPlan& p) {
+void Scheduler::emit(Sequence& s, int n, std::vector<int32_t> draft, std::vector<TokenProbs> draft_q, StepPlan& p) {
   const bool sample = s.n_computed + n == static_cast<int>(s.tokens.size());
   auto first = s.tokens.begin() + s.n_computed;
   const int n_known = n;
@@ -159,9 +159,16 @@ void Scheduler::emit(Sequence& s, int n, std::vector<int32_t> draft, StepPlan& p
   }
   kv_.mark_sent(s.wire_id);
   // The last known token's logits, then one row per draft token (verification).
+  // A sampled draft token's row names the tokens of its proposal distribution as probes.
   if (sample)
-    for (int i = n_known - 1; i < n; ++i) p.msg.rows.push_back({s.wire_id, static_cast<uint32_t>(s.n_computed + i)});
-  p.seqs.push_back({&s, n, sample, std::move(draft)});
+    for (int i = n_known - 1; i < n; ++i) {
+      LogitRow row{s.wire_id, static_cast<uint32_t>(s.n_computed + i), {}};
+      const auto j = static_cast<size_t>(i - (n_known - 1));
+      if (j < draft_q.size())
+        for (const auto& e : draft_q[j]) row.probe.push_back(e.first);
+      p.msg.rows.push_back(std::move(row));
+    }
+  p.seqs.push_back({&s, n, sample, std::move(draft), std::move(draft_q)});
   p.n_tokens += n;
 }
 
@@ -198,7 +205,8 @@ bool Scheduler::admit(Sequence& s, int budget, StepPlan& p) {
   s.on_ranks = false;
   s.state = SeqState::running;
   s.draft.clear();
-  emit(s, n, {}, p);
+  s.draft_q.clear();
+  emit(s, n, {}, {}, p);
   return true;
 }
 
@@ -219,10 +227,18 @@ StepPlan Scheduler::schedule() {
     const int n = std::min(s->gap(), budget);
     // Draft tokens ride along with a decoding sequence, as far as the budget allows.
     std::vector<int32_t> draft;
-    if (s->gap() == 1 && s->on_ranks && !s->draft.empty())
-      draft.assign(s->draft.begin(), s->draft.begin() + std::min<int>(static_cast<int>(s->draft.size()), budget - n));
+    std::vector<TokenProbs> draft_q;
+    if (s->gap() == 1 && s->on_ranks && !s->draft.empty()) {
+      const auto m = static_cast<size_t>(std::min<int>(static_cast<int>(s->draft.size()), budget - n));
+      draft.assign(s->draft.begin(), s->draft.begin() + static_cast<std::ptrdiff_t>(m));
+      if (!s->draft_q.empty()) draft_q.assign(s->draft_q.begin(), s->draft_q.begin() + static_cast<std::ptrdiff_t>(std::min(m, s->draft_q.size())));
+    }
     s->draft.clear();
-    if (!draft.empty() && !grow(*s, s->n_computed + n + static_cast<int>(draft.size()), p)) draft.clear();
+    s->draft_q.clear();
+    if (!draft.empty() && !grow(*s, s->n_computed + n + static_cast<int>(draft.size()), p)) {
+      draft.clear();
+      draft_q.clear();
+    }
     bool ok = true;
     while (!grow(*s, s->n_computed + n, p)) {
       if (demote_session()) continue;
@@ -242,7 +258,7 @@ StepPlan Scheduler::schedule() {
     }
     if (!ok) continue;
     budget -= n + static_cast<int>(draft.size());
-    emit(*s, n, std::move(draft), p);
+    emit(*s, n, std::move(draft), std::move(draft_q), p);
     scheduled.push_back(s);
   }
 

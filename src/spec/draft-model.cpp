@@ -99,9 +99,8 @@ DraftModel::Slot& DraftModel::slot_for(uint64_t id) {
   return slots_[idx];
 }
 
-int32_t DraftModel::extend(Slot& s, const std::vector<int32_t>& toks, size_t from) {
+void DraftModel::extend(Slot& s, const std::vector<int32_t>& toks, size_t from) {
   s.tokens.resize(from);
-  int32_t next = -1;
   for (size_t at = from; at < toks.size(); at += kChunk) {
     const size_t end = std::min(toks.size(), at + kChunk);
     ForwardBatch b;
@@ -113,13 +112,22 @@ int32_t DraftModel::extend(Slot& s, const std::vector<int32_t>& toks, size_t fro
     b.logit_rows.push_back(static_cast<int32_t>(end - at - 1));
     fwd_->run(b, logits_);  // f32 [1, n_vocab]
     s.tokens.insert(s.tokens.end(), toks.begin() + static_cast<std::ptrdiff_t>(at), toks.begin() + static_cast<std::ptrdiff_t>(end));
-    next = argmax(logits_.data(), n_vocab_);
   }
-  return next;
 }
 
-std::vector<int32_t> DraftModel::propose(uint64_t id, const std::vector<int32_t>& tokens, int k) {
+int32_t DraftModel::choose(const SamplingParams& sp, size_t pos, std::vector<TokenProbs>* q) {
+  if (!q || sp.mode() == SamplingMode::greedy) return argmax(logits_.data(), n_vocab_);
+  TokenProbs dist = proposal_distribution(logits_.data(), n_vocab_, sp, Candidates::kMaxProbe);
+  // The row verifying position pos has the RNG counter pos (its own position + 1).
+  const int32_t tok = sample_proposal(dist, sp, 0, static_cast<uint64_t>(pos));
+  if (tok >= 0) q->push_back(std::move(dist));
+  return tok;
+}
+
+std::vector<int32_t> DraftModel::propose(uint64_t id, const std::vector<int32_t>& tokens, int k, const SamplingParams& sp,
+                                         std::vector<TokenProbs>* q) {
   std::vector<int32_t> out;
+  if (q) q->clear();
   if (k <= 0 || tokens.empty() || tokens.size() + static_cast<size_t>(k) > static_cast<size_t>(ctx_)) return out;
   const auto t0 = std::chrono::steady_clock::now();
   Slot& s = slot_for(id);
@@ -127,13 +135,15 @@ std::vector<int32_t> DraftModel::propose(uint64_t id, const std::vector<int32_t>
   size_t keep = 0;
   const size_t n = std::min(s.tokens.size(), tokens.size() - 1);  // the last token is always computed now
   while (keep < n && s.tokens[keep] == tokens[keep]) ++keep;
-  int32_t next = extend(s, tokens, keep);
+  extend(s, tokens, keep);
   std::vector<int32_t> seq = tokens;
   for (int i = 0; i < k; ++i) {
+    const int32_t next = choose(sp, seq.size(), q);
+    if (next < 0) break;
     out.push_back(next);
     if (i + 1 == k) break;
     seq.push_back(next);
-    next = extend(s, seq, seq.size() - 1);
+    extend(s, seq, seq.size() - 1);
   }
   seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;

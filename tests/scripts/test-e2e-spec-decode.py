@@ -3,7 +3,7 @@
 through `shardlm generate` on 1, 2 and 4 ranks and through a 2-rank server with
 concurrent requests, prefix caching and KV preemption in play; the proposals are
 accepted on the trained models' repetitive text and counted in
-/v1/spec_decode/metrics and /metrics; sampled requests are not changed."""
+/v1/spec_decode/metrics and /metrics; sampled requests are speculated and give the same text (test-e2e-spec-sampling)."""
 import concurrent.futures as cf
 import os
 import tempfile
@@ -48,9 +48,10 @@ def run_server(args, n=200, **kw):
         spec = srv.request("GET", "/v1/spec_decode/metrics")[2]
         metrics = srv.request("GET", "/metrics")[2]
         sampled = completion(srv, prompts[0], 40, temperature=0.9, seed=11, ignore_eos=False)
+        mid = srv.request("GET", "/v1/spec_decode/metrics")[2]
         plain = completion(srv, prompts[0], 100, spec_decode=False)
         after = srv.request("GET", "/v1/spec_decode/metrics")[2]
-        return first, again, spec, metrics, sampled, plain, after
+        return first, again, spec, metrics, sampled, plain, after, mid
     finally:
         srv.stop()
 
@@ -75,11 +76,12 @@ c.check(len(by_pos) == 5 and all(by_pos[i] >= by_pos[i + 1] for i in range(4)) a
 line = [l for l in on[3].splitlines() if l.startswith("shardlm_spec_decode_accepted_tokens_total")]
 c.check(line and float(line[0].split()[-1]) == spec["num_accepted_tokens"], f"/metrics counts the same ({line})")
 c.check(off[2]["mode"] == "off" and off[2]["num_drafts"] == 0, "without --spec-decode nothing is proposed")
-c.check(on[4][0] == 200 and on[4][2]["choices"][0]["text"] == off[4][2]["choices"][0]["text"],
-        "a sampled request gives the same text with speculation on (it is not speculated)")
+c.check(on[4][0] == 200 and on[4][2]["choices"][0]["text"] == off[4][2]["choices"][0]["text"]
+        and on[7]["num_drafts"] > on[2]["num_drafts"],
+        "a sampled request is speculated and gives the same text (n-gram drafts are verified against its own draws)")
 
 c.check(on[5][0] == 200 and on[5][2]["choices"][0]["text"] == off[0][0][1][:len(on[5][2]["choices"][0]["text"])]
-        and on[6]["num_drafts"] == on[2]["num_drafts"],
+        and on[6]["num_drafts"] == on[7]["num_drafts"],
         "\"spec_decode\": false: the same text, and no proposals for that request")
 
 # 3. preemption with speculation: a pool too small for the four requests at once.

@@ -39,6 +39,7 @@ struct BenchOptions {
   int concurrency = 0;                        // 0 = the scenario's default
   int requests = 0;                           // 0 = the scenario's default
   int max_tokens = 64;                        // generated tokens per request (default 64)
+  double temperature = 0;                     // --temperature: sampling temperature of the requests (0 = greedy)
   bool stream = true;                         // --stream / --no-stream
   std::string endpoint = "completions";       // or "chat"
   std::string prompts;                        // prompt kind; "" = the scenario's default

@@ -30,6 +30,7 @@ struct RankSeq {
   SamplingParams sampling;
   bool penalties = false;            // counts are kept only when a penalty is active
   TokenCounts counts;                // tokens at positions < n_computed (prompt vs generated)
+  std::vector<int32_t> last_tokens;  // penalties: the latest step's tokens (what a next step may take back)
 };
 
 class StepExecutor {

@@ -38,6 +38,7 @@ class DraftModel;
 struct LiveRequest;
 struct SampledRow;
 struct StepPlan;
+struct ScheduledSeq;
 
 enum class ModelState { unloaded, loading, ready, unloading };
 const char* model_state_name(ModelState s);
@@ -167,8 +168,11 @@ class Engine {
   void add_masks(StepPlan& p, const std::unordered_map<uint64_t, LiveRequest*>& by_wire);
   void propose();
   // The rows of one sequence in a step (its last known token, then each draft token):
-  // greedy verification delivers the accepted drafts and one more token.
-  void verify(LiveRequest& r, const std::vector<int32_t>& draft, std::vector<SampledRow*>& rows);
+  // delivers the accepted drafts and one more token. A draft without q (greedy, or an
+  // n-gram proposal) is accepted while it equals the row's ordinary token (argmax or
+  // sample); a draft model's sampled draft by rejection sampling against its q
+  // (sampling/spec-verify.h), the token after a rejection drawn from the residual.
+  void verify(LiveRequest& r, const ScheduledSeq& x, std::vector<SampledRow*>& rows);
   void deliver(LiveRequest& r, int32_t tok, float logprob, std::vector<std::pair<int32_t, float>> top);
   void end(LiveRequest& r, FinishReason why, RequestError error = {});
   void abort_all(ErrorKind kind, const std::string& why);

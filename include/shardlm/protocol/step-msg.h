@@ -6,9 +6,10 @@
 // rank's StepExecutor (cluster/step-executor.h). No threads here: a message is owned by
 // whoever built or decoded it (rank 0's engine thread, a worker loop).
 //
-// Wire format, version 7 (little-endian; every rank runs the same binary; 7: the STEP
-// ends with the allowed-token masks of its constrained rows (grammar-constrained output).
-// 6: KvOp carries
+// Wire format, version 8 (little-endian; every rank runs the same binary; 8: a LogitRow
+// carries its probe tokens and a Candidates record their logits (speculative sampling,
+// sampling/spec-verify.h). 7: the STEP ends with the allowed-token masks of its
+// constrained rows (grammar-constrained output). 6: KvOp carries
 // the block's key (chain hash, parent hash, tokens): offload and restore are executed.
 // 5: RunningSeq carries start_pos, the draft list is gone: draft tokens are ordinary
 // tokens with rows).
@@ -31,7 +32,8 @@
 //   NewSeq     := u64 seq_id  u32 start_pos  u32 n_prompt  Ints tokens  Ints block_table
 //                 Ints history  u8 n_top  Sampling
 //   RunningSeq := u64 seq_id  u32 start_pos  Ints tokens  Ints new_blocks
-//   LogitRow   := u64 seq_id  u32 pos
+//   LogitRow   := u64 seq_id  u32 pos  Ints probe      probe: at most Candidates::kMaxProbe
+//                 distinct token ids (the proposal's support for position pos + 1)
 //   Sampling   := f32 temperature  i32 top_k  f32 top_p  f32 min_p  u64 seed
 //                 f32 repetition_penalty  f32 presence_penalty  f32 frequency_penalty
 //   KvOp       := u8 kind(1 copy | 2 offload | 3 restore)  i32 src  i32 dst
@@ -80,7 +82,7 @@
 namespace shardlm {
 
 constexpr uint32_t kWireMagic = 0x574D4C53;  // "SLMW" (little-endian bytes 'S' 'L' 'M' 'W')
-constexpr uint16_t kWireVersion = 7;
+constexpr uint16_t kWireVersion = 8;
 
 enum class MsgKind : uint16_t {
   STEP = 1,      // payload StepMsg: one batch to compute
@@ -119,7 +121,8 @@ struct NewSeq {
 // Positions start_pos .. start_pos + tokens.size() - 1. start_pos is the count of the
 // sequence's positions rank 0 keeps: the ranks' count after the previous steps, or less
 // when the previous step's last positions held speculative tokens that were rejected
-// (then the ranks forget them: at most the previous step's tokens, never with penalties).
+// (then the ranks forget them: at most the previous step's tokens; with penalties they
+// also take those generated tokens back out of their counts, never a prompt token).
 struct RunningSeq {
   uint64_t seq_id = 0;
   uint32_t start_pos = 0;            // position of tokens[0]
@@ -133,9 +136,13 @@ struct RunningSeq {
 // pairs are distinct. A sequence may have several rows (e.g. speculative verification);
 // the usual case is one row at the sequence's last position of the step.
 // The RNG counter of a row is pos + 1 (the sequence's length once pos is computed).
+// A row that verifies a sampled proposal for position pos + 1 names the proposal's
+// support as probes: every rank reports their logits (and, without a filter, samples
+// outside them), see sampling/spec-verify.h. Empty for every other row.
 struct LogitRow {
   uint64_t seq_id = 0;
-  uint32_t pos = 0;  // position in the sequence (0-based), not an index into the batch
+  uint32_t pos = 0;             // position in the sequence (0-based), not an index into the batch
+  std::vector<int32_t> probe;   // token ids, at most Candidates::kMaxProbe, distinct
   bool operator==(const LogitRow&) const = default;
 };
 

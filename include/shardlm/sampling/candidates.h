@@ -12,6 +12,11 @@
 //             slice's argmax in `top` (k = 1) for logprobs.
 //   filtered: the slice's k = min(top_k, K) (top_k > 0) or K best logits. The union over
 //             ranks then holds the global top k exactly, whatever the split.
+// Probes (speculative verification, sampling/spec-verify.h): a row may name up to
+// kMaxProbe tokens (the proposal's support for the next position); the record then
+// carries each probe token's logit when it lies in this slice (-inf otherwise), and in
+// gumbel mode the slice's winner is taken over the tokens that are NOT probes (the
+// residual's sample outside the support).
 // In every mode: max_logit and lse = log-sum-exp of logit/T over the slice (T = 1 for
 // greedy), so rank 0 gets exact global probabilities (log Z = logsumexp of the lses).
 // Only finite logits take part (NaN and +-inf are ignored); a slice with none, or n == 0,
@@ -35,6 +40,7 @@ inline double scaled_logit(float logit, float temperature) {
 
 struct Candidates {
   static constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  static constexpr int kMaxProbe = 16;  // probe tokens a row may name (record room)
 
   SamplingMode mode = SamplingMode::greedy;
   int32_t k = 0;                // capacity this rank used (1, or min(top_k, K) / K); top.size() <= k
@@ -48,9 +54,13 @@ struct Candidates {
   // The slice's best finite logits as (global token id, logit), sorted by logit
   // descending then token id ascending; at most k entries.
   std::vector<std::pair<int32_t, float>> top;
+  // The row's probe tokens' logits, in the row's probe order: the logit (after
+  // penalties) where the token is in this slice, else -inf. At most kMaxProbe.
+  std::vector<float> probe_logits;
 
   // Bytes of one serialized record with room for K top entries (K >= 1): a 48-byte
-  // header plus 8 bytes per entry. Depends on K only.
+  // header, 8 bytes per entry, then the probe block (u32 count + kMaxProbe f32).
+  // Depends on K only.
   static size_t record_bytes(int K);
   // Appends exactly record_bytes(K) bytes (unused entries zeroed). top.size() must be <= K.
   void serialize(std::vector<uint8_t>& out, int K) const;
@@ -69,7 +79,9 @@ struct Candidates {
 // n_top: greedy and gumbel records keep the slice's min(n_top, K) best logits in `top`
 // (k = that count, at least 1) so rank 0 can report top logprobs; filtered records keep
 // their own k.
+// probe: the row's probe tokens (global ids, at most kMaxProbe, distinct; null or empty
+// for none).
 Candidates reduce_slice(const float* logits, int32_t v0, int32_t n, const SamplingParams& p, uint64_t seq_stream,
-                        uint64_t step_counter, int K, int n_top = 0);
+                        uint64_t step_counter, int K, int n_top = 0, const std::vector<int32_t>* probe = nullptr);
 
 }  // namespace shardlm

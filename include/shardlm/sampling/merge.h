@@ -44,6 +44,12 @@ namespace shardlm {
 int32_t merge_and_sample(const std::vector<Candidates>& per_rank, const SamplingParams& p, uint64_t seq_stream,
                          uint64_t step_counter, float* out_logprob = nullptr);
 
+// filtered mode: the tokens the draw above chooses from, most likely first, each with
+// its weight p_i / p_max (the draw takes token i with probability weight_i / sum of the
+// weights: the truncated, renormalised distribution). Empty when no rank has a logit.
+std::vector<std::pair<int32_t, double>> filtered_survivors(const std::vector<Candidates>& per_rank,
+                                                           const SamplingParams& p);
+
 // log Z = log sum exp(logit / T) over the whole vocabulary (logsumexp of the slices' lse).
 double merged_lse(const std::vector<Candidates>& per_rank);
 

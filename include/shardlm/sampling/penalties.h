@@ -40,6 +40,9 @@ class TokenCounts {
 
   void add_prompt(int32_t tok);  // one prompt token; negative ids are ignored
   void add(int32_t tok);         // one generated token; negative ids are ignored
+  // Takes back one generated occurrence of tok (a rejected speculative token); a token
+  // left with no occurrence and not in the prompt no longer counts for any penalty.
+  void remove(int32_t tok);
   void add_prompt(const std::vector<int32_t>& toks) {
     for (int32_t t : toks) add_prompt(t);
   }
@@ -49,7 +52,8 @@ class TokenCounts {
   bool in_prompt(int32_t tok) const;
   size_t distinct() const { return entries_.size(); }
   uint64_t n_generated() const { return n_generated_; }  // generated tokens added, with repeats
-  // One entry per distinct token, in order of first occurrence.
+  // One entry per distinct token, in order of first occurrence (an entry taken back to
+  // no occurrence stays, with generated 0 and in_prompt false).
   const std::vector<Entry>& entries() const { return entries_; }
 
  private:

@@ -61,6 +61,9 @@ struct ScheduledSeq {
   // maybe shortened by the budget); each has a row. commit() keeps the KV of the leading
   // ones the engine has since appended to the sequence's tokens, and no more.
   std::vector<int32_t> draft;
+  // Sampled requests: each draft token's proposal distribution (Sequence::draft_q,
+  // shortened with draft); its tokens are the probes of the row that verifies it.
+  std::vector<TokenProbs> draft_q;
 };
 
 struct StepPlan {
@@ -134,7 +137,7 @@ class Scheduler {
   void apply_alloc(const AllocPlan& a, StepPlan& p);
   void preempt(Sequence& s);
   bool admit(Sequence& s, int budget, StepPlan& p);
-  void emit(Sequence& s, int n, std::vector<int32_t> draft, StepPlan& p);
+  void emit(Sequence& s, int n, std::vector<int32_t> draft, std::vector<TokenProbs> draft_q, StepPlan& p);
   void release_blocks(Sequence& s);
   void add_offloads(const std::vector<Eviction>& ev, StepPlan& p);
   bool plan_restore(Sequence& s, const MatchPlan& m, StepPlan& p);

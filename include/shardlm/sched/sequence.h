@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "shardlm/sampling/sampling-params.h"
+#include "shardlm/sampling/spec-verify.h"
 
 namespace shardlm {
 
@@ -30,6 +31,11 @@ struct Sequence {
   // Speculative tokens proposed to follow `tokens` (set by the engine before schedule();
   // taken into the next step while the sequence decodes, then cleared).
   std::vector<int32_t> draft;
+  // Sampled requests with a draft model: draft[i]'s proposal distribution q (draft[i]
+  // was drawn from it), verified by rejection sampling (sampling/spec-verify.h). Empty
+  // for greedy requests and certain (n-gram) proposals: those rows are verified by
+  // equality with the row's ordinary token.
+  std::vector<TokenProbs> draft_q;
 
   SeqState state = SeqState::waiting;
   FinishReason finish = FinishReason::none;

@@ -1,5 +1,5 @@
 // Draft-model proposals for speculative decoding (`--spec-decode draft --draft-model
-// PATH`): a small model with the target's vocabulary continues each greedy sequence by
+// PATH`): a small model with the target's vocabulary continues each sequence by
 // up to k tokens, which the target verifies in its next step like n-gram proposals.
 //
 // Where it runs: whole, on rank 0 only, with its own KV cache and no collectives (a
@@ -10,7 +10,7 @@
 // State per sequence: the draft's KV for the positions it has computed, and the tokens
 // at them. A proposal first catches up with the sequence (the tokens the target accepted
 // since the last call; after a rejection the draft's extra positions are rewritten),
-// then decodes k tokens greedily. Sequences get fixed slots of KV blocks; when every slot
+// then decodes k tokens (greedily, or drawn from its distribution for sampled requests). Sequences get fixed slots of KV blocks; when every slot
 // is taken, the least recently used sequence loses its state (it catches up again).
 // Proposals stop for a sequence longer than --draft-context-len.
 //
@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "shardlm/core/status.h"
+#include "shardlm/sampling/spec-verify.h"
 
 namespace shardlm {
 
@@ -50,9 +51,14 @@ class DraftModel {
   static Result<std::unique_ptr<DraftModel>> load(const DraftModelConfig& cfg, const Tokenizer& target);
   ~DraftModel();
 
-  // Up to k greedy tokens after tokens (i32 [len], the sequence so far) of sequence id;
-  // empty when the sequence is beyond the draft's context.
-  std::vector<int32_t> propose(uint64_t id, const std::vector<int32_t>& tokens, int k);
+  // Up to k tokens after tokens (i32 [len], the sequence so far) of sequence id; empty
+  // when the sequence is beyond the draft's context. Greedy sp: the draft's argmax.
+  // Sampled sp: each token is drawn from the draft's proposal distribution under sp
+  // (proposal_distribution: temperature, top_k / min_p / top_p, cut to
+  // Candidates::kMaxProbe tokens; the draft's logits carry no penalties) with the
+  // proposer's draw of its position, and q (not null) gets those distributions, one per token.
+  std::vector<int32_t> propose(uint64_t id, const std::vector<int32_t>& tokens, int k, const SamplingParams& sp,
+                               std::vector<TokenProbs>* q);
   // The sequence ended: its slot is free.
   void forget(uint64_t id);
 
@@ -68,8 +74,10 @@ class DraftModel {
     std::vector<int32_t> tokens;  // the token at each computed position
   };
   Slot& slot_for(uint64_t id);
-  // Computes positions from..toks.size()-1 of the slot; logits of the last one (greedy argmax).
-  int32_t extend(Slot& s, const std::vector<int32_t>& toks, size_t from);
+  // Computes positions from..toks.size()-1 of the slot; logits_ holds the last one's.
+  void extend(Slot& s, const std::vector<int32_t>& toks, size_t from);
+  // The token after the logits in logits_ (position pos): argmax, or drawn as propose() says.
+  int32_t choose(const SamplingParams& sp, size_t pos, std::vector<TokenProbs>* q);
 
   int ctx_ = 0, n_vocab_ = 0, block_size_ = 16;
   std::unique_ptr<ModelWeights> weights_;
