@@ -12,9 +12,9 @@ import tempfile
 from serverlib import Server
 from testlib import SOURCE
 
-# 96 blocks of 8 tokens (768 tokens): a pinned conversation and one background prompt
+# 128 blocks of 8 tokens (1,024): a pinned conversation and one background prompt
 # fit, the background traffic between two turns does not.
-POOL = ["--kv-blocks", "96", "--block-size", "8", "--max-num-seqs", "4", "--ctx-size", "384"]
+POOL = ["--kv-blocks", "128", "--block-size", "8", "--max-num-seqs", "4", "--ctx-size", "1024"]
 SMALL = ["--max-tokens", "16", "--warmup", "1", "--label", "tiers"]
 
 
@@ -86,7 +86,7 @@ def tier_scenarios(out, gguf, bench_env, latest_run, validate, c):
         c.check(d.get("kv_tier") == "cpu" and d.get("replay_restored_blocks") == 0 and d.get("replay_recomputed_tokens", 0) > 300
                 and d.get("replay_ttft_median_s", 0) > 0 and d.get("populate_ttft_median_s", 0) > 0,
                 f"eviction-replay (cpu): the evicted prompts were recomputed, TTFT of both phases ({d})")
-        c.check(ph.get("thrash", {}).get("traffic", {}).get("prompt_tokens", 0) >= d.get("evict_tokens", 1) > 768,
+        c.check(ph.get("thrash", {}).get("traffic", {}).get("prompt_tokens", 0) >= d.get("evict_tokens", 1) > 1024,
                 f"eviction-replay (cpu): the thrash sent more than the pool holds ({ph.get('thrash', {}).get('traffic')})")
 
         r = bench_env(srv.env, "local-copilot-burst", "--url", url, "--out", out, *SMALL, "--requests", "3", "--concurrency", "3",
