@@ -5,11 +5,12 @@
 //   without-session  turn k's prompt = turn k-1's prompt + its answer + a new user
 //                    message of about `--turn-tokens` tokens (default 300)
 //   with-session     the same shape with other text, every turn with session_id
-// During a case a background client sends distinct prompts (max_tokens 1) in a closed
-// loop; before turn k > 1 it must have had at least `--evict-tokens` prompt tokens
-// answered since turn k-1 ended (default: the pool's capacity plus one prompt), enough
-// to push every unpinned block out of the memory tier. That wait is not in the turn's
-// latency (send → last byte). Each case is a phase (tier counters, rank disk I/O).
+// Between two turns (the user's think time) another client sends distinct prompts
+// (max_tokens 1) until they hold `--evict-tokens` prompt tokens (default: the pool's
+// capacity plus one prompt), enough to push every unpinned block out of the memory
+// tier. It does not overlap the turns, so a turn's latency (send → last byte) measures
+// what the server reuses, not what it shares the steps with. Each case is a phase (tier
+// counters, rank disk I/O; the other traffic included).
 // scenario_data.sessions: per case the median turn latency over turns 2..N (the turns
 // that can reuse) and over all turns, TTFT, cached fraction; `reduction` =
 // 1 - with / without on the turns 2..N medians (target >= 0.6 on the 1.1B shape).
@@ -30,6 +31,7 @@ struct CaseResult {
   std::vector<double> later_s, all_s, ttft_later_s;  // turn latencies; later = turns 2..N
   long prompt = 0, cached = 0;                        // turns 2..N
   bool gates_met = true;
+  TrafficTotals traffic;  // the other client's, between turns
   int last_prompt_tokens = 0;
 };
 
@@ -37,14 +39,21 @@ double median(const std::vector<double>& v) { return v.empty() ? 0.0 : percentil
 
 // One conversation of opt.turns turns.
 void conversation(ScenarioRun& run, const std::string& case_name, const std::string& session, int conv, int turn_tokens,
-                  BackgroundTraffic& bg, long gate_tokens, CaseResult& out) {
+                  int traffic_tokens, long gate_tokens, CaseResult& out) {
   const BenchOptions& opt = run.options();
   GenParams params = run.default_params();
   params.session_id = session;
   const uint64_t seed = derive_seed(opt.seed, fmt::format("sessions/{}/{}", case_name, conv));
   std::string prompt;
   for (int turn = 1; turn <= opt.turns; ++turn) {
-    if (turn > 1 && gate_tokens > 0 && !bg.wait_for(gate_tokens, opt.timeout_s)) out.gates_met = false;
+    if (turn > 1 && gate_tokens > 0) {
+      const TrafficTotals t = thrash(run, fmt::format("sessions/{}/{}/{}", case_name, conv, turn), gate_tokens, traffic_tokens);
+      out.gates_met = out.gates_met && t.failed == 0 && t.prompt_tokens >= gate_tokens;
+      out.traffic.requests += t.requests;
+      out.traffic.failed += t.failed;
+      out.traffic.prompt_tokens += t.prompt_tokens;
+      if (out.traffic.first_error.empty()) out.traffic.first_error = t.first_error;
+    }
     prompt += fmt::format("{}User: {}\n\nAssistant:", turn == 1 ? "" : "\n\n",
                           distinct_prompt(run, derive_seed(seed, std::to_string(turn)), turn_tokens));
     RequestRecord r = run_generation(run.admin(), prompt, params, opt.api_key, run.start());
@@ -73,7 +82,8 @@ nlohmann::json case_json(const CaseResult& c) {
           {"median_ttft_s", median(c.ttft_later_s)},
           {"cached_fraction", c.prompt > 0 ? static_cast<double>(c.cached) / static_cast<double>(c.prompt) : 0.0},
           {"last_turn_prompt_tokens", c.last_prompt_tokens},
-          {"eviction_gate_met", c.gates_met}};
+          {"eviction_gate_met", c.gates_met},
+          {"other_traffic", c.traffic.to_json()}};
 }
 
 }  // namespace
@@ -92,7 +102,7 @@ int scenario_sessions(const BenchOptions& opt) {
   if (turn_tokens < opt.turn_tokens)
     std::fprintf(stderr, "shardlm-bench: sessions: %d-token turns to fit n_ctx %d (asked %d)\n", turn_tokens, run.n_ctx(),
                  opt.turn_tokens);
-  const int bg_tokens = fit_prompt_tokens(run, 512);
+  const int bg_tokens = fit_prompt_tokens(run, 256);
   const long gate = evict_budget(opt, run.status_before(), bg_tokens);
   if (gate == 0) std::fprintf(stderr, "shardlm-bench: sessions: no eviction traffic between turns (--evict-tokens)\n");
   run.warmup(run.default_params());
@@ -101,28 +111,26 @@ int scenario_sessions(const BenchOptions& opt) {
                       {"turns", opt.turns},
                       {"turn_tokens", turn_tokens},
                       {"evict_tokens_per_turn", gate},
-                      {"background_prompt_tokens", bg_tokens},
+                      {"other_traffic_prompt_tokens", bg_tokens},
                       {"pool_capacity_tokens", pool_capacity_tokens(run.status_before())},
                       {"kv_tier", kv_tier_of(run.status_before())}};
   CaseResult results[2];
   const char* names[2] = {"without-session", "with-session"};
   for (int c = 0; c < 2; ++c) {
-    BackgroundTraffic bg(run, names[c], bg_tokens);
     run.begin_phase(names[c]);
-    bg.start();
     std::vector<std::string> ids;
     for (int k = 0; k < conversations; ++k) {
       ids.push_back(c == 1 ? fmt::format("bench-{}-{}", run.options().seed, k) : "");
-      conversation(run, names[c], ids.back(), k, turn_tokens, bg, gate, results[c]);
+      conversation(run, names[c], ids.back(), k, turn_tokens, bg_tokens, gate, results[c]);
     }
-    const TrafficTotals t = bg.stop();
-    nlohmann::json phase = run.end_phase({{"background", t.to_json()}});
+    const TrafficTotals& t = results[c].traffic;
+    nlohmann::json phase = run.end_phase({{"other_traffic", t.to_json()}});
     data[names[c]] = case_json(results[c]);
-    data[names[c]]["background"] = t.to_json();
     data[names[c]]["session_hits"] = phase_metric(phase, "session_hits");
     if (gate > 0)
       run.check(std::string(names[c]) + ": the other traffic sent --evict-tokens before every turn", results[c].gates_met,
-                fmt::format("{} tokens per turn; background {} requests, {} failed", gate, t.requests, t.failed));
+                fmt::format("{} tokens per turn; {} requests, {} failed{}", gate, t.requests, t.failed,
+                            t.first_error.empty() ? "" : ": " + t.first_error));
     if (c == 1) {
       run.check("with-session: the server counted session hits", phase_metric(phase, "session_hits") > 0,
                 fmt::format("shardlm_session_hits_total +{}", phase_metric(phase, "session_hits")));

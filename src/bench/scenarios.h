@@ -49,25 +49,6 @@ struct TrafficTotals {
 // one after another until their prompt tokens reach `tokens`.
 TrafficTotals thrash(ScenarioRun& run, const std::string& name, long tokens, int prompt_tokens);
 
-// Other traffic in the background: one thread sending distinct prompts of about
-// `prompt_tokens` tokens (max_tokens 1) in a closed loop from start() to stop().
-// Threads: the sender thread owns its client; the totals are guarded by a mutex.
-class BackgroundTraffic {
- public:
-  BackgroundTraffic(ScenarioRun& run, std::string name, int prompt_tokens);
-  ~BackgroundTraffic();  // stop()
-  void start();
-  // Blocks until `tokens` more prompt tokens were answered than at the call's
-  // start (or the sender stopped, or timeout_s passed); false when they were not.
-  bool wait_for(long tokens, double timeout_s);
-  TrafficTotals stop();
-  TrafficTotals totals() const;
-
- private:
-  struct State;
-  std::unique_ptr<State> st_;
-};
-
 // A code-like file (tier-traffic.cpp): deterministic source lines from `seed`, about
 // `tokens` tokens with `tokens_per_char` (measured by the scenario).
 std::vector<std::string> make_code_lines(uint64_t seed, int tokens, double tokens_per_char);

@@ -1,13 +1,8 @@
 // Other traffic for the KV-tier scenarios: distinct prompts that push a conversation's
-// or a replay set's blocks out of the memory tier, sent in the foreground (thrash) or
-// from a background thread (BackgroundTraffic); and the pool facts they size it by.
+// or a replay set's blocks out of the memory tier (thrash), and the pool facts that
+// size it.
 #include <algorithm>
-#include <atomic>
-#include <chrono>
-#include <condition_variable>
 #include <cstdio>
-#include <mutex>
-#include <thread>
 
 #include <fmt/format.h>
 
@@ -86,76 +81,6 @@ TrafficTotals thrash(ScenarioRun& run, const std::string& name, long tokens, int
     std::fprintf(stderr, "shardlm-bench: warning: %zu of %zu eviction requests failed: %s\n", t.failed, t.requests,
                  t.first_error.c_str());
   return t;
-}
-
-struct BackgroundTraffic::State {
-  ScenarioRun* run;
-  std::string name;
-  int prompt_tokens;
-  std::vector<std::string> prompts;  // made on the scenario's thread (tokens_per_word probes)
-  std::thread thread;
-  std::atomic<bool> stop{false};
-  mutable std::mutex mu;
-  std::condition_variable cv;
-  TrafficTotals totals;  // guarded by mu
-  bool running = false;  // guarded by mu
-};
-
-BackgroundTraffic::BackgroundTraffic(ScenarioRun& run, std::string name, int prompt_tokens) : st_(new State) {
-  st_->run = &run;
-  st_->name = std::move(name);
-  st_->prompt_tokens = prompt_tokens;
-}
-
-BackgroundTraffic::~BackgroundTraffic() { (void)stop(); }
-
-void BackgroundTraffic::start() {
-  State& s = *st_;
-  if (s.thread.joinable()) return;
-  const uint64_t base = derive_seed(s.run->options().seed, "background/" + s.name);
-  // Prompts are made here (tokens_per_word may probe the server on this thread); the
-  // sender takes a new seed past the prepared ones so it never repeats a prompt.
-  for (int i = 0; i < 64; ++i) s.prompts.push_back(distinct_prompt(*s.run, derive_seed(base, std::to_string(i)), s.prompt_tokens));
-  const double tpw = s.run->tokens_per_word();
-  s.stop = false;
-  s.running = true;
-  s.thread = std::thread([&s, base, tpw] {
-    HttpClient client(s.run->admin().config());
-    int failures_in_row = 0;
-    for (uint64_t i = 0; !s.stop.load() && failures_in_row < 3; ++i) {
-      const std::string p = i < s.prompts.size()
-                                ? s.prompts[i]
-                                : make_text(derive_seed(base, std::to_string(i)), std::max(1, static_cast<int>(s.prompt_tokens / tpw)));
-      RequestRecord r = run_generation(client, p, traffic_params(), s.run->options().api_key, s.run->start());
-      failures_in_row = r.ok ? 0 : failures_in_row + 1;
-      std::lock_guard<std::mutex> lk(s.mu);
-      count(s.totals, r);
-      s.cv.notify_all();
-    }
-    std::lock_guard<std::mutex> lk(s.mu);
-    s.running = false;
-    s.cv.notify_all();
-  });
-}
-
-bool BackgroundTraffic::wait_for(long tokens, double timeout_s) {
-  State& s = *st_;
-  std::unique_lock<std::mutex> lk(s.mu);
-  const long target = s.totals.prompt_tokens + tokens;
-  s.cv.wait_for(lk, std::chrono::duration<double>(timeout_s), [&] { return s.totals.prompt_tokens >= target || !s.running; });
-  return s.totals.prompt_tokens >= target;
-}
-
-TrafficTotals BackgroundTraffic::stop() {
-  State& s = *st_;
-  s.stop = true;
-  if (s.thread.joinable()) s.thread.join();
-  return totals();
-}
-
-TrafficTotals BackgroundTraffic::totals() const {
-  std::lock_guard<std::mutex> lk(st_->mu);
-  return st_->totals;
 }
 
 }  // namespace shardlm::bench

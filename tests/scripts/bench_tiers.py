@@ -12,8 +12,8 @@ import tempfile
 from serverlib import Server
 from testlib import SOURCE
 
-# 128 blocks of 8 tokens (1,024): a pinned conversation and one background prompt
-# fit, the background traffic between two turns does not.
+# 128 blocks of 8 tokens (1,024): a pinned conversation and one other prompt fit, the
+# other traffic between two turns does not.
 POOL = ["--kv-blocks", "128", "--block-size", "8", "--max-num-seqs", "4", "--ctx-size", "1024"]
 SMALL = ["--max-tokens", "16", "--warmup", "1", "--label", "tiers"]
 
@@ -67,8 +67,8 @@ def tier_scenarios(out, gguf, bench_env, latest_run, validate, c):
         w, wo = d.get("with-session", {}), d.get("without-session", {})
         c.check(w.get("turns_measured") == 2 and wo.get("turns_measured") == 2 and w["median_turn_s"] > 0 and wo["median_turn_s"] > 0
                 and "reduction" in d, f"sessions: median turn latency per case and the reduction ({d.get('reduction')})")
-        c.check(w.get("eviction_gate_met") and wo.get("eviction_gate_met") and wo["background"]["prompt_tokens"] >= 2 * d["evict_tokens_per_turn"],
-                f"sessions: the background traffic sent the eviction budget before each turn ({wo.get('background')})")
+        c.check(w.get("eviction_gate_met") and wo.get("eviction_gate_met") and wo["other_traffic"]["prompt_tokens"] >= 2 * d["evict_tokens_per_turn"],
+                f"sessions: the other traffic sent the eviction budget before each turn ({wo.get('other_traffic')})")
         c.check(w.get("cached_fraction", 0) > 0.5 and wo.get("cached_fraction", 1) < w.get("cached_fraction", 0) - 0.3,
                 f"sessions: the session kept its blocks through the traffic, the plain conversation lost them "
                 f"({w.get('cached_fraction')} vs {wo.get('cached_fraction')})")
