@@ -157,6 +157,9 @@ delta_rows = [ln for ln in md.splitlines() if ln.startswith("| variant |") and "
 c.check("## Delta vs baseline (`baseline`)" in md and "Δ prefill_time_s" in md and delta_rows,
         f"report: the delta column ({delta_rows[:1]})")
 c.check("### concurrent" in md and "### cache" in md and "### stress" not in md, "report: per-benchmark detail")
+tier_rows = [ln for ln in md.splitlines() if ln.startswith("| replay |") or ln.startswith("| with-session |")]
+c.check("## KV-tier phases" in md and "(rehydrate-replay)" in md and "(local-copilot-burst)" in md and len(tier_rows) >= 4,
+        f"report: the KV-tier phases of the tier scenarios ({tier_rows[:2]})")
 if shutil.which("gnuplot"):
     pngs = glob.glob(os.path.join(out, "charts", "*.png"))
     c.check(len(pngs) == 3 and "![" in md, f"report: gnuplot charts ({[os.path.basename(p) for p in pngs]})")
