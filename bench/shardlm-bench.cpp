@@ -48,6 +48,17 @@ void add_common(CLI::App* c, BenchOptions& o) {
   c->add_option("--duration", o.duration_s, "load: seconds")->capture_default_str();
   c->add_option("--window-s", o.window_s, "load: timeline window")->capture_default_str();
   c->add_option("--spike", o.spike, "stress: burst size (default 64)");
+  c->add_option("--turns", o.turns, "sessions: turns per conversation")->check(CLI::Range(2, 1000))->capture_default_str();
+  c->add_option("--turn-tokens", o.turn_tokens, "sessions: new user tokens per turn")->check(CLI::Range(1, 1 << 20))->capture_default_str();
+  c->add_option("--prompt-tokens", o.prompt_tokens,
+                "eviction-replay, rehydrate-replay: tokens per prompt; local-copilot-burst: the file prefix (0 = scenario default)")
+      ->check(CLI::Range(0, 1 << 24));
+  c->add_option("--evict-tokens", o.evict_tokens,
+                "other traffic's prompt tokens that evict the memory tier (0 = the pool's capacity, -1 = none)")
+      ->check(CLI::Range(-1L, 1L << 40));
+  c->add_option("--restart-cmd", o.restart_cmd, "rehydrate-replay: shell command that restarts the server at --url");
+  c->add_option("--restart-timeout-s", o.restart_timeout_s, "rehydrate-replay: wait this long for /health after the restart")
+      ->check(CLI::PositiveNumber)->capture_default_str();
   c->add_flag("!--no-progress", o.progress, "no progress bar");
 }
 

@@ -44,7 +44,7 @@ json status_json(const ServeContext& ctx) {
   json memory = json::array();
   for (size_t r = 0; r < s.ranks.size(); ++r) {
     const RankStats& k = s.ranks[r];
-    ranks.push_back({{"rank", r}, {"host", std::string(k.host)}});
+    ranks.push_back({{"rank", r}, {"host", std::string(k.host)}, {"pid", static_cast<int64_t>(k.pid)}});
     memory.push_back({{"rank", r},
                       {"host", std::string(k.host)},
                       {"resident_bytes", k.rss_bytes},

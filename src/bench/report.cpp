@@ -363,6 +363,10 @@ int write_report(const ReportConfig& cfg) {
     }
     if (!notes.empty()) md += "\n" + notes;
   }
+  std::vector<PhaseRunRef> with_phases;
+  for (const Run* r : bench_runs)
+    if (r->summary.contains("phases")) with_phases.push_back({r->label, r->id, &r->summary});
+  md += tier_phases_section(with_phases);
   if (!other_runs.empty()) {
     md += "\n## Other runs\n\n| phase | run | verdict | checks failed |\n| --- | --- | --- | --- |\n";
     for (const Run* r : other_runs) {

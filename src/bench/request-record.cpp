@@ -14,6 +14,7 @@ nlohmann::json GenParams::to_json() const {
   j["ignore_eos"] = ignore_eos;
   j["stream"] = stream;
   j["seed"] = seed ? nlohmann::json(*seed) : nlohmann::json(nullptr);
+  if (!session_id.empty()) j["session_id"] = session_id;  // absent when unset: old identities stay
   return j;
 }
 

@@ -49,6 +49,12 @@ nlohmann::json BenchOptions::to_json() const {
           {"duration_s", duration_s},
           {"window_s", window_s},
           {"spike", spike},
+          {"turns", turns},
+          {"turn_tokens", turn_tokens},
+          {"prompt_tokens", prompt_tokens},
+          {"evict_tokens", evict_tokens},
+          {"restart_cmd", restart_cmd},
+          {"restart_timeout_s", restart_timeout_s},
           {"argv", argv}};
 }
 
@@ -63,10 +69,15 @@ const std::vector<ScenarioInfo>& scenario_registry() {
       {"stress", "spike past the queue (429), bad requests, then recovery", "", scenario_stress},
       {"ngram", "speculative decoding: repetitive / edit prompts and a random control (--spec-decode ngram)", "",
        scenario_ngram},
-      {"sessions", "multi-turn sessions that pin their KV blocks", "sessions (session_id pinning KV blocks)", {}},
-      {"eviction-replay", "evict KV to the SSD tier and replay the prompts", "the KV disk tier (SSD cache)", {}},
       {"reuse-verify", "identical requests: the same text as a recompute, with the response cache's signals and speedup", "",
        scenario_reuse_verify},
+      {"sessions", "multi-turn conversations with and without session_id while other traffic evicts", "", scenario_sessions},
+      {"eviction-replay", "populate, thrash past the memory tier, replay the first set (disk restores or recomputes)", "",
+       scenario_eviction_replay},
+      {"rehydrate-replay", "populate, evict, restart the server (--restart-cmd), replay from the disk tier", "",
+       scenario_rehydrate_replay},
+      {"local-copilot-burst", "bursts of concurrent edits near the end of one long code file (prefix-cache hits)", "",
+       scenario_copilot_burst},
   };
   return reg;
 }
@@ -231,7 +242,8 @@ void ScenarioRun::check(const std::string& name, bool ok, const std::string& det
 void ScenarioRun::set_data(const std::string& key, nlohmann::json value) { data_[key] = std::move(value); }
 
 int ScenarioRun::finish() {
-  // /metrics after, and the difference.
+  if (!phase_name_.empty()) (void)end_phase();
+  // /metrics after, and the difference (since the last restart, if there was one).
   std::string after;
   if (auto m = get_text(*admin_, "/metrics", "")) after = m.value();
   (void)dir_->write_text("metrics_after.txt", after);
@@ -285,6 +297,7 @@ int ScenarioRun::finish() {
   out["checks"] = checks_;
   out["valid"] = all_ok;
   out["scenario_data"] = data_;
+  if (!phases_.empty()) out["phases"] = phases_;
   std::vector<nlohmann::json> lines;
   for (const auto& r : records_) lines.push_back(record_to_json(r));
   Status w1 = dir_->write_jsonl("requests.jsonl", lines);
@@ -307,6 +320,7 @@ int ScenarioRun::finish() {
                 num(c, "ttft_s", "p95"), num(c, "itl_s", "p50"), num(c["metrics"], "prefill_tok_s", "mean"),
                 num(c["metrics"], "decode_tok_s", "mean"), c["aggregate_throughput_tok_s"].get<double>());
   }
+  print_phases();
   std::fflush(stdout);
   return all_ok ? kExitOk : kExitCheckFailed;
 }

@@ -43,6 +43,7 @@ nlohmann::json generation_body(const std::string& prompt, const GenParams& p) {
   b["temperature"] = p.temperature;
   b["ignore_eos"] = p.ignore_eos;
   if (p.seed) b["seed"] = *p.seed;
+  if (!p.session_id.empty()) b["session_id"] = p.session_id;
   if (p.stream) {
     b["stream"] = true;
     b["stream_options"] = {{"include_usage", true}};
@@ -107,6 +108,7 @@ RequestRecord run_generation(HttpClient& client, const std::string& prompt, cons
     }
     if (!ci.error.empty()) stream_error = ci.error;
     if (!ci.text.empty()) {
+      r.text += ci.text;
       r.token_times_s.push_back(secs(ev.t - first_send));
       ++r.streamed_chunks;
     }
@@ -160,9 +162,13 @@ RequestRecord run_generation(HttpClient& client, const std::string& prompt, cons
     try {
       const auto j = nlohmann::json::parse(h.body);
       if (j.contains("usage")) take_usage(j["usage"], r.prompt_tokens, r.completion_tokens, r.cached_tokens);
-      if (j.contains("choices") && j["choices"].is_array() && !j["choices"].empty() && j["choices"][0].contains("finish_reason") &&
-          j["choices"][0]["finish_reason"].is_string())
-        r.finish_reason = j["choices"][0]["finish_reason"].get<std::string>();
+      if (j.contains("choices") && j["choices"].is_array() && !j["choices"].empty() && j["choices"][0].is_object()) {
+        const auto& c = j["choices"][0];
+        if (c.contains("finish_reason") && c["finish_reason"].is_string()) r.finish_reason = c["finish_reason"].get<std::string>();
+        if (c.contains("text") && c["text"].is_string()) r.text = c["text"].get<std::string>();
+        if (c.contains("message") && c["message"].is_object() && c["message"].contains("content") && c["message"]["content"].is_string())
+          r.text = c["message"]["content"].get<std::string>();
+      }
       r.last_token_s = r.total_s;
       r.ok = r.completion_tokens >= 0;
       if (!r.ok) r.error = "no usage in the response";

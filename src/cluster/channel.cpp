@@ -47,6 +47,7 @@ std::vector<RankStats> gather_rank_stats(const RankModel* model, double timeout_
     mine.kv_bytes = static_cast<double>(model->kv_bytes());
     mine.bytes_per_token = static_cast<double>(model->bytes_per_token());
   }
+  mine.pid = static_cast<double>(getpid());
   gethostname(mine.host, sizeof mine.host - 1);
   std::vector<RankStats> all(Comm::rank() == 0 ? Comm::size() : 0);
   Comm::gather(&mine, sizeof mine, all.data(), 0, timeout_s, "gather rank statistics", timeout_cause);

@@ -1,8 +1,9 @@
 # label: e2e
 """shardlm-bench against a real 2-rank server (stories260K): every scenario for a few
 requests with its result files validated (the five metrics present and > 0,
-p50 <= p95 <= p99, success 100%), a non-streamed run marked invalid, pending scenarios
-("needs feature", exit 4), stress on a small queue (429s during the spike, success
+p50 <= p95 <= p99, success 100%), a non-streamed run marked invalid, the KV-tier
+scenarios on small pools (bench_tiers.py: sessions, eviction-replay, rehydrate-replay
+with a real restart, local-copilot-burst, on cpu and cpu_disk), stress on a small queue (429s during the spike, success
 before and after, same rank-0 process), report over two labels, and soak with two
 load/unload cycles."""
 import glob
@@ -12,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 
+from bench_tiers import tier_scenarios
 from serverlib import Server, free_port, processes_of
 from testlib import BIN, Checks, need_shared
 
@@ -75,6 +77,11 @@ def validate(label, scenario, expect_success=True):
     return s
 
 
+def bench_env(env, *args, timeout=300):
+    """shardlm-bench with an environment (the restart command inherits it)."""
+    return subprocess.run([BENCH, *args, "--no-progress"], capture_output=True, text=True, timeout=timeout, env=env)
+
+
 # 96 tokens: the stream must last long enough that the first and last token are not
 # read at once (the ranks busy-poll the machine's cores, so the client may be late).
 common = ["--label", "baseline", "--out", out, "--max-tokens", "96", "--warmup", "1"]
@@ -132,13 +139,14 @@ try:
     d = json.load(open(os.path.join(latest_run("run", "reuse-verify"), "summary.json"))).get("scenario_data", {}).get("reuse-verify", {})
     c.check(r.returncode == 0 and d.get("texts") == 12 and d.get("texts_equal") == 12 and d.get("response_cache") is False,
             f"reuse-verify without a response cache: identical texts, exit {r.returncode} ({d})")
-    for name in ["sessions", "eviction-replay"]:
-        r = bench(name, "--url", url, "--out", out)
-        c.check(r.returncode == EXIT_NEEDS_FEATURE and "needs feature" in r.stderr, f"{name}: needs feature, exit {r.returncode}")
+    r = bench("rehydrate-replay", "--url", url, "--out", out)
+    c.check(r.returncode == 2 and "--restart-cmd" in r.stderr, f"rehydrate-replay without --restart-cmd: exit 2 and says why ({r.returncode})")
     r = bench("single", "--url", "http://127.0.0.1:1", "--out", out, "--requests", "1")
     c.check(r.returncode == 2 and "unreachable" in r.stderr, f"an unreachable server: exit 2 ({r.returncode})")
 finally:
     srv.stop()
+
+tier_scenarios(out, gguf, bench_env, latest_run, validate, c)
 
 # --- report over two labels ---
 report = os.path.join(out, "comparison_report.md")
@@ -149,6 +157,9 @@ delta_rows = [ln for ln in md.splitlines() if ln.startswith("| variant |") and "
 c.check("## Delta vs baseline (`baseline`)" in md and "Δ prefill_time_s" in md and delta_rows,
         f"report: the delta column ({delta_rows[:1]})")
 c.check("### concurrent" in md and "### cache" in md and "### stress" not in md, "report: per-benchmark detail")
+tier_rows = [ln for ln in md.splitlines() if ln.startswith("| replay |") or ln.startswith("| with-session |")]
+c.check("## KV-tier phases" in md and "(rehydrate-replay)" in md and "(local-copilot-burst)" in md and len(tier_rows) >= 4,
+        f"report: the KV-tier phases of the tier scenarios ({tier_rows[:2]})")
 if shutil.which("gnuplot"):
     pngs = glob.glob(os.path.join(out, "charts", "*.png"))
     c.check(len(pngs) == 3 and "![" in md, f"report: gnuplot charts ({[os.path.basename(p) for p in pngs]})")

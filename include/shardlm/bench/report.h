@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace shardlm::bench {
 
 struct ReportConfig {
@@ -22,6 +24,17 @@ struct ReportConfig {
   std::vector<std::string> scenarios = {"single", "batch", "concurrent", "cache"};  // phase averages
   bool charts = true;         // try gnuplot (default true)
 };
+
+// One run with phases (the KV-tier scenarios' summary["phases"]).
+struct PhaseRunRef {
+  std::string label, id;           // phase label and run directory name
+  const nlohmann::json* summary;   // its summary.json
+};
+// "## KV-tier phases": per run a table of its phases (requests, TTFT p50/p95, cached
+// fraction, the tier counter deltas, the ranks' disk bytes) and the scenario's headline
+// (sessions' reduction, a replay's TTFT ratio, a burst's hit fraction). "" when no run
+// has phases. report-phases.cpp.
+std::string tier_phases_section(const std::vector<PhaseRunRef>& runs);
 
 // Writes the report; 0 ok, 2 when nothing could be read or written.
 int write_report(const ReportConfig& cfg);

@@ -34,6 +34,7 @@ struct GenParams {
   bool ignore_eos = true;                // fixed decode lengths (default true)
   bool stream = true;                    // SSE with include_usage (default true)
   std::optional<int64_t> seed;           // sampling seed (default none)
+  std::string session_id;                // sticky session, the body's session_id (default "" = none)
   // Canonical JSON (sorted keys) of these fields.
   nlohmann::json to_json() const;
 };
@@ -63,6 +64,7 @@ struct RequestRecord {
   int prompt_tokens = -1, completion_tokens = -1, cached_tokens = -1;  // usage; -1 = absent
   int streamed_chunks = 0;   // token chunks seen
   std::string finish_reason;
+  std::string text;          // the generated text (for multi-turn scenarios; not in requests.jsonl)
   // The five metrics (absent when not measurable).
   std::optional<double> prefill_time_s, prefill_tok_s, decode_time_s, decode_tok_s, throughput_tok_s;
   bool valid = false;        // ok and all five present, finite and > 0

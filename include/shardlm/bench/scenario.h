@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shardlm/bench/http-client.h"
+#include "shardlm/bench/phase-probe.h"
 #include "shardlm/bench/request-record.h"
 #include "shardlm/bench/request-runner.h"
 #include "shardlm/bench/result-dir.h"
@@ -51,6 +52,13 @@ struct BenchOptions {
   double duration_s = 60;                     // load: seconds
   double window_s = 10;                       // load: timeline window
   int spike = 0;                              // stress: burst size (0 = 64)
+  // KV-tier scenarios (sessions, eviction-replay, rehydrate-replay, local-copilot-burst):
+  int turns = 8;                              // sessions: turns per conversation (default 8)
+  int turn_tokens = 300;                      // sessions: new user tokens per turn (default 300)
+  int prompt_tokens = 0;                      // replay prompts / copilot file prefix, tokens (0 = scenario default)
+  long evict_tokens = 0;                      // other traffic's prompt tokens per eviction (0 = the pool's capacity, -1 = none)
+  std::string restart_cmd;                    // rehydrate-replay: shell command that restarts the server at --url
+  double restart_timeout_s = 600;             // rehydrate-replay: wait for /health after the restart command
   bool progress = true;                       // progress bar on stderr
   std::vector<std::string> argv;              // command line, for config.json
   nlohmann::json to_json() const;
@@ -78,6 +86,7 @@ class ScenarioRun {
   HttpClient& admin() { return *admin_; }   // this thread's client (admin and probes)
   const nlohmann::json& status_before() const { return status_before_; }
   Clock::time_point start() const { return start_; }
+  const std::string& result_path() const;  // the run's result directory
   // n_ctx from /admin/status (0 when unknown).
   int n_ctx() const;
   // Server tokens per word of generated text (probe with max_tokens 1); 1.3 on failure.
@@ -100,6 +109,18 @@ class ScenarioRun {
   int finish();
   GenParams default_params() const;
 
+  // Phases (scenario-phases.cpp), for the KV-tier scenarios: begin_phase() snapshots
+  // /metrics and the rank processes' /proc/<pid>/io; end_phase() snapshots again and
+  // keeps {"name", "wall_s", "requests", "ttft_s", "e2e_s", "cached_fraction", plus
+  // phase_delta()'s "metrics", "disk_io", "disk_io_total"} and `extra`'s fields for
+  // summary["phases"] (and the report); it returns that record. One phase at a time.
+  void begin_phase(const std::string& name);
+  nlohmann::json end_phase(const nlohmann::json& extra = nlohmann::json::object());
+  const nlohmann::json& phases() const { return phases_; }
+  // After the scenario restarted the server: /admin/status and /metrics are read again
+  // (new pids; counters start again at 0), so metrics_delta.json covers the time since.
+  Status server_restarted();
+
  private:
   ScenarioRun() = default;
   BenchOptions opt_;
@@ -120,6 +141,13 @@ class ScenarioRun {
   bool expect_failures_ = false;
   double tokens_per_word_ = 0;
   size_t warmups_done_ = 0;
+  nlohmann::json phases_ = nlohmann::json::array();
+  std::string phase_name_;  // "" = no phase open
+  size_t phase_first_record_ = 0;
+  Clock::time_point phase_start_;
+  PhaseSnapshot phase_before_;
+  nlohmann::json restarts_ = nlohmann::json::array();
+  void print_phases() const;
 };
 
 }  // namespace shardlm::bench

@@ -32,6 +32,7 @@ struct RankStats {
   double model_bytes = 0;      // weights held by this rank (0 when unloaded)
   double kv_bytes = 0;         // KV cache held by this rank
   double bytes_per_token = 0;  // weight bytes this rank reads per generated token
+  double pid = 0;              // process id on its host (for /proc/<pid>/io readers)
   char host[64] = {};          // hostname, NUL-terminated
 };
 class RankModel;
