@@ -285,7 +285,7 @@ int main(int argc, char** argv) {
   if (*ptc) return cmd_parse_tool_calls(pto);
   if (*qc) return cmd_quantize(qz);
   if (*rtr) {
-    install_signal_handlers(1);
+    install_signal_handlers(SignalOptions{});
     return cmd_router(rto_router);
   }
   if (*mm) {
@@ -317,7 +317,15 @@ int main(int argc, char** argv) {
     rt.kv_disk_dir = std::string(home && *home ? home : "/tmp") + "/.cache/shardlm/kv";
   }
   // Signals before MPI_Init, so that no window is left where SIGTERM kills silently.
-  install_signal_handlers(env_world_size());
+  SignalOptions sig;
+  sig.world_size = env_world_size();
+  sig.under_mpirun = std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr;
+  if (const char* v = std::getenv("OMPI_MCA_odls_base_sigkill_timeout")) {
+    char* end = nullptr;
+    const double t = std::strtod(v, &end);
+    if (end && *end == '\0' && t >= 0) sig.mpirun_sigkill_timeout_s = t;
+  }
+  install_signal_handlers(sig);
   Status st = Comm::init(&argc, &argv);
   if (!st) {
     LOG_ERROR("{}", st.message());
