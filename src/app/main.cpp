@@ -11,6 +11,7 @@
 #include "shardlm/toolcall/tool-parser.h"
 #include "shardlm/cluster/comm.h"
 #include "shardlm/cluster/exit-audit.h"
+#include "shardlm/cluster/tcp-backoff.h"
 #include "shardlm/kernels/matmul.h"
 #include "shardlm/model/model-maker.h"
 #include "shardlm/model/model-quantize.h"
@@ -57,6 +58,10 @@ void add_runtime_flags(CLI::App* c, RuntimeConfig& rt, bool model_required = tru
   c->add_option("--collective-timeout-floor-s", rt.collective_timeout_floor_s,
                 "derived collective deadline: never below this many seconds")
       ->check(CLI::PositiveNumber);
+  c->add_option("--tcp-rto-max-ms", rt.tcp_backoff.rto_max_ms,
+                "cap of the TCP retransmission backoff on each rank's sockets (MPI's included; Linux >= 6.15, "
+                "1000..120000): a healed link cut costs at most this once the link is back; 0 = the kernel's")
+      ->check(CLI::Range(0, 120000));
   c->add_option("--sample-candidates", rt.sample_candidates, "per-rank candidates for filtered sampling")
       ->check(CLI::Range(1, 4096));
   c->add_option("--dump-logits", rt.dump_logits_prefix, "test aid: write the first sampled row's logits per rank");
@@ -332,6 +337,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   audit_start(Comm::rank());
+  if (Comm::size() > 1) start_tcp_backoff_cap(rt.tcp_backoff);
   Comm::set_fatal_handler([](const std::string& cause, const std::string& detail) { exit_audit(cause, detail); });
   int rc = 1;
   try {
