@@ -46,7 +46,12 @@ hostfile = os.path.join(tmp, "hosts")
 with open(hostfile, "w") as f:
     f.write("localhost slots=1\nshlm-h1 slots=1\n")
 hosts_sh = ["bash", os.path.join(NETNS, "netns-hosts.sh")]
-subprocess.run(hosts_sh + ["down", "1"], capture_output=True)
+# The namespace hosts are shared by everyone on this machine: never touch a set that
+# exists (another run's, e.g. test-multihost's shlm-h1..h3), only the one made here.
+existing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+if any(n.startswith("shlm-h") for n in existing):
+    sys.exit(f"namespace hosts exist already ({[n for n in existing if n.startswith('shlm-h')]}): another run uses "
+             "them; try again when it has finished")
 subprocess.run(hosts_sh + ["up", "1"], check=True, capture_output=True)
 
 
@@ -79,9 +84,9 @@ results = {}
 try:
     for rto in [int(x) for x in args.rto.split(",")]:
         srv = Server(gguf, ranks=2, args=["--tcp-rto-max-ms", str(rto), "--max-num-seqs", "4", "--heartbeat-timeout-s", "30",
-                                          "--ping-interval-s", "0.5", "--log-level", "debug"],
+                                          "--ping-interval-s", "0.5"],
                      env={"HOSTFILE": hostfile, "RSH_AGENT": agent, "NET": "10.77.0.0/24", "SIGKILL_TIMEOUT_S": "2",
-                          "SHARDLM_COLLECTIVE_TIMEOUT": "30"}, wait_s=60)
+                          "SHARDLM_COLLECTIVE_TIMEOUT": "30", "LOG_LEVEL": "debug"}, wait_s=60)
         firsts, ends = [], []
         try:
             for k in range(args.cuts):
