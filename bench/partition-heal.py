@@ -28,6 +28,9 @@ ap.add_argument("--cut", type=float, default=2.0, help="seconds the link is down
 ap.add_argument("--cuts", type=int, default=5, help="cuts per setting")
 ap.add_argument("--rto", default="0,1000", help="--tcp-rto-max-ms values to compare")
 ap.add_argument("--tokens", type=int, default=600, help="tokens of each background stream")
+ap.add_argument("--how", choices=["link", "bridge"], default="link",
+                help="link: the host's link down (both hosts' TCP sees carrier loss or a local drop); bridge: the "
+                     "bridge port stops forwarding (a cut further along the path: no host sees a local error)")
 args = ap.parse_args()
 
 NETNS = os.path.join(SHARED, "tools", "netns")
@@ -56,7 +59,10 @@ subprocess.run(hosts_sh + ["up", "1"], check=True, capture_output=True)
 
 
 def link(state):
-    subprocess.run(["ip", "link", "set", "shlm-v1", state], check=True)
+    if args.how == "bridge":  # port state 0 disabled, 3 forwarding
+        subprocess.run(["bridge", "link", "set", "dev", "shlm-v1", "state", "3" if state == "up" else "0"], check=True)
+    else:
+        subprocess.run(["ip", "link", "set", "shlm-v1", state], check=True)
 
 
 def stream(srv, n, out):
@@ -120,7 +126,7 @@ try:
         results[rto] = (statistics.median(firsts), max(firsts), statistics.median(ends), max(ends))
 finally:
     link("up")
-    subprocess.run(hosts_sh + ["down", "1"], capture_output=True)
+    subprocess.run(hosts_sh + ["down", "1"], capture_output=True)  # the set made above
 for rto, (fm, fx, em, ex) in results.items():
-    print(f"--tcp-rto-max-ms {rto}: cut {args.cut} s x {args.cuts}: first token after the link came back median "
+    print(f"--tcp-rto-max-ms {rto}: cut ({args.how}) {args.cut} s x {args.cuts}: first token after the link came back median "
           f"{fm:.2f} s (max {fx:.2f}), request done median {em:.2f} s (max {ex:.2f})")
