@@ -60,7 +60,8 @@ void add_runtime_flags(CLI::App* c, RuntimeConfig& rt, bool model_required = tru
       ->check(CLI::PositiveNumber);
   c->add_option("--tcp-rto-max-ms", rt.tcp_backoff.rto_max_ms,
                 "cap of the TCP retransmission backoff on each rank's sockets (MPI's included; Linux >= 6.15, "
-                "1000..120000): a healed link cut costs at most this once the link is back; 0 = the kernel's")
+                "1000..120000; default 0 = the kernel's backoff): after a healed link cut, the next retransmission "
+                "comes at most this long after the link is back")
       ->check(CLI::Range(0, 120000));
   c->add_option("--sample-candidates", rt.sample_candidates, "per-rank candidates for filtered sampling")
       ->check(CLI::Range(1, 4096));

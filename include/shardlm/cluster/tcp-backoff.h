@@ -6,15 +6,18 @@
 // C seconds later (Linux caps the backoff at 120 s). Open MPI has no parameter for it;
 // Linux 6.15 added the socket option TCP_RTO_MAX_MS (1000 ms at least). A thread of
 // every rank sets it on the process's TCP sockets, MPI's included (Open MPI opens them
-// lazily, at a pair's first message), so a cut shorter than the step deadline costs
-// the cut plus at most rto_max_ms once the link is back. On an older kernel it logs
-// once that the option is missing and changes nothing.
+// lazily, at a pair's first message), so that after a cut shorter than the step
+// deadline the next retransmission comes at most rto_max_ms after the link is back. On
+// an older kernel it logs once that the option is missing and changes nothing.
+// Off by default: on the namespace test bed the kernel's own backoff already healed
+// 2-12 s cuts within 0.1-3 s, and the cap showed no gain there (docs/benchmarks.md,
+// "stopping, Open MPI's teardown, healed cuts").
 #pragma once
 
 namespace shardlm {
 
 struct TcpBackoffOptions {
-  int rto_max_ms = 1000;     // --tcp-rto-max-ms: the cap (Linux takes 1000..120000); 0 = the kernel's own
+  int rto_max_ms = 0;        // --tcp-rto-max-ms: the cap (Linux takes 1000..120000); 0 = the kernel's own
   double rescan_s = 1.0;     // how often new sockets are looked for
 };
 
