@@ -12,16 +12,17 @@
 #   THREADS    compute threads per rank (default: cores / ranks on the node)
 #   WAIT_S     how long to wait for /health (default 600)
 #   LOG_LEVEL  trace, debug, info (default), warn, error
-#   FOREGROUND=1  run in the foreground (Ctrl-C stops every rank)
+#   FOREGROUND=1  run in the foreground: Ctrl-C, or SIGTERM/SIGHUP to this script, stops
+#              the server as stop_server.sh does (rank 0 drains; exit code mpirun's, 0)
 #   MPI_ARGS   extra mpirun arguments (e.g. "--oversubscribe")
 #   RSH_AGENT  how mpirun reaches the other hosts (--mca plm_rsh_agent; Open MPI's
 #              default is ssh), e.g. "ssh -x" or a test agent
 #   NET        the network MPI uses between hosts, e.g. 10.0.0.0/24 or eth1:
 #              --mca btl_tcp_if_include NET --mca oob_tcp_if_include NET --mca btl tcp,self
 #              (TCP only, for one rank per host; see docs/operations.md)
-#   SIGKILL_TIMEOUT_S  when mpirun aborts the job (a rank died), how long the other ranks
-#              get after SIGTERM to log their EXIT AUDIT before SIGKILL (default 30; should
-#              exceed the server's --heartbeat-timeout-s)
+#   SIGKILL_TIMEOUT_S  Open MPI's teardown (a rank died, or a signal to mpirun itself):
+#              SIGCONT, this long, SIGTERM, this long, SIGKILL (default 30); the ranks
+#              start their stop at the SIGCONT and log their EXIT AUDIT before the SIGKILL
 # Extra command-line arguments are passed to `shardlm serve` (e.g. --api-key KEY).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -54,7 +55,37 @@ if [ -n "${NET:-}" ]; then mpi+=(--mca btl_tcp_if_include "$NET" --mca oob_tcp_i
 cmd=(mpirun -n "$RANKS" --hostfile "$HOSTFILE" "${mpi[@]}" ${MPI_ARGS:-}
   "$BIN" --log-level "${LOG_LEVEL:-info}" --log-file "$RUN_DIR/rank{rank}.log" serve --model "$MODEL" --host "$HOST" --port "$PORT" --pid-file "$RUN_DIR/rank0.pid" "${extra[@]}" "$@")
 echo "launch: ${cmd[*]}" >&2
-if [ "${FOREGROUND:-0}" = 1 ]; then exec "${cmd[@]}"; fi
+if [ "${FOREGROUND:-0}" = 1 ]; then
+  # mpirun in a session of its own, this script waiting on it: a terminal's Ctrl-C, or
+  # SIGTERM/SIGHUP to this script (an init system's stop), reaches only this script,
+  # which stops the server through rank 0 (every rank drains and logs its EXIT AUDIT,
+  # mpirun exits 0). A signal to mpirun itself starts Open MPI's teardown instead
+  # (docs/operations.md: 2 x SIGKILL_TIMEOUT_S, exit code 1).
+  setsid "${cmd[@]}" < /dev/null &
+  mp=$!
+  echo "$mp" > "$RUN_DIR/mpirun.pid"
+  stop_job() {
+    local r0
+    r0=$(cat "$RUN_DIR/rank0.pid" 2>/dev/null || true)
+    if [ -n "$r0" ] && kill -0 "$r0" 2>/dev/null; then
+      echo "launch: stopping: SIGTERM to rank 0 (pid $r0; it drains, then every rank exits; again to exit at once)" >&2
+      kill -TERM "$r0"
+    else
+      echo "launch: stopping: rank 0 not serving yet; SIGTERM to mpirun (pid $mp)" >&2
+      kill -TERM "$mp" 2>/dev/null
+    fi
+  }
+  trap stop_job INT TERM HUP
+  while :; do
+    rc=0; wait "$mp" || rc=$?
+    kill -0 "$mp" 2>/dev/null || break
+  done
+  # A wait cut short by the trap (> 128) just as mpirun ended: its own status, if kept.
+  if [ "$rc" -gt 128 ]; then r=0; wait "$mp" 2>/dev/null || r=$?; [ "$r" = 127 ] || rc=$r; fi
+  rm -f "$RUN_DIR/mpirun.pid"
+  echo "launch: mpirun exited with code $rc" >&2
+  exit "$rc"
+fi
 
 setsid "${cmd[@]}" > "$RUN_DIR/server.log" 2>&1 < /dev/null &
 echo $! > "$RUN_DIR/mpirun.pid"

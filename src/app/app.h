@@ -52,14 +52,26 @@ int cmd_router(const router::RouterOptions& o);  // `shardlm router` (cmd-router
 
 // Reads SHARDLM_* environment variables into the config (main() only: house rule 6).
 void apply_env(RuntimeConfig& rt);
-// Installs signal handling: SIGTERM/SIGINT log the EXIT AUDIT and exit; SIGHUP is
-// ignored when running on more than one rank. Call before starting any thread.
-void install_signal_handlers(int world_size);
+// How signals are handled (install_signal_handlers); main() fills it from the environment.
+struct SignalOptions {
+  int world_size = 1;             // SIGHUP is ignored on more than one rank
+  bool under_mpirun = false;      // started by mpirun (OMPI_COMM_WORLD_SIZE set): a SIGCONT
+                                  // from the parent starts Open MPI's teardown of the job
+  double mpirun_sigkill_timeout_s = 1;  // odls_base_sigkill_timeout (Open MPI's default 1):
+                                        // SIGCONT, this long, SIGTERM, this long, SIGKILL
+};
+// Installs signal handling: SIGTERM/SIGINT log the EXIT AUDIT and exit (or stop
+// gracefully, set_graceful_stop); SIGHUP is ignored when running on more than one rank;
+// under mpirun, its teardown (SIGCONT or SIGTERM/SIGINT from the parent daemon) starts
+// the graceful stop and the EXIT AUDIT is written before its SIGKILL is due. Call before
+// starting any thread.
+void install_signal_handlers(const SignalOptions& opts);
 // With a function set, SIGHUP calls it (on the signal thread) instead of exiting (the
 // router rereads its backends); nullptr restores the default.
 void set_reload_handler(std::function<void()> fn);
 // With a function set, the first SIGTERM/SIGINT calls it (on the signal thread) instead
-// of exiting; a second one exits at once.
+// of exiting; a second one exits at once (copies within 1 s of the first are the same
+// request: a terminal's Ctrl-C may reach mpirun and every rank).
 void set_graceful_stop(std::function<void(int)> fn);
 
 }  // namespace shardlm

@@ -11,6 +11,7 @@
 #include "shardlm/toolcall/tool-parser.h"
 #include "shardlm/cluster/comm.h"
 #include "shardlm/cluster/exit-audit.h"
+#include "shardlm/cluster/tcp-backoff.h"
 #include "shardlm/kernels/matmul.h"
 #include "shardlm/model/model-maker.h"
 #include "shardlm/model/model-quantize.h"
@@ -57,6 +58,11 @@ void add_runtime_flags(CLI::App* c, RuntimeConfig& rt, bool model_required = tru
   c->add_option("--collective-timeout-floor-s", rt.collective_timeout_floor_s,
                 "derived collective deadline: never below this many seconds")
       ->check(CLI::PositiveNumber);
+  c->add_option("--tcp-rto-max-ms", rt.tcp_backoff.rto_max_ms,
+                "cap of the TCP retransmission backoff on each rank's sockets (MPI's included; Linux >= 6.15, "
+                "1000..120000; default 0 = the kernel's backoff): after a healed link cut, the next retransmission "
+                "comes at most this long after the link is back")
+      ->check(CLI::Range(0, 120000));
   c->add_option("--sample-candidates", rt.sample_candidates, "per-rank candidates for filtered sampling")
       ->check(CLI::Range(1, 4096));
   c->add_option("--dump-logits", rt.dump_logits_prefix, "test aid: write the first sampled row's logits per rank");
@@ -286,7 +292,7 @@ int main(int argc, char** argv) {
   if (*ptc) return cmd_parse_tool_calls(pto);
   if (*qc) return cmd_quantize(qz);
   if (*rtr) {
-    install_signal_handlers(1);
+    install_signal_handlers(SignalOptions{});
     return cmd_router(rto_router);
   }
   if (*mm) {
@@ -318,13 +324,22 @@ int main(int argc, char** argv) {
     rt.kv_disk_dir = std::string(home && *home ? home : "/tmp") + "/.cache/shardlm/kv";
   }
   // Signals before MPI_Init, so that no window is left where SIGTERM kills silently.
-  install_signal_handlers(env_world_size());
+  SignalOptions sig;
+  sig.world_size = env_world_size();
+  sig.under_mpirun = std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr;
+  if (const char* v = std::getenv("OMPI_MCA_odls_base_sigkill_timeout")) {
+    char* end = nullptr;
+    const double t = std::strtod(v, &end);
+    if (end && *end == '\0' && t >= 0) sig.mpirun_sigkill_timeout_s = t;
+  }
+  install_signal_handlers(sig);
   Status st = Comm::init(&argc, &argv);
   if (!st) {
     LOG_ERROR("{}", st.message());
     return 1;
   }
   audit_start(Comm::rank());
+  if (Comm::size() > 1) start_tcp_backoff_cap(rt.tcp_backoff);
   Comm::set_fatal_handler([](const std::string& cause, const std::string& detail) { exit_audit(cause, detail); });
   int rc = 1;
   try {

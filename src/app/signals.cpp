@@ -1,20 +1,170 @@
+// Process signals: SIGTERM/SIGINT stop gracefully (then at once), SIGHUP reloads or is
+// ignored, and Open MPI's teardown of the job is recognised so that every rank drains
+// and writes its EXIT AUDIT line before mpirun's SIGKILL.
+//
+// Open MPI 4.1's teardown (SIGTERM/SIGINT to mpirun, or a job abort after a rank died):
+// each node's daemon sends its ranks SIGCONT, sleeps odls_base_sigkill_timeout (T)
+// seconds, sends SIGTERM, sleeps T again, then SIGKILL. A SIGCONT from the parent (the
+// daemon) to a rank that was not stopped is that sequence's first step: the rank starts
+// its graceful stop then, T seconds before the SIGTERM, and writes its EXIT AUDIT line
+// by itself shortly before the SIGKILL if the stop has not finished (a lost peer).
 #include <signal.h>
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
-#include <cstring>
-
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <mutex>
 #include <thread>
 
 #include "app/app.h"
 #include "shardlm/core/log.h"
+#include "shardlm/cluster/comm.h"
 #include "shardlm/cluster/exit-audit.h"
 
 namespace shardlm {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+std::mutex g_stop_mu;
+std::function<void(int)> g_stop;  // first SIGTERM/SIGINT goes here when set
+std::function<void()> g_reload;   // SIGHUP goes here when set
+SignalOptions g_opts;
+
+int g_fds[2] = {-1, -1};
+constexpr unsigned char kFromParent = 0x80;  // the byte's top bit: sent by the parent process
+
+// Signal-thread state.
+double g_stop_started_s = -1;  // when the graceful stop began (seconds on Clock), -1: not yet
+// The ticker's view: when the process last resumed from a stop (SIGSTOP/SIGTSTP), in
+// nanoseconds on Clock; a resumed process gets SIGCONT too, and that one is no teardown.
+std::atomic<int64_t> g_resumed_ns{INT64_MIN / 2};
+// When the teardown's SIGKILL is due, minus a margin (nanoseconds on Clock); max: none.
+std::atomic<int64_t> g_audit_due_ns{INT64_MAX};
+
+int64_t now_ns() { return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count(); }
+double now_s() { return static_cast<double>(now_ns()) * 1e-9; }
+
+const char* signal_name(int sig) {
+  switch (sig) {
+    case SIGTERM: return "SIGTERM";
+    case SIGINT: return "SIGINT";
+    case SIGHUP: return "SIGHUP";
+    case SIGCONT: return "SIGCONT";
+    default: return "signal";
+  }
+}
+
+void on_signal(int sig, siginfo_t* si, void*) {  // async-signal-safe
+  const int saved = errno;
+  unsigned char b = static_cast<unsigned char>(sig);
+  if (si && si->si_code == SI_USER && si->si_pid == getppid()) b |= kFromParent;
+  ssize_t r = write(g_fds[1], &b, 1);
+  (void)r;
+  errno = saved;
+}
+
+// A thread that wakes every 100 ms: a gap of over a second means the process was stopped
+// (it records when it resumed), and it writes the EXIT AUDIT when the teardown's SIGKILL
+// is close.
+void ticker() {
+  int64_t last = now_ns();
+  for (;;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const int64_t t = now_ns();
+    if (t - last > 1'000'000'000) g_resumed_ns.store(t);
+    last = t;
+    if (t >= g_audit_due_ns.load()) {
+      // Audited already: the rank was exiting (stuck in MPI_Finalize); end it cleanly.
+      std::string what;
+      const double waited = Comm::current_wait_s(&what);
+      std::string detail = "the stop did not finish before mpirun's SIGKILL";
+      if (waited > 0) detail += fmt::format(" (waiting {:.1f} s for the other ranks: {})", waited, what);
+      const bool first = exit_audit("mpirun_teardown", detail);
+      _exit(first ? 128 + SIGTERM : 0);
+    }
+  }
+}
+
+// Starts the graceful stop (true), or returns false when there is none to start.
+bool begin_stop(int sig) {
+  std::function<void(int)> stop;
+  {
+    std::lock_guard<std::mutex> lk(g_stop_mu);
+    stop.swap(g_stop);  // only the first request stops gracefully
+  }
+  if (!stop) return false;
+  g_stop_started_s = now_s();
+  stop(sig);
+  return true;
+}
+
+// Open MPI is tearing the job down; SIGKILL follows in about `left_s` seconds.
+void on_teardown(int sig, double left_s) {
+  const double margin = std::min(1.0, left_s / 4);
+  const int64_t due = now_ns() + static_cast<int64_t>((left_s - margin) * 1e9);
+  if (due < g_audit_due_ns.load()) g_audit_due_ns.store(due);
+  if (g_stop_started_s >= 0) {
+    LOG_INFO("{} from mpirun: its teardown goes on; this rank is already stopping (EXIT AUDIT in {:.1f} s at the latest)",
+             signal_name(sig), left_s - margin);
+    return;
+  }
+  LOG_INFO("{} from mpirun: it is ending the job (SIGKILL in about {:.1f} s): stopping", signal_name(sig), left_s);
+  // No graceful stop here (generate, or serve before the engine runs): the process goes
+  // on, and the ticker writes the EXIT AUDIT before the SIGKILL if it has not exited.
+  if (!begin_stop(sig == SIGCONT ? SIGTERM : sig)) g_stop_started_s = now_s();
+}
+
+void handle(unsigned char b) {
+  const bool parent = (b & kFromParent) != 0 && g_opts.under_mpirun;
+  const int sig = b & ~kFromParent;
+  const double grace = g_opts.mpirun_sigkill_timeout_s;
+  if (sig == SIGCONT) {
+    if (!parent) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the ticker see a stop's gap
+    if (now_ns() - g_resumed_ns.load() < 2'000'000'000) {
+      LOG_INFO("SIGCONT from mpirun after a stop: running on");
+      return;
+    }
+    return on_teardown(sig, 2 * grace - 0.3);
+  }
+  if (sig == SIGHUP && g_opts.world_size > 1) {
+    LOG_WARN("SIGHUP ignored (running on {} ranks)", g_opts.world_size);
+    return;
+  }
+  if (sig == SIGHUP) {
+    std::function<void()> reload;
+    {
+      std::lock_guard<std::mutex> lk(g_stop_mu);
+      reload = g_reload;
+    }
+    if (reload) {
+      LOG_INFO("SIGHUP received: reloading");
+      reload();
+      return;
+    }
+  }
+  if (parent && sig != SIGHUP) return on_teardown(sig, grace);
+  const char* name = signal_name(sig);
+  if (sig != SIGHUP && g_stop_started_s < 0) {
+    LOG_INFO("{} received: stopping (send it again to exit at once)", name);
+    if (begin_stop(sig)) return;
+  } else if (sig != SIGHUP && now_s() - g_stop_started_s < 1.0) {
+    // One key press reaches mpirun and every rank: its copies are the same request.
+    LOG_INFO("{} received again within 1 s of the stop: the same request", name);
+    return;
+  }
+  exit_audit(std::string("signal_") + name);
+  _exit(128 + sig);
+}
+}  // namespace
 
 void apply_env(RuntimeConfig& rt) {
   auto num = [](const char* name, double& out) {
@@ -33,12 +183,6 @@ void apply_env(RuntimeConfig& rt) {
   num("SHARDLM_MEMORY_GUARD_GB", rt.memory_guard_gb);
 }
 
-namespace {
-std::mutex g_stop_mu;
-std::function<void(int)> g_stop;  // first SIGTERM/SIGINT goes here when set
-std::function<void()> g_reload;   // SIGHUP goes here when set
-}  // namespace
-
 void set_reload_handler(std::function<void()> fn) {
   std::lock_guard<std::mutex> lk(g_stop_mu);
   g_reload = std::move(fn);
@@ -49,63 +193,32 @@ void set_graceful_stop(std::function<void(int)> fn) {
   g_stop = std::move(fn);
 }
 
-void install_signal_handlers(int world_size) {
+void install_signal_handlers(const SignalOptions& opts) {
   // An async-signal-safe handler forwards each signal through a pipe to one thread that
   // acts on it with no async-signal-safety limits (logging, EXIT AUDIT). A handler, not
   // a blocked mask + sigwait: libraries (OpenBLAS, MPI) start threads before main()
   // whose masks we do not control, and the default action there would kill the process.
-  static int fds[2] = {-1, -1};
-  if (pipe2(fds, O_CLOEXEC) != 0) {
+  g_opts = opts;
+  if (pipe2(g_fds, O_CLOEXEC) != 0) {
     LOG_WARN("signal pipe: {}", std::strerror(errno));
     return;
   }
   struct sigaction sa {};
-  sa.sa_handler = [](int sig) {
-    const int saved = errno;
-    const unsigned char b = static_cast<unsigned char>(sig);
-    ssize_t r = write(fds[1], &b, 1);
-    (void)r;
-    errno = saved;
-  };
+  sa.sa_sigaction = on_signal;
   sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
+  sa.sa_flags = SA_RESTART | SA_SIGINFO;
   for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaction(sig, &sa, nullptr);
-  std::thread([world_size] {
+  if (opts.under_mpirun) {
+    sigaction(SIGCONT, &sa, nullptr);
+    std::thread(ticker).detach();
+  }
+  std::thread([] {
     for (;;) {
       unsigned char b = 0;
-      const ssize_t n = read(fds[0], &b, 1);
+      const ssize_t n = read(g_fds[0], &b, 1);
       if (n < 0 && errno == EINTR) continue;
       if (n != 1) return;
-      const int sig = b;
-      if (sig == SIGHUP && world_size > 1) {
-        LOG_WARN("SIGHUP ignored (running on {} ranks)", world_size);
-        continue;
-      }
-      if (sig == SIGHUP) {
-        std::function<void()> reload;
-        {
-          std::lock_guard<std::mutex> lk(g_stop_mu);
-          reload = g_reload;
-        }
-        if (reload) {
-          LOG_INFO("SIGHUP received: reloading");
-          reload();
-          continue;
-        }
-      }
-      const char* name = sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "SIGHUP";
-      std::function<void(int)> stop;
-      {
-        std::lock_guard<std::mutex> lk(g_stop_mu);
-        stop.swap(g_stop);  // only the first signal stops gracefully; the next one exits
-      }
-      if (stop && sig != SIGHUP) {
-        LOG_INFO("{} received: stopping (send it again to exit at once)", name);
-        stop(sig);
-        continue;
-      }
-      exit_audit(std::string("signal_") + name);
-      _exit(128 + sig);
+      handle(b);
     }
   }).detach();
 }

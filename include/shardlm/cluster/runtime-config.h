@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "shardlm/cluster/tcp-backoff.h"
+
 #include "shardlm/core/status.h"
 
 namespace shardlm {
@@ -35,6 +37,7 @@ struct RuntimeConfig {
   double collective_timeout_k = 20;        // --collective-timeout-k: multiple of the p99 step time (0 = fixed)
   double collective_timeout_floor_s = 10;  // --collective-timeout-floor-s: the derived deadline's minimum
   double memory_guard_gb = 0;       // SHARDLM_MEMORY_GUARD_GB: keep at least this much available; 0 = off
+  TcpBackoffOptions tcp_backoff;    // --tcp-rto-max-ms: each rank's own (not broadcast; cluster/tcp-backoff.h)
   // KV tiers (ARCHITECTURE §5): "off" (no reuse across requests), "cpu" (the prefix
   // cache in memory), "cpu_disk" (blocks evicted from memory go to each rank's disk
   // tier and are read back on a later prefix hit). --kv-tier.
