@@ -14,7 +14,10 @@
 #          tokens each, ignore_eos), for S in $STREAMS
 #
 # Usage: PEER_AVX2=DIR PEER_NATIVE=DIR tools/bench-peer.sh [perf] [batch] [serve]  (default: all)
-# DIR holds llama-bench and llama-server. Environment (defaults): TYPES ("q4_0 q8_0 q4_k_m
+# DIR holds llama-bench and llama-server. PEER_AVX2_LIBS (optional): a directory put first on
+# LD_LIBRARY_PATH for the avx2 peer, e.g. an AVX2 build's bin/ holding only libggml-cpu.so
+# (the one library whose code depends on the ISA flags) with PEER_AVX2=PEER_NATIVE's bin.
+# Environment (defaults): TYPES ("q4_0 q8_0 q4_k_m
 # f16"), P (512), N (128), ROUNDS (3), THREADS (2), LEVELS ("avx2 native"), BATCH
 # (1,4,8,16), STREAMS ("8 16"), SERVE_TYPE (q4_0), SERVE_TOKENS (64), SERVE_REPS (3),
 # BENCH_MODELS (/tmp/shardlm-bench: tinyllama-1.1b-TYPE.gguf), OUT (/tmp/bench-peer-DATE:
@@ -34,6 +37,7 @@ mkdir -p "$OUT"
 RAW=$OUT/raw.tsv
 [ -f "$RAW" ] || printf 'round\tpart\ttype\tlevel\tengine\ttest\ttok_s\tload1\n' > "$RAW"
 
+peer_env() { if [ "$1" = avx2 ] && [ -n "${PEER_AVX2_LIBS:-}" ]; then echo "LD_LIBRARY_PATH=$PEER_AVX2_LIBS"; fi; }
 peer_dir() { if [ "$1" = avx2 ]; then echo "${PEER_AVX2:?set PEER_AVX2}"; else echo "${PEER_NATIVE:?set PEER_NATIVE}"; fi; }
 model() { echo "$DIR/tinyllama-1.1b-$1.gguf"; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
@@ -44,7 +48,10 @@ record() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >> "$RAW"; }
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
   echo "cores: $(nproc); threads per engine: $THREADS"
   echo "shardlm: $(git -C "$ROOT" rev-parse --short HEAD) ($(git -C "$ROOT" rev-parse --abbrev-ref HEAD))"
-  for l in $LEVELS; do echo "llama.cpp $l: $(peer_dir "$l")"; "$(peer_dir "$l")/llama-bench" --version 2>&1 | head -2 || true; done
+  for l in $LEVELS; do
+    echo "llama.cpp $l: $(peer_dir "$l") $(peer_env "$l")"
+    env $(peer_env "$l") ldd "$(peer_dir "$l")/llama-bench" 2>&1 | grep ggml-cpu || true
+  done
 } > "$OUT/machine.txt"
 cat "$OUT/machine.txt" >&2
 
@@ -62,7 +69,7 @@ shardlm_perf() {  # round type level args...
 llama_bench() {  # round type level
   local r=$1 t=$2 l=$3 ld; ld=$(load1)
   local log="$OUT/llama-$t-$l-r$r.csv"
-  "$(peer_dir "$l")/llama-bench" -m "$(model "$t")" -t "$THREADS" -p "$P" -n "$N" -r 1 -o csv > "$log" 2>"$log.err" || { echo "llama-bench failed: $log.err" >&2; return 0; }
+  env $(peer_env "$l") "$(peer_dir "$l")/llama-bench" -m "$(model "$t")" -t "$THREADS" -p "$P" -n "$N" -r 1 -o csv > "$log" 2>"$log.err" || { echo "llama-bench failed: $log.err" >&2; return 0; }
   python3 - "$log" <<'EOF' | while IFS=$'\t' read -r test v; do record "$r" "$part" "$t" "$l" llama.cpp "$test" "$v" "$ld"; done
 import csv, sys
 for row in csv.DictReader(open(sys.argv[1])):
@@ -118,7 +125,7 @@ run_serve() {
       SRUN=$OUT/run-shardlm-$l-$s
       SHARDLM_ISA=$l MODEL=$m RANKS=1 THREADS=$THREADS PORT=18431 RUN_DIR=$SRUN WAIT_S=900 \
         "$ROOT/launch/launch_baseline.sh" --max-num-seqs "$s" 2> "$OUT/launch-shardlm-$l-$s.log" || { stop_servers; continue; }
-      "$(peer_dir "$l")/llama-server" -m "$m" --host 127.0.0.1 --port 18432 -t "$THREADS" -tb "$THREADS" -np "$s" \
+      env $(peer_env "$l") "$(peer_dir "$l")/llama-server" -m "$m" --host 127.0.0.1 --port 18432 -t "$THREADS" -tb "$THREADS" -np "$s" \
         -c $((s * 512)) > "$OUT/serve-llama-$l-$s.log" 2>&1 &
       LLAMA_PID=$!
       wait_health http://127.0.0.1:18432 900 || { stop_servers; continue; }
