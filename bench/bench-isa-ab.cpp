@@ -12,7 +12,8 @@
 // type, tokens per step): the median GMAC per CPU-second of each level over the
 // repetitions, and each level's median ratio to the float path at the avx2 level
 // ("avx2 rows": the weights left in rows, as every AVX2 CPU ran before the AVX2
-// panel kernel). Panel32 weights are packed once (the layout is the same at every level).
+// panel kernel; for F16 "avx2 vec-dot", the path before gemm-f16.h). Panel32 weights
+// are packed once (the layout is the same at every level).
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -27,6 +28,7 @@
 #include "shardlm/kernels/gemm-int8.h"
 #include "shardlm/kernels/matmul.h"
 #include "shardlm/kernels/quant.h"
+#include "shardlm/kernels/vec-dot.h"
 
 using namespace shardlm;
 
@@ -47,7 +49,24 @@ struct Path {
   std::string name;  // shown
   std::string level;  // mask_features level
   bool panel;         // Panel32 weights
+  bool vec_dot = false;  // the vec-dot kernel per token (the AVX2 F16 path before gemm-f16.h)
 };
+
+// What matmul ran for F16 at the avx2 level before gemm-f16.h (batch-invariant mode):
+// per block of 16 rows, the vec-dot kernel for every token.
+void vec_dot_matmul(const WeightView& w, const float* x, int64_t n, float* y, ThreadPool& pool) {
+  const VecDotKernel k = vec_dot_kernel(w.type);
+  pool.parallel_for(w.rows, std::max<int64_t>(16, w.rows / (4 * pool.size())), [&](int64_t r0, int64_t r1, int) {
+    float out[16];
+    for (int64_t a = r0; a < r1; a += 16) {
+      const int64_t nr = std::min<int64_t>(16, r1 - a);
+      for (int64_t i = 0; i < n; ++i) {
+        vec_dot_rows(k, w.cols, nr, w.data + a * w.row_bytes, w.row_bytes, x + i * w.cols, out);
+        std::copy(out, out + nr, y + i * w.rows + a);
+      }
+    }
+  });
+}
 
 }  // namespace
 
@@ -77,12 +96,13 @@ int main(int argc, char** argv) {
   for (auto& v : wf) v = nd(g);
   std::printf("| type | tokens | path | GMAC per CPU-s (median of %d) | ratio to avx2 rows (median) |\n| --- | ---: | --- | ---: | ---: |\n",
               reps);
-  for (DType t : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K, DType::F16}) {
+  for (DType t : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::F16}) {
     const size_t rb = dtype_row_bytes(t, cols);
     std::vector<uint8_t> q(rb * static_cast<size_t>(rows));
     for (int64_t r = 0; r < rows; ++r) (void)quantize_row(t, wf.data() + r * cols, q.data() + r * rb, cols);
     std::vector<uint8_t> packed;
     std::vector<Path> paths = {{"avx2 rows", "avx2", false}};
+    if (t == DType::F16) paths = {{"avx2 vec-dot (before)", "avx2", false, true}, {"avx2 gemm-f16 (new)", "avx2", false}};
     set_cpu_features(mask_features(native, "avx2").value());
     if (gemm_int8_packable(t)) {
       packed.resize(gemm_int8_packed_weight_bytes(t, rows, cols));
@@ -90,7 +110,9 @@ int main(int argc, char** argv) {
       paths.push_back({"avx2 panel", "avx2", true});
       if (has("avxvnni")) paths.push_back({"avxvnni panel", "avxvnni", true});
     }
-    if (has("vnni")) paths.push_back({"vnni", "vnni", !packed.empty()});
+    // AVX512-VNNI keeps Q4_1 / Q5_0 / Q5_1 as rows (their panels are the AVX2 tile's).
+    const bool vnni_rows = t == DType::Q4_1 || t == DType::Q5_0 || t == DType::Q5_1;
+    if (has("vnni")) paths.push_back({"vnni", "vnni", !packed.empty() && !vnni_rows});
     if (!has("avx2")) paths = {{"scalar rows", "scalar", false}};
     for (int64_t n : {int64_t{1}, int64_t{8}, int64_t{128}}) {
       std::vector<float> x(static_cast<size_t>(n * cols)), y(static_cast<size_t>(n * rows));
@@ -103,7 +125,11 @@ int main(int argc, char** argv) {
                        paths[p].panel ? WeightLayout::Panel32 : WeightLayout::Rows};
           const int inner = n == 1 ? 8 : 1;  // decode: several steps per sample
           const double t0 = cpu_seconds();
-          for (int k = 0; k < inner; ++k) matmul(w, x.data(), n, y.data(), pool);
+          for (int k = 0; k < inner; ++k)
+            if (paths[p].vec_dot)
+              vec_dot_matmul(w, x.data(), n, y.data(), pool);
+            else
+              matmul(w, x.data(), n, y.data(), pool);
           const double dt = (cpu_seconds() - t0) / inner;
           if (r > 0) secs[p].push_back(dt);  // repetition 0 warms caches and scratch
         }

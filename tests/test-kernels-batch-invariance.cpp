@@ -135,3 +135,35 @@ TEST(BatchInvariance, Panel32Layout) {
   }
   if (tested == 0) GTEST_SKIP() << "no Panel32 type on this CPU (cpu_features: " << describe() << ")";
 }
+
+// The lower kernel levels too (SHARDLM_ISA's names), so an AVX-512 machine checks the
+// AVX2 paths: F16 rows (gemm-f16.h at the AVX2 level) and every Panel32 type of the
+// level (Q4_1 / Q5_0 / Q5_1 panels below AVX512-VNNI), on odd shapes.
+TEST(BatchInvariance, EveryLevelF16AndPanels) {
+  kernels_init();
+  const CpuFeatures native = detect_cpu_features();
+  ThreadPool one(1), three(3);
+  Failures f;
+  int tested = 0;
+  for (const char* level : {"scalar", "avx2", "avxvnni", "avx512", "vnni"}) {
+    set_cpu_features(mask_features(native, level).value());
+    for (DType t : {DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K,
+                    DType::Q6_K}) {
+      const bool panel = t != DType::F16;
+      if (panel && !gemm_int8_packable(t)) continue;
+      for (int64_t rows : {5, 45})
+        for (int64_t cols : {int64_t{256}, t == DType::F16 ? int64_t{101} : int64_t{512}})
+          for (int64_t n : {2, 3, 4, 7, 17}) {
+            Weight w = make_weight(t, rows, cols, panel ? WeightLayout::Panel32 : WeightLayout::Rows);
+            if (w.bytes.empty()) continue;
+            auto x = randn(static_cast<size_t>(n * cols), static_cast<uint32_t>(n + 200));
+            const std::string key = std::string(level) + " " + dtype_name(t);
+            f.check(key, rows_as_alone(w.view, x, n, three, one,
+                                       key + (panel ? " Panel32 " : " ") + std::to_string(rows) + "x" + std::to_string(cols)));
+            ++tested;
+          }
+    }
+  }
+  set_cpu_features(native);
+  EXPECT_GT(tested, 0);
+}

@@ -124,8 +124,8 @@ TEST(Matmul, Bf16GemmEveryTypeWithinRoundingBound) {
         }
 }
 
-// The integer GEMM for every weight type it takes, and Q8_0 / Q4_0 / Q4_K / Q6_K stored as 32-row
-// panels (every step size, decode included), at every kernel level of this machine that
+// The integer GEMM for every weight type it takes, and Q8_0 / Q4_0 / Q4_K / Q6_K (and below
+// AVX512-VNNI Q4_1 / Q5_0 / Q5_1) stored as 32-row panels (every step size, decode included), at every kernel level of this machine that
 // has one (vnni: AVX-512; avx512 and avx2: the AVX2 kernel with vpmaddubsw; avxvnni: the
 // AVX2 kernel with VEX vpdpbusd): rows that fill and do not fill a 32-row panel, token
 // counts with partial tiles, columns not a multiple of 256 where the format allows. The
@@ -149,7 +149,9 @@ TEST(Matmul, Int8GemmEqualsQuantizedActivationProductAtEveryLevel) {
     set_cpu_features(mask_features(native, level).value());
     const bool vnni = level == "vnni";
     for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
-      const bool packable = t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_K || t == DType::Q6_K;
+      // Q4_1 / Q5_0 / Q5_1 panels: the AVX2 tile only (AVX512-VNNI keeps them as rows).
+      const bool packable = t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_K || t == DType::Q6_K ||
+                            (!vnni && (t == DType::Q4_1 || t == DType::Q5_0 || t == DType::Q5_1));
       ASSERT_EQ(gemm_int8_supported(t), vnni && t != DType::Q6_K) << dtype_name(t) << " " << level;
       ASSERT_EQ(gemm_int8_packable(t), packable) << dtype_name(t) << " " << level;
       const bool k_quant = t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K;

@@ -352,7 +352,7 @@ TEST(Quantize, Stories260KPanelsEqualRows) {
 }
 
 // The integer panel GEMM gives the same bits at every level that has one (AVX2 with
-// vpmaddubsw, AVX2 with VEX vpdpbusd, AVX-512 VNNI): Q8_0 / Q4_0 stories260K,
+// vpmaddubsw, AVX2 with VEX vpdpbusd, AVX-512 VNNI): Q8_0 / Q4_0 / Q4_1 / Q5_0 / Q5_1 stories260K,
 // packed once, decode the same greedy story at each level; the prompt logits agree
 // within the float kernels' rounding (attention, norms and the vec-dot paths of the
 // row-layout matrices do differ between levels).
@@ -368,7 +368,9 @@ TEST(Quantize, Stories260KPanelsSameGreedyAtEveryLevel) {
   if (levels.size() < 2) GTEST_SKIP() << "fewer than two integer-GEMM levels on this CPU (" << describe(native) << ")";
   TempDir tmp;
   const std::vector<int32_t> prompt = {1, 403, 407, 261, 378, 432, 383};
-  for (const char* t : {"q8_0", "q4_0"}) {  // (K types need 256 columns: the kernel tests cover them)
+  // (K types need 256 columns: the kernel tests cover them.) Q4_1 / Q5_0 / Q5_1 panels exist
+  // below AVX512-VNNI only: packed at the first level, they run the AVX2 tile at every level.
+  for (const char* t : {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1"}) {
     SCOPED_TRACE(t);
     const std::string out = tmp.path + "/" + t + ".gguf";
     ASSERT_TRUE(quantize(in, out, t, true));

@@ -83,6 +83,7 @@ bool gemm_int8_supported(DType t) {
 size_t gemm_int8_packed_x_bytes(int64_t n, int64_t cols) { return XLayout(n, cols).bytes; }
 
 bool gemm_int8_packable(DType t) {
+  if (gemm_int8_detail::avx2_panel_only(t)) return avx2() && !vnni();
   return (t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_K || t == DType::Q6_K) && (vnni() || avx2());
 }
 
@@ -540,13 +541,11 @@ void pack_q6_k(const WeightView& w, uint8_t* dst) {
 // Rows of a packable weight -> Panel32 (layout in gemm-int8.h). Baseline code: it runs
 // at load on every CPU that stores panels (AVX2 ones too).
 void pack_weights(const WeightView& w, uint8_t* dst) {
-  if (w.type == DType::Q4_K) {
-    pack_q4_k(w, dst);
-    return;
-  }
-  if (w.type == DType::Q6_K) {
-    pack_q6_k(w, dst);
-    return;
+  switch (w.type) {
+    case DType::Q4_K: return pack_q4_k(w, dst);
+    case DType::Q6_K: return pack_q6_k(w, dst);
+    case DType::Q4_1: case DType::Q5_0: case DType::Q5_1: return gemm_int8_detail::pack_q45_panels(w, dst);
+    default: break;
   }
   const bool q8 = w.type == DType::Q8_0;
   const int64_t nb = w.cols / kBlock, bb = q8 ? 34 : 18, words = q8 ? 8 : 4;  // code dwords per row and block
@@ -582,7 +581,7 @@ void gemm_int8_pack_x(DType t, const float* x, int64_t n, int64_t cols, int64_t 
 // instantiated inside an AVX-512 function.
 void gemm_int8_rows(const WeightView& w, const uint8_t* xp, int64_t n, float* y, int64_t ldy, int64_t r0,
                     int64_t r1) {
-  if (w.layout == WeightLayout::Panel32 && !vnni()) {  // AVX2 (with AVX-VNNI where present)
+  if (w.layout == WeightLayout::Panel32 && (!vnni() || gemm_int8_detail::avx2_panel_only(w.type))) {  // AVX2 tile
     gemm_int8_detail::rows_stored_avx2(w, panel_bytes(w.type, w.cols), xp, n, y, ldy, r0, r1, cpu_features().avx_vnni);
     return;
   }

@@ -14,6 +14,7 @@
 
 #include "shardlm/core/cpu-features.h"
 #include "shardlm/kernels/gemm-bf16.h"
+#include "shardlm/kernels/gemm-f16.h"
 #include "shardlm/kernels/gemm-int8.h"
 #include "shardlm/kernels/quant.h"
 #include "shardlm/kernels/vec-dot.h"
@@ -154,6 +155,11 @@ void matmul(const WeightView& w, const float* x, int64_t n, float* y, ThreadPool
     pool.parallel_for(panels, 1, [&](int64_t p0, int64_t p1, int) {
       gemm_bf16_rows(w, xpd, n, y, w.rows, p0 * kGemmBf16TileRows, std::min(w.rows, p1 * kGemmBf16TileRows));
     });
+    return;
+  }
+  if (w.type == DType::F16 && gemm_f16_supported()) {  // AVX2 level: every step, both modes (gemm-f16.h)
+    pool.parallel_for(w.rows, grain_for(w, pool.size(), 32),
+                      [&](int64_t r0, int64_t r1, int) { gemm_f16_rows(w, x, n, y, w.rows, r0, r1); });
     return;
   }
   const VecDotKernel& k = kernel_for(w.type);

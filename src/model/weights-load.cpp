@@ -90,7 +90,7 @@ void requantize(WeightMatrix& m, std::optional<DType> to, const std::string& nam
   m = std::move(q);
 }
 
-// LoadOptions::pack_panels: a Q8_0 / Q4_0 / Q4_K / Q6_K matrix rearranged into 32-row panels.
+// LoadOptions::pack_panels: a packable matrix (gemm_int8_packable) rearranged into 32-row panels.
 bool pack_panels(WeightMatrix& m) {
   if (m.layout != WeightLayout::Rows || !gemm_int8_packable(m.type) || m.cols % 32 != 0) return false;
   Buffer p(gemm_int8_packed_weight_bytes(m.type, m.rows, m.cols));

@@ -29,7 +29,8 @@
 // Register tile: 32 rows (2 vectors of 16 lanes) x 6 tokens: 12 int32 accumulators
 // for the current block and 12 f32 sums; activation codes are broadcast 4 at a time.
 //
-// Stored panels (WeightLayout::Panel32: Q8_0, Q4_0, Q4_K, Q6_K): the weight is repacked
+// Stored panels (WeightLayout::Panel32: Q8_0, Q4_0, Q4_K, Q6_K; below AVX512-VNNI also
+// Q4_1, Q5_0, Q5_1, which only the AVX2 tile reads): the weight is repacked
 // once at load into the panel form, so no step rebuilds it and decode streams each
 // panel once with no per-row horizontal sums. Rows are padded with zero rows to a
 // multiple of 32; per panel, in column order:
@@ -37,6 +38,10 @@
 //     32 x f16 d (row order), then the codes as [step][32 rows][4 bytes]:
 //     Q8_0: 8 steps, byte = q + 128 (1088 B);  Q4_0: 4 steps, byte i of (step v, row r)
 //     = qs[4v + i] of row r: low nibble element 4v + i, high nibble 16 + 4v + i (576 B).
+//   Q4_1 / Q5_0 / Q5_1, per block (the same bytes as the rows): 32 x f16 d, (Q4_1, Q5_1)
+//     32 x f16 m, the low nibbles as Q4_0's codes, then (Q5_0, Q5_1) the fifth bits as
+//     [32 rows][4 bytes]: bit k of byte i is the fifth bit of element 4k + i (640 / 704 /
+//     768 B). Codes u = nibble | fifth bit << 4, zp 16 (Q5_0) or 0 with m_b = m.
 //   Q4_K, per super-block of 256 (4736 B, 2.8% more than the rows' 4608: the 6-bit
 //     scales are stored a byte each): 32 x f16 d, 32 x f16 dmin, then per sub-block
 //     of 32: sc [32] u8, mn [32] u8 and the codes as for Q4_0 (576 B).
@@ -79,7 +84,8 @@ void gemm_int8_pack_x(DType t, const float* x, int64_t n, int64_t cols, int64_t 
 void gemm_int8_rows(const WeightView& w, const uint8_t* xp, int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1);
 
 // Weights that can be stored as Panel32 on this CPU (Q8_0, Q4_0, Q4_K, Q6_K with
-// AVX2 + FMA + F16C or better).
+// AVX2 + FMA + F16C or better; Q4_1, Q5_0, Q5_1 with AVX2 + FMA + F16C but not
+// AVX512-VNNI).
 bool gemm_int8_packable(DType t);
 // Bytes of the Panel32 form of a [rows, cols] weight of type t.
 size_t gemm_int8_packed_weight_bytes(DType t, int64_t rows, int64_t cols);

@@ -10,7 +10,8 @@ namespace shardlm {
 
 // How a weight's bytes are arranged.
 //   Rows: row r at data + r * row_bytes, in the type's own block layout.
-//   Panel32: Q8_0 / Q4_0 / Q4_K / Q6_K rows interleaved 32 at a time for the integer kernels
+//   Panel32: Q8_0 / Q4_0 / Q4_K / Q6_K (below AVX512-VNNI also Q4_1 / Q5_0 / Q5_1) rows
+//     interleaved 32 at a time for the integer kernels
 //     (gemm-int8.h: gemm_int8_pack_weights); rows padded to a multiple of 32.
 enum class WeightLayout : uint8_t { Rows = 0, Panel32 = 1 };
 
@@ -37,7 +38,7 @@ constexpr int64_t kMatmulInt8MinTokens = 8;
 
 // y[n, w.rows] = x[n, w.cols] · wᵀ. Rows of w are split over the pool.
 //   - Panel32 weights (Q8_0 / Q4_0 / Q4_K / Q6_K repacked at load on CPUs with AVX2 or
-//     better), every step: the integer kernels of gemm-int8.h straight from the packed
+//     better; Q4_1 / Q5_0 / Q5_1 on AVX2 CPUs without AVX512-VNNI), every step: the integer kernels of gemm-int8.h straight from the packed
 //     panels (AVX512-VNNI, or the AVX2 tile of gemm-int8-avx2.cpp), so a step of B rows
 //     reads each panel once.
 //   - Steps of kMatmulInt8MinTokens or more on Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K,
@@ -46,6 +47,8 @@ constexpr int64_t kMatmulInt8MinTokens = 8;
 //   - Steps of kMatmulGemmMinTokens or more (compute-bound prompt processing) on other
 //     non-F32 weights, on CPUs with AVX512-BF16: weights dequantized a panel at a time
 //     to bf16, activations to bf16, f32 accumulation (gemm-bf16.h).
+//   - F16 weights at the AVX2 kernel level (no AVX-512), every step in both modes: the
+//     register-tiled F16C kernel of gemm-f16.h (its rows do not depend on n).
 //   - Quantized weights (any step) and F16/BF16 weights (steps of up to 16 tokens): the
 //     activations are converted once to the kernel's format (8-bit blocks, or f32 for
 //     F16/BF16) and each block of 16 weight rows is read once and applied to every
@@ -60,7 +63,8 @@ constexpr int64_t kMatmulInt8MinTokens = 8;
 // pool size, so greedy text does not depend on what shares a step (issue 19 point 1).
 // In this mode every step size takes the one-token path: the vec-dot kernel of the
 // type (activations quantized per token), one sgemv per token for F32 and types
-// without a kernel, and Panel32's integer kernel (its rows do not depend on n). A
+// without a kernel, and Panel32's integer kernel and the AVX2 F16 kernel (their rows
+// do not depend on n). A
 // multi-row kernel (an integer or BF16 GEMM) may be dispatched in this mode only if
 // its rows are bit-identical to that one-token path: the same activation format
 // (e.g. q8_0 blocks of 32, the same scale rounding), the same per-block float

@@ -65,7 +65,8 @@ uint64_t layer_slice_bytes(const ModelSource& src, const ShardPlan& plan, int la
 struct LoadOptions {
   // --weight-dtype: re-encode F32/F16/BF16 matrices in this type at load (none = as stored).
   std::optional<DType> weight_dtype;
-  // Store Q8_0 / Q4_0 / Q4_K / Q6_K matrices (not the embedding table) as Panel32 where the CPU has
+  // Store Q8_0 / Q4_0 / Q4_K / Q6_K (and, on AVX2 CPUs without AVX512-VNNI, Q4_1 / Q5_0 / Q5_1)
+  // matrices (not the embedding table) as Panel32 where the CPU has
   // the integer kernels for it (gemm_int8_packable): same bytes, faster decode.
   bool pack_panels = true;
 };

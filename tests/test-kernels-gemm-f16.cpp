@@ -1,0 +1,136 @@
+// F16 weights through matmul at every kernel level of this machine (SHARDLM_ISA's
+// names), on odd shapes (rows not a multiple of any tile, columns not a multiple of 8,
+// token counts with partial tiles), single and multi row:
+//   - against a double-precision reference within the documented f32 bound;
+//   - at the AVX2 level (gemm-f16.h's kernel): bit for bit equal to a scalar emulation
+//     of the documented math (8 lanes in k order with fused multiply-add, zero-padded
+//     tail, the fixed lane tree), which also makes every row independent of the step.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+
+#include "shardlm/core/cpu-features.h"
+#include "shardlm/kernels/gemm-f16.h"
+#include "shardlm/kernels/matmul.h"
+#include "shardlm/kernels/quant.h"
+
+using namespace shardlm;
+
+namespace {
+
+std::vector<float> randn(size_t n, uint32_t seed) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d(0, 1);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(g);
+  return v;
+}
+
+// The documented math of one output, in scalar code.
+float emulate(const float* w, const float* x, int64_t cols) {
+  float lane[8] = {};
+  for (int64_t k = 0; k < cols; ++k) lane[k % 8] = std::fma(w[k], x[k], lane[k % 8]);
+  // Lanes past a tail got fma(0, 0, acc) = acc (acc is never -0 unless every product was).
+  float s4[4], s2[2];
+  for (int l = 0; l < 4; ++l) s4[l] = lane[l] + lane[l + 4];
+  for (int l = 0; l < 2; ++l) s2[l] = s4[l] + s4[l + 2];
+  return s2[0] + s2[1];
+}
+
+struct Case {
+  std::vector<uint8_t> q;  // F16 rows
+  std::vector<float> wf;   // the same values in f32 (exact)
+  WeightView w;
+};
+
+Case make(int64_t rows, int64_t cols) {
+  Case c;
+  auto v = randn(static_cast<size_t>(rows * cols), static_cast<uint32_t>(rows * 31 + cols));
+  const size_t rb = dtype_row_bytes(DType::F16, cols);
+  c.q.resize(rb * static_cast<size_t>(rows));
+  c.wf.resize(v.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    EXPECT_TRUE(quantize_row(DType::F16, v.data() + r * cols, c.q.data() + r * rb, cols));
+    dequantize_row(DType::F16, c.q.data() + r * rb, c.wf.data() + r * cols, cols);
+  }
+  c.w = WeightView{DType::F16, rows, cols, rb, c.q.data()};
+  return c;
+}
+
+const char* const kLevels[] = {"scalar", "avx2", "avxvnni", "avx512", "vnni"};
+
+}  // namespace
+
+TEST(GemmF16, EveryLevelWithinBoundOfDoubleReference) {
+  kernels_init();
+  const CpuFeatures native = detect_cpu_features();
+  ThreadPool pool(3);
+  int avx2_cases = 0;
+  for (bool invariant : {true, false}) {
+    set_matmul_batch_invariant(invariant);
+    for (const char* level : kLevels) {
+      set_cpu_features(mask_features(native, level).value());
+      const bool kernel = gemm_f16_supported();
+      ASSERT_EQ(kernel, std::string(kernel_level(cpu_features())) == "avx2" ||
+                            std::string(kernel_level(cpu_features())) == "avxvnni")
+          << level;
+      for (int64_t rows : {1, 3, 5, 13, 33, 70})
+        for (int64_t cols : {1, 7, 8, 9, 100, 577})
+          for (int64_t n : {1, 2, 3, 4, 5, 7, 20}) {
+            Case c = make(rows, cols);
+            auto x = randn(static_cast<size_t>(n * cols), static_cast<uint32_t>(n + 7 * cols));
+            std::vector<float> y(static_cast<size_t>(n * rows), -7.0f), yr(y.size());
+            matmul(c.w, x.data(), n, y.data(), pool);
+            matmul_ref(c.w, x.data(), n, yr.data());
+            avx2_cases += kernel;
+            for (int64_t i = 0; i < n; ++i)
+              for (int64_t r = 0; r < rows; ++r) {
+                double mag = 0;
+                for (int64_t k = 0; k < cols; ++k) mag += std::fabs(c.wf[r * cols + k] * x[i * cols + k]);
+                // vec-dot.h's float bound (other levels) covers the AVX2 kernel's (cols/8 + 3) * 2^-24.
+                const double bound = (static_cast<double>(cols) / 8 + 64) * std::ldexp(mag, -23) + 1e-30;
+                const size_t k = static_cast<size_t>(i * rows + r);
+                ASSERT_NEAR(y[k], yr[k], bound) << level << (invariant ? "" : " (speed paths)") << " " << rows << "x"
+                                                << cols << " n=" << n << " token " << i << " row " << r;
+              }
+          }
+    }
+  }
+  set_cpu_features(native);
+  set_matmul_batch_invariant(true);
+  if (avx2_cases == 0) GTEST_SKIP() << "no AVX2 + FMA + F16C here (cpu_features: " << describe(native) << ")";
+}
+
+TEST(GemmF16, Avx2KernelEqualsScalarEmulationBitForBit) {
+  kernels_init();
+  const CpuFeatures native = detect_cpu_features();
+  set_cpu_features(mask_features(native, "avx2").value());
+  if (!gemm_f16_supported()) {
+    set_cpu_features(native);
+    GTEST_SKIP() << "no AVX2 + FMA + F16C here (cpu_features: " << describe(native) << ")";
+  }
+  ThreadPool one(1), three(3);
+  for (int64_t rows : {1, 2, 7, 9, 31, 45})
+    for (int64_t cols : {3, 16, 23, 256, 261})
+      for (int64_t n : {1, 2, 3, 5, 6, 8, 13}) {
+        Case c = make(rows, cols);
+        auto x = randn(static_cast<size_t>(n * cols), static_cast<uint32_t>(3 * n + cols));
+        // Direct calls over odd row ranges, and matmul on 1 and 3 threads.
+        std::vector<float> ya(static_cast<size_t>(n * rows)), yb(ya.size()), yc(ya.size());
+        for (int64_t r0 = 0; r0 < rows; r0 += 5) gemm_f16_rows(c.w, x.data(), n, ya.data(), rows, r0, std::min(rows, r0 + 5));
+        matmul(c.w, x.data(), n, yb.data(), one);
+        matmul(c.w, x.data(), n, yc.data(), three);
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t r = 0; r < rows; ++r) {
+            const float want = emulate(c.wf.data() + r * cols, x.data() + i * cols, cols);
+            const size_t k = static_cast<size_t>(i * rows + r);
+            for (float got : {ya[k], yb[k], yc[k]})
+              ASSERT_EQ(std::memcmp(&got, &want, sizeof got), 0)
+                  << rows << "x" << cols << " n=" << n << " token " << i << " row " << r << ": " << got << " vs " << want;
+          }
+      }
+  set_cpu_features(native);
+}
