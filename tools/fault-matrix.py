@@ -67,6 +67,7 @@ HB, PING, FLOOR, SLACK = 5.0, 0.5, 6.0, 10.0
 # mpirun's SIGTERM -> SIGKILL grace after an abort (SIGKILL_TIMEOUT_S): above the heartbeat
 # timeout and the collective floor, as docs/operations.md asks, so survivors audit first.
 SIGKILL_S = 8
+PREFILL_DEADLINE = 8  # s, fixed, for the prefill cells (> the 3 s pause)
 WARM = 20  # requests before the fault: the collective deadline is derived after 16 measured steps
 
 
@@ -396,7 +397,9 @@ def run_cell(cl, opt, fault, target, phase):
     if phase == "loading":
         serve_args += ["--test-load-delay-ms", "400"]
     if phase == "prefill":
-        serve_args += ["--test-prefill-delay-ms", "3000"]
+        # The pause is part of every measured prompt step: a derived deadline would grow
+        # with it (as it should for a slow model), so these cells run with a fixed one.
+        serve_args += ["--test-prefill-delay-ms", "3000", "--collective-timeout-s", str(PREFILL_DEADLINE)]
     srv = Server(cl, opt.bin, opt.model, serve_args)
     if not srv.started:
         cell.update(status="FAIL", reason="the server did not start: " + srv.start_err[-300:])
@@ -404,7 +407,7 @@ def run_cell(cl, opt, fault, target, phase):
         cl.sweep()
         return cell
     try:
-        for _ in range(WARM):
+        for _ in range(WARM if phase != "prefill" else 0):
             srv.request("POST", "/v1/completions", {"prompt": PROMPT, "max_tokens": 2})
         st, status = srv.request("GET", "/admin/status")
         deadline = status.get("steps", {}).get("collective_timeout_seconds") if isinstance(status, dict) else None
