@@ -67,6 +67,7 @@ HB, PING, FLOOR, SLACK = 5.0, 0.5, 6.0, 10.0
 # mpirun's SIGTERM -> SIGKILL grace after an abort (SIGKILL_TIMEOUT_S): above the heartbeat
 # timeout and the collective floor, as docs/operations.md asks, so survivors audit first.
 SIGKILL_S = 8
+EVAL_S = 8  # s, SHARDLM_EVAL_TIMEOUT of the loading cells
 PREFILL_DEADLINE = 8  # s, fixed, for the prefill cells (> the 3 s pause)
 WARM = 20  # requests before the fault: the collective deadline is derived after 16 measured steps
 
@@ -219,7 +220,7 @@ class Cluster:
 
 
 class Server:
-    def __init__(self, cl, bin_path, model, serve_args):
+    def __init__(self, cl, bin_path, model, serve_args, env=None):
         self.cl, self.model = cl, model
         self.run_dir = tempfile.mkdtemp(prefix="cell-", dir=cl.tmp)
         self.port = 18000 + os.getpid() % 1000 + len(os.listdir(cl.tmp))
@@ -228,7 +229,7 @@ class Server:
                         RANKS="2", HOST=self.host, PORT=str(self.port), RUN_DIR=self.run_dir, WAIT_S="90",
                         SHARDLM_BIN=bin_path, HOSTFILE=cl.hostfile, RSH_AGENT=cl.agent, NET=NET,
                         STOP_TIMEOUT="15", SIGKILL_TIMEOUT_S=str(SIGKILL_S), OMPI_MCA_mpi_yield_when_idle="1",
-                        OMPI_MCA_orte_tmpdir_base=cl.orte_tmp)
+                        OMPI_MCA_orte_tmpdir_base=cl.orte_tmp, **(env or {}))
         self.args = ["--heartbeat-timeout-s", str(HB), "--ping-interval-s", str(PING),
                      "--collective-timeout-floor-s", str(FLOOR), "--drain-timeout-s", "20", "--max-num-seqs", "4",
                      *serve_args]
@@ -393,14 +394,17 @@ def run_cell(cl, opt, fault, target, phase):
     if fault == "slow" and cl.netem:
         cell.update(status="n/a", reason=cl.netem)
         return cell
-    serve_args = []
+    serve_args, env = [], {}
     if phase == "loading":
+        # A load's deadline is the per-layer check-in, SHARDLM_EVAL_TIMEOUT (default 300 s):
+        # these cells run with EVAL_S so that a lost rank is found within the cell.
         serve_args += ["--test-load-delay-ms", "400"]
+        env["SHARDLM_EVAL_TIMEOUT"] = str(EVAL_S)
     if phase == "prefill":
         # The pause is part of every measured prompt step: a derived deadline would grow
         # with it (as it should for a slow model), so these cells run with a fixed one.
         serve_args += ["--test-prefill-delay-ms", "3000", "--collective-timeout-s", str(PREFILL_DEADLINE)]
-    srv = Server(cl, opt.bin, opt.model, serve_args)
+    srv = Server(cl, opt.bin, opt.model, serve_args, env)
     if not srv.started:
         cell.update(status="FAIL", reason="the server did not start: " + srv.start_err[-300:])
         srv.stop()
@@ -414,7 +418,7 @@ def run_cell(cl, opt, fault, target, phase):
     except Exception:  # noqa: BLE001
         deadline = None
     deadline = float(deadline) if isinstance(deadline, (int, float)) else FLOOR
-    bound = max(HB, deadline) + SLACK  # detection
+    bound = max(HB, deadline, EVAL_S if phase == "loading" else 0) + SLACK  # detection
     # every rank gone: detection, then mpirun's teardown (SIGCONT, SIGTERM, SIGKILL this
     # far apart, its own node first, then each other node: 4 x SIGKILL_S for a frozen rank)
     settle_bound = bound + 4 * SIGKILL_S
