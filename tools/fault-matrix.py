@@ -2,8 +2,9 @@
 """The fault matrix (issue 19 point 5), run by `shardlm-bench faults` (or directly).
 
 Every cell starts a fresh 2-rank server through launch/launch_baseline.sh with each rank
-on its own host -- a network namespace made by ../shared/tools/netns/netns-hosts.sh
-(rank 0 on shlm-h1, rank 1 on shlm-h2, mpirun in this namespace) -- puts it in a phase,
+on its own host -- a network namespace on a bridge, laid out as
+../shared/tools/netns/netns-hosts.sh does it but under names of its own (rank 0 on
+shfm-h1, rank 1 on shfm-h2, 10.79.0.0/24, mpirun in this namespace) -- puts it in a phase,
 injects one fault into one rank, and measures:
   detect_s   fault -> the first visible reaction: /health not 200 (polled every 0.1 s),
              a client answered with an error, or a rank process gone
@@ -17,8 +18,8 @@ injects one fault into one rank, and measures:
              orted and agent shells, and anything left in the namespaces), never by name
   audit      the EXIT AUDIT line of each rank (rank*.log; a rank killed with -9 cannot
              write one and is not required to)
-Clients reach rank 0 over a front network of their own (a second veth into shlm-h1,
-10.78.0.0/24), so that a cut of rank 0's cluster link (10.77.0.0/24, what MPI uses)
+Clients reach rank 0 over a front network of their own (a second veth into shfm-h1,
+10.78.0.0/24), so that a cut of rank 0's cluster link (10.79.0.0/24, what MPI uses)
 leaves the clients a path to it, as on a machine with a service and a cluster network.
 
 Faults: kill9 (SIGKILL), sigstop (SIGSTOP; SIGCONT at the end of the cell), cut (the
@@ -52,10 +53,12 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 SHARED = os.environ.get("SHARDLM_SHARED", os.path.join(ROOT, "..", "shared"))
-NETNS = os.path.join(SHARED, "tools", "netns")
-NET, FRONT = "10.77.0.0/24", "10.78.0"
-HOSTS = ["shlm-h1", "shlm-h2"]  # rank 0, rank 1
-VETH = {"rank0": "shlm-v1", "worker": "shlm-v2"}
+# Names and networks of its own (not netns-hosts.sh's shlm-h*, 10.77.0.0/24), so that a
+# fault matrix and test-multihost never tear down each other's hosts on a shared machine.
+NET, CLUSTER, FRONT = "10.79.0.0/24", "10.79.0", "10.78.0"
+BRIDGE = "shfm-br0"
+HOSTS = ["shfm-h1", "shfm-h2"]  # rank 0, rank 1
+VETH = {"rank0": "shfm-v1", "worker": "shfm-v2"}  # bridge side; the host side is shfm-p1 / shfm-p2
 FAULTS = ["kill9", "sigstop", "cut", "cut_restore", "slow"]
 TARGETS = ["rank0", "worker"]
 PHASES = ["idle", "loading", "prefill", "decode", "draining"]
@@ -129,23 +132,32 @@ class Cluster:
         self.netem = None
 
     def up(self):
-        hs = ["bash", os.path.join(NETNS, "netns-hosts.sh")]
-        sh(hs + ["down", str(len(HOSTS))])
-        r = sh(hs + ["up", str(len(HOSTS))])
-        if r.returncode != 0:
-            sh(hs + ["down", str(len(HOSTS))])
-            return f"cannot create namespace hosts: {r.stderr.strip()[-300:]}"
+        """Namespace hosts on a bridge, as ../shared/tools/netns/netns-hosts.sh makes them
+        (the same layout under this runner's own names), plus the front network."""
+        self.down()
+        cmds = [["ip", "link", "add", BRIDGE, "type", "bridge"], ["ip", "addr", "add", f"{CLUSTER}.1/24", "dev", BRIDGE],
+                ["ip", "link", "set", BRIDGE, "up"]]
+        for i, h in enumerate(HOSTS, 1):
+            v, p = f"shfm-v{i}", f"shfm-p{i}"
+            cmds += [["ip", "netns", "add", h], ["ip", "link", "add", v, "type", "veth", "peer", "name", p],
+                     ["ip", "link", "set", p, "netns", h], ["ip", "link", "set", v, "master", BRIDGE],
+                     ["ip", "link", "set", v, "up"],
+                     ["ip", "netns", "exec", h, "ip", "addr", "add", f"{CLUSTER}.{10 + i}/24", "dev", p],
+                     ["ip", "netns", "exec", h, "ip", "link", "set", p, "up"],
+                     ["ip", "netns", "exec", h, "ip", "link", "set", "lo", "up"]]
         # The front network: root <-> rank 0's host, for the clients.
-        sh(["ip", "link", "del", "shlm-f1"])
-        for cmd in (["ip", "link", "add", "shlm-f1", "type", "veth", "peer", "name", "shlm-g1"],
-                    ["ip", "link", "set", "shlm-g1", "netns", HOSTS[0]],
-                    ["ip", "addr", "add", f"{FRONT}.1/24", "dev", "shlm-f1"],
-                    ["ip", "link", "set", "shlm-f1", "up"],
-                    ["ip", "netns", "exec", HOSTS[0], "ip", "addr", "add", f"{FRONT}.11/24", "dev", "shlm-g1"],
-                    ["ip", "netns", "exec", HOSTS[0], "ip", "link", "set", "shlm-g1", "up"]):
+        cmds += [["ip", "link", "add", "shfm-f1", "type", "veth", "peer", "name", "shfm-g1"],
+                 ["ip", "link", "set", "shfm-g1", "netns", HOSTS[0]],
+                 ["ip", "addr", "add", f"{FRONT}.1/24", "dev", "shfm-f1"],
+                 ["ip", "link", "set", "shfm-f1", "up"],
+                 ["ip", "netns", "exec", HOSTS[0], "ip", "addr", "add", f"{FRONT}.11/24", "dev", "shfm-g1"],
+                 ["ip", "netns", "exec", HOSTS[0], "ip", "link", "set", "shfm-g1", "up"]]
+        for cmd in cmds:
             r = sh(cmd)
             if r.returncode != 0:
-                return f"front network: {' '.join(cmd)}: {r.stderr.strip()}"
+                self.down()
+                return f"cannot create namespace hosts: {' '.join(cmd)}: {r.stderr.strip()}"
+        self.set_hosts(True)
         # Does the kernel have netem (slow link)?
         r = sh(["ip", "netns", "exec", HOSTS[1], "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"])
         if r.returncode == 0:
@@ -155,10 +167,18 @@ class Cluster:
             self.netem = f"sch_netem is not in this kernel ({os.uname().release}): tc says {r.stderr.strip()!r}"
         return None
 
+    def set_hosts(self, on):
+        """Each host's name in /etc/hosts (mpirun and the daemons resolve them)."""
+        try:
+            lines = [l for l in open("/etc/hosts").read().splitlines() if not any(l.endswith(" " + h) for h in HOSTS)]
+            if on:
+                lines += [f"{CLUSTER}.{10 + i} {h}" for i, h in enumerate(HOSTS, 1)]
+            with open("/etc/hosts", "w") as f:
+                f.write("\n".join(lines) + "\n")
+        except OSError as ex:
+            print(f"faults: /etc/hosts: {ex}")
+
     def down(self):
-        sh(["ip", "link", "del", "shlm-f1"])
-        for v in VETH.values():
-            sh(["ip", "link", "set", v, "up"])
         for h in HOSTS:
             for pid in ns_pids(h):
                 for sig in (signal.SIGCONT, signal.SIGKILL):
@@ -166,7 +186,12 @@ class Cluster:
                         os.kill(pid, sig)
                     except ProcessLookupError:
                         pass
-        sh(["bash", os.path.join(NETNS, "netns-hosts.sh"), "down", str(len(HOSTS))])
+        for i, h in enumerate(HOSTS, 1):
+            sh(["ip", "netns", "del", h])
+            sh(["ip", "link", "del", f"shfm-v{i}"])
+        sh(["ip", "link", "del", "shfm-f1"])
+        sh(["ip", "link", "del", BRIDGE])
+        self.set_hosts(False)
 
     def link(self, target, state):
         sh(["ip", "link", "set", VETH[target], state])
@@ -175,7 +200,7 @@ class Cluster:
         # On the bridge side of the host's veth (egress to the host) and inside the host.
         dev = VETH[target]
         ns = HOSTS[0] if target == "rank0" else HOSTS[1]
-        peer = dev.replace("shlm-v", "shlm-p")
+        peer = dev.replace("shfm-v", "shfm-p")
         if on:
             sh(["tc", "qdisc", "add", "dev", dev, "root", "netem", "delay", "200ms", "50ms", "loss", "5%"])
             sh(["ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", peer, "root", "netem", "delay", "200ms", "50ms",
@@ -188,12 +213,12 @@ class Cluster:
         """Links up and each host able to complete a TCP connection to the bridge again."""
         for v in VETH.values():
             sh(["ip", "link", "set", v, "up"])
-        sh(["ip", "neigh", "flush", "dev", "shlm-br0"])
+        sh(["ip", "neigh", "flush", "dev", BRIDGE])
         lsn = socket.socket()
-        lsn.bind(("10.77.0.1", 0))
+        lsn.bind((f"{CLUSTER}.1", 0))
         lsn.listen(16)
         port = lsn.getsockname()[1]
-        probe = f"import socket; socket.create_connection(('10.77.0.1', {port}), timeout=1)"
+        probe = f"import socket; socket.create_connection(('{CLUSTER}.1', {port}), timeout=1)"
         try:
             for h in HOSTS:
                 t0 = now()
@@ -492,7 +517,7 @@ def run_cell(cl, opt, fault, target, phase):
     while now() - t0 < limit + (opt.cut_s if restored else 0):
         if not srv.ranks_alive():
             break
-        if restored:
+        if restored and phase != "draining":
             try:
                 st, _ = srv.request("POST", "/v1/completions", {"prompt": PROMPT, "max_tokens": 4}, timeout=5)
                 if st == 200:
@@ -558,10 +583,17 @@ def run_cell(cl, opt, fault, target, phase):
     if not cell["audit_ok"]:
         problems.append("EXIT AUDIT missing on rank " + ",".join(str(r) for r in need if r not in a))
     if fault in ("cut_restore", "slow"):
-        streams = [c for c in calls if c.what in ("stream", "prefill", "admin load", "sent during cut")]
-        if not recovered:
+        # The phase's own requests run through the fault and complete; one sent during
+        # the cut completes or gets a 503 (loading, draining); a draining server then
+        # exits cleanly instead of answering again.
+        streams = [c for c in calls if c.what in ("stream", "prefill", "admin load")]
+        late_ok = all(c.outcome == "completed" or c.detail.startswith("503") for c in calls if c.what == "sent during cut")
+        if phase == "draining":
+            if a.get(0) != "server_shutdown" or a.get(1) != "worker_loop_exit":
+                problems.append("the drain did not end in a clean shutdown")
+        elif not recovered:
             problems.append("did not recover")
-        if any(c.outcome != "completed" for c in streams):
+        if any(c.outcome != "completed" for c in streams) or not late_ok:
             problems.append("a request through the fault failed")
     else:
         if cell["detect_s"] is None or cell["detect_s"] > bound:
@@ -618,9 +650,6 @@ def main():
         if shutil.which(tool) is None:
             print(f"faults: {tool} not found")
             return 2
-    if not os.path.exists(os.path.join(NETNS, "netns-hosts.sh")):
-        print(f"faults: {NETNS}/netns-hosts.sh not found (../shared is absent)")
-        return 2
     if not os.path.exists(opt.model) or not os.access(opt.bin, os.X_OK):
         print(f"faults: model {opt.model} or binary {opt.bin} missing")
         return 2
