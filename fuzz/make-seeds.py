@@ -225,7 +225,7 @@ def main():
         return b"\x0a" + varint(len(body)) + body
     spm = b"".join(spm_piece(p, -float(i), 2 if i == 0 else 3 if i < 3 else 6 if p.startswith("<0x") else 1)
                    for i, p in enumerate(pieces))
-    trainer = b"\x28" + varint(1)  # trainer_spec.model_type = UNIGRAM (field 3)
+    trainer = b"\x18" + varint(2)  # trainer_spec.model_type (field 3) = BPE
     spm += b"\x12" + varint(len(trainer)) + trainer
     l2c = struct.pack("<I", 8) + b"".join(struct.pack("<fi", -float(i), len(p.encode())) + p.encode()
                                           for i, p in enumerate(["<unk>", "\n<s>\n", "\n</s>\n", " a", "on", "ce", " Once", "a"]))
