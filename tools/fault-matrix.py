@@ -452,7 +452,8 @@ def run_cell(cl, opt, fault, target, phase):
     victim_rank = 0 if target == "rank0" else 1
     victims = srv.rank_pid(victim_rank)
     calls = []
-    long = {"prompt": PROMPT, "max_tokens": 1500, "ignore_eos": True, "temperature": 0}
+    # draining: as long as the context allows, so that the streams outlast the SIGTERM
+    long = {"prompt": PROMPT, "max_tokens": 2000 if phase == "draining" else 1500, "ignore_eos": True, "temperature": 0}
     ctimeout = settle_bound + 15 if fault not in ("cut_restore", "slow") else 120
     hp = HealthPoll(srv)
     hp.start()
