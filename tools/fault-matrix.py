@@ -452,12 +452,13 @@ def run_cell(cl, opt, fault, target, phase):
     victim_rank = 0 if target == "rank0" else 1
     victims = srv.rank_pid(victim_rank)
     calls = []
-    # draining: as long as the context allows, so that the streams outlast the SIGTERM
-    long = {"prompt": PROMPT, "max_tokens": 2000 if phase == "draining" else 1500, "ignore_eos": True, "temperature": 0}
+    # As long as the context allows: the streams must outlast the moment of the fault.
+    long = {"prompt": PROMPT, "max_tokens": 2000, "ignore_eos": True, "temperature": 0}
     ctimeout = settle_bound + 15 if fault not in ("cut_restore", "slow") else 120
     hp = HealthPoll(srv)
     hp.start()
     bg = Background(srv, ctimeout)
+    bg.start()
     # --- the phase ---
     if phase == "idle":
         time.sleep(0.5)
@@ -478,14 +479,11 @@ def run_cell(cl, opt, fault, target, phase):
             c.start()
             calls.append(c)
         wait_first(lambda: all(c.first or c.end for c in calls), 20)
-        time.sleep(0.2)
         if phase == "draining":
             r0 = srv.rank_pid(0)
             for p in r0:
                 os.kill(p, signal.SIGTERM)
-            time.sleep(0.3)
-    bg.start()
-    time.sleep(0.2)
+            time.sleep(0.1)
     cell["phase_ok"] = all(c.end is None for c in calls)  # the phase's requests were still running
     # --- the fault ---
     t0 = now()
