@@ -4,6 +4,7 @@
 //   shardlm-bench batch | concurrent | cache | memory | load | stress ...
 //   shardlm-bench report --results results/ --output results/comparison_report.md
 //   shardlm-bench soak --model M --ranks 2 --port 18080 --cycles 3 --scenarios single,concurrent
+//   shardlm-bench faults [--reduced] [--faults kill9,cut] [--targets worker] [--phases decode]
 //   shardlm-bench list
 //
 // Each scenario writes OUT/LABEL/SCENARIO-TIME/ (config.json, requests.jsonl,
@@ -16,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "shardlm/bench/faults.h"
 #include "shardlm/bench/report.h"
 #include "shardlm/bench/scenario.h"
 #include "shardlm/bench/soak.h"
@@ -102,6 +104,18 @@ int main(int argc, char** argv) {
   sc->add_option("--launch-dir", soak.launch_dir, "directory of launch_baseline.sh and stop_server.sh");
   sc->add_option("--serve-arg", soak.serve_args, "extra `shardlm serve` argument (repeatable)")->allow_extra_args(false);
 
+  FaultsConfig faults;
+  CLI::App* fc = app.add_subcommand("faults", "the fault matrix: kill -9, SIGSTOP, link cuts, slow link x rank x phase (root)");
+  fc->add_option("--out", faults.out, "results root: OUT/LABEL/faults-TIME/")->capture_default_str();
+  fc->add_option("--label", faults.label, "label")->capture_default_str();
+  fc->add_option("--model", faults.model, "model (default: stories260K)");
+  fc->add_option("--tools-dir", faults.tools_dir, "directory of fault-matrix.py (default: tools/ beside the build)");
+  fc->add_flag("--reduced", faults.reduced, "the short matrix of the ctest label faults");
+  fc->add_option("--faults", faults.faults, "kill9,sigstop,cut,cut_restore,slow (default all)")->delimiter(',');
+  fc->add_option("--targets", faults.targets, "rank0,worker (default both)")->delimiter(',');
+  fc->add_option("--phases", faults.phases, "idle,loading,prefill,decode,draining (default all)")->delimiter(',');
+  fc->add_option("--cut-s", faults.cut_s, "cut_restore / slow: how long the fault lasts")->capture_default_str();
+
   app.add_subcommand("list", "list the scenarios");
   CLI11_PARSE(app, argc, argv);
 
@@ -113,6 +127,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (sub == "report") return write_report(rep);
+  if (sub == "faults") return run_faults(faults);
   if (sub == "soak") {
     soak.bench.argv = opt.argv;
     return run_soak(soak);

@@ -147,6 +147,101 @@ def main():
     for name, b in wfiles.items():
         with open(os.path.join(wdir, name), "wb") as f:
             f.write(b)
+    # http/: raw requests behind fuzz-http's byte (how many bytes arrive at a time).
+    hdir = os.path.join(out, "http")
+    os.makedirs(hdir, exist_ok=True)
+    body = b'{"prompt": "Once", "max_tokens": 4}'
+    hfiles = {
+        "get.http": b"\x05GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+        "post.http": b"\x00POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk-api\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body),
+        "chunked.http": b"\x03POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        b"5\r\nhello\r\n0\r\n\r\n",
+        "pipelined.http": b"\x3fGET /v1/models HTTP/1.1\r\nHost: a\r\n\r\nGET /admin/status HTTP/1.1\r\nHost: a\r\n"
+                          b"authorization: bearer sk-admin\r\n\r\nGET /metrics HTTP/1.0\r\n\r\n",
+        "absolute.http": b"\x01OPTIONS http://h:1/x?y=1 HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n\r\n",
+    }
+    for name, b in hfiles.items():
+        with open(os.path.join(hdir, name), "wb") as f:
+            f.write(b)
+    # openai/: request bodies behind fuzz-openai's byte (0 completions, 1 chat).
+    odir = os.path.join(out, "openai")
+    os.makedirs(odir, exist_ok=True)
+    tool = {"type": "function", "function": {"name": "get_w", "description": "d", "parameters": {
+        "type": "object", "properties": {"c": {"type": "string", "enum": ["a", "b"]}, "n": {"type": ["integer", "null"]},
+                                         "l": {"type": "array", "items": {"anyOf": [{"type": "number"}]}}},
+        "required": ["c"], "additionalProperties": False}}}
+    ofiles = {
+        "completion.json": (0, {"prompt": "Once upon", "max_tokens": 16, "temperature": 0.7, "top_p": 0.9, "top_k": 40,
+                                "min_p": 0.05, "stop": ["\n", "end"], "seed": 7, "logprobs": 2, "stream": True,
+                                "stream_options": {"include_usage": True}, "presence_penalty": 0.5,
+                                "frequency_penalty": -0.5, "repetition_penalty": 1.1, "stop_token_ids": [2],
+                                "ignore_eos": False, "user": "u", "session_id": "s", "return_token_ids": True}),
+        "tokens.json": (0, {"prompt": [[1, 2, 3], [4]], "max_completion_tokens": 2.0, "echo": True, "n": 1,
+                            "best_of": 1, "logit_bias": {}, "suffix": None, "response_format": {"type": "text"}}),
+        "chat.json": (1, {"model": "m", "messages": [{"role": "system", "content": "Be brief."},
+                                                      {"role": "user", "content": [{"type": "text", "text": "Hi"}]},
+                                                      {"role": "assistant", "content": None, "tool_calls": [
+                                                          {"id": "c1", "type": "function",
+                                                           "function": {"name": "get_w", "arguments": "{\"c\":\"a\"}"}}]},
+                                                      {"role": "tool", "tool_call_id": "c1", "content": "sunny"}],
+                          "tools": [tool], "tool_choice": "auto", "parallel_tool_calls": False, "logprobs": True,
+                          "top_logprobs": 3, "max_tokens": 8}),
+    }
+    for name, (sel, b) in ofiles.items():
+        with open(os.path.join(odir, name), "wb") as f:
+            f.write(bytes([sel]) + json.dumps(b).encode())
+    # tokenizer/: tiny vocabularies behind fuzz-tokenizer's byte (0 tokenizer.json,
+    # 1 SentencePiece .model, 2 llama2.c .bin, 3 GGUF).
+    tdir = os.path.join(out, "tokenizer")
+    os.makedirs(tdir, exist_ok=True)
+    pieces = ["<unk>", "<s>", "</s>"] + [f"<0x{i:02X}>" for i in range(256)] + ["\u2581", "\u2581a", "on", "ce", "\u2581Once"]
+    bpe = {"version": "1.0", "added_tokens": [{"id": 1, "content": "<s>", "special": True}, {"id": 2, "content": "</s>", "special": True}],
+           "normalizer": {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "\u2581"},
+                                                              {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}]},
+           "pre_tokenizer": None, "decoder": {"type": "Sequence", "decoders": [{"type": "ByteFallback"}]},
+           "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}},
+                                                                       {"Sequence": {"id": "A", "type_id": 0}}]},
+           "model": {"type": "BPE", "byte_fallback": True, "unk_token": "<unk>", "vocab": {p: i for i, p in enumerate(pieces)},
+                     "merges": ["\u2581 a", "o n", "c e", "\u2581 Once"]}}
+    glevel = {"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2, "\u0120": 3, "\u0120a": 4}, "merges": [["a", "b"], ["\u0120", "a"]]},
+              "pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "\\p{N}"},
+                                                                       "behavior": "Isolated"},
+                                                                      {"type": "ByteLevel", "add_prefix_space": False}]},
+              "added_tokens": [{"id": 5, "content": "<|end|>", "special": True}]}
+
+    def varint(v):
+        b = b""
+        while True:
+            x = v & 0x7F
+            v >>= 7
+            b += bytes([x | (0x80 if v else 0)])
+            if not v:
+                return b
+
+    def spm_piece(p, score, typ):
+        pb = p.encode()
+        body = b"\x0a" + varint(len(pb)) + pb + b"\x15" + struct.pack("<f", score) + b"\x18" + varint(typ)
+        return b"\x0a" + varint(len(body)) + body
+    spm = b"".join(spm_piece(p, -float(i), 2 if i == 0 else 3 if i < 3 else 6 if p.startswith("<0x") else 1)
+                   for i, p in enumerate(pieces))
+    trainer = b"\x18" + varint(2)  # trainer_spec.model_type (field 3) = BPE
+    spm += b"\x12" + varint(len(trainer)) + trainer
+    l2c = struct.pack("<I", 8) + b"".join(struct.pack("<fi", -float(i), len(p.encode())) + p.encode()
+                                          for i, p in enumerate(["<unk>", "\n<s>\n", "\n</s>\n", " a", "on", "ce", " Once", "a"]))
+    gv = gguf([("general.architecture", STRING, "llama"), ("tokenizer.ggml.model", STRING, "llama"),
+               ("tokenizer.ggml.tokens", ARRAY, (STRING, pieces)),
+               ("tokenizer.ggml.scores", ARRAY, (F32, [-float(i) for i in range(len(pieces))])),
+               ("tokenizer.ggml.token_type", ARRAY, (I32, [2, 3, 3] + [6] * 256 + [1] * 5)),
+               ("tokenizer.ggml.bos_token_id", U32, 1), ("tokenizer.ggml.eos_token_id", U32, 2)], [])
+    g2 = gguf([("tokenizer.ggml.model", STRING, "gpt2"), ("tokenizer.ggml.pre", STRING, "llama-bpe"),
+               ("tokenizer.ggml.tokens", ARRAY, (STRING, ["a", "b", "ab", "\u0120"])),
+               ("tokenizer.ggml.merges", ARRAY, (STRING, ["a b"]))], [])
+    tfiles = {"bpe.json": b"\x00" + json.dumps(bpe).encode(), "bytelevel.json": b"\x00" + json.dumps(glevel).encode(),
+              "spm.model": b"\x01" + spm, "llama2c.bin": b"\x02" + l2c, "spm.gguf": b"\x03" + gv, "gpt2.gguf": b"\x03" + g2}
+    for name, b in tfiles.items():
+        with open(os.path.join(tdir, name), "wb") as f:
+            f.write(b)
     print(f"seeds: {len(files)} gguf, {len(sfiles)} safetensors, {len(wfiles)} wire in {out}")
 
 

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (ASan + UBSan) and runs each for N seconds.
 #   tools/fuzz-smoke.sh [SECONDS]      default 60 per fuzzer
-# Env: FUZZ_BUILD (build dir, default build-fuzz), FUZZ_TARGETS (default
-# "fuzz-gguf fuzz-safetensors fuzz-wire"), FUZZ_JOBS (parallel fuzzing jobs per target, default 1).
+#   FUZZ_RUNS=1000000 tools/fuzz-smoke.sh   a campaign: that many executions per fuzzer instead
+# Env: FUZZ_BUILD (build dir, default build-fuzz), FUZZ_TARGETS (default: all six,
+# "fuzz-gguf fuzz-safetensors fuzz-wire fuzz-http fuzz-openai fuzz-tokenizer"), FUZZ_JOBS
+# (parallel fuzzing jobs per target, default 1), FUZZ_RUNS (executions per fuzzer; unset:
+# SECONDS of time each).
 # Seeds come from fuzz/make-seeds.py; the growing corpus is kept in
 # $FUZZ_BUILD/fuzz-corpus/<target>; a crash or leak is saved as
 # fuzz/crashes/<target>-crash-<sha1> (reproduce: $FUZZ_BUILD/fuzz/<target> FILE).
@@ -11,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER="${1:-60}"
 BUILD="${FUZZ_BUILD:-build-fuzz}"
-TARGETS="${FUZZ_TARGETS:-fuzz-gguf fuzz-safetensors fuzz-wire}"
+TARGETS="${FUZZ_TARGETS:-fuzz-gguf fuzz-safetensors fuzz-wire fuzz-http fuzz-openai fuzz-tokenizer}"
 JOBS="${FUZZ_JOBS:-1}"
 
 CC=$(command -v clang-14 || command -v clang || true)
@@ -36,14 +39,15 @@ for t in $TARGETS; do
   kind="${t#fuzz-}"
   corpus="$BUILD/fuzz-corpus/$t"
   mkdir -p "$corpus"
-  args=(-max_total_time="$SECONDS_PER" -max_len=16384 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+  if [[ -n "${FUZZ_RUNS:-}" ]]; then limit=(-runs="$FUZZ_RUNS"); else limit=(-max_total_time="$SECONDS_PER"); fi
+  args=("${limit[@]}" -max_len=16384 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
         -artifact_prefix="fuzz/crashes/$t-")
   [[ -f "fuzz/$kind.dict" ]] && args+=(-dict="fuzz/$kind.dict")
   [[ "$JOBS" -gt 1 ]] && args+=(-fork="$JOBS")
-  echo "== $t: ${SECONDS_PER}s"
+  echo "== $t: ${FUZZ_RUNS:+$FUZZ_RUNS runs}${FUZZ_RUNS:-${SECONDS_PER}s}"
   log="$BUILD/$t.log"
   if "$BUILD/fuzz/$t" "${args[@]}" "$corpus" "$BUILD/fuzz-seeds/$kind" >"$log" 2>&1; then
-    grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb|Done [0-9]+ runs" "$log" || tail -3 "$log"
+    grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb|^stat::average_exec_per_sec|Done [0-9]+ runs" "$log" || tail -3 "$log"
     echo "   corpus: $(find "$corpus" -type f | wc -l) inputs"
   else
     failed=1

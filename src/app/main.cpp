@@ -67,6 +67,8 @@ void add_runtime_flags(CLI::App* c, RuntimeConfig& rt, bool model_required = tru
       ->check(CLI::Range(1, 4096));
   c->add_option("--dump-logits", rt.dump_logits_prefix, "test aid: write the first sampled row's logits per rank");
   c->add_option("--test-load-delay-ms", rt.load_delay_ms, "test aid: pause after each loaded layer")->group("");
+  c->add_option("--test-prefill-delay-ms", rt.prefill_delay_ms, "test aid: pause after each step with prompt tokens")
+      ->group("");
 }
 
 // Speculative decoding (serve and generate).

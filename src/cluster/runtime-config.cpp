@@ -30,7 +30,8 @@ std::string RuntimeConfig::to_json() const {
                       {"kv_disk_queue_blocks", kv_disk_queue_blocks},
                       {"log_level", log_level},
                       {"dump_logits_prefix", dump_logits_prefix},
-                      {"load_delay_ms", load_delay_ms}};
+                      {"load_delay_ms", load_delay_ms},
+                      {"prefill_delay_ms", prefill_delay_ms}};
   return j.dump();
 }
 
@@ -63,6 +64,7 @@ Result<RuntimeConfig> RuntimeConfig::from_json(const std::string& s) {
     c.log_level = j.value("log_level", c.log_level);
     c.dump_logits_prefix = j.value("dump_logits_prefix", c.dump_logits_prefix);
     c.load_delay_ms = j.value("load_delay_ms", c.load_delay_ms);
+    c.prefill_delay_ms = j.value("prefill_delay_ms", c.prefill_delay_ms);
   } catch (const std::exception& e) {
     return Status::errorf("runtime config: {}", e.what());
   }

@@ -1,9 +1,11 @@
 // Step execution on one rank: apply the diff, build the batch, forward, reduce the rows.
 #include "shardlm/cluster/step-executor.h"
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <set>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
@@ -267,6 +269,9 @@ Status StepExecutor::execute(const StepMsg& msg, std::vector<uint8_t>& records) 
   SHARDLM_TRY(build_batch(msg, b));
   if (b.size() > 0) {
     model_.forward().run(b, logits_);
+    const int delay_ms = model_.config().prefill_delay_ms;  // test aid (faults during prefill)
+    if (delay_ms > 0 && b.size() > static_cast<int64_t>(msg.rows.size()))
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
     if (!msg.rows.empty()) {
       dump_logits_once();
       reduce_rows(msg, records);

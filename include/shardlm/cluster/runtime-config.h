@@ -50,6 +50,9 @@ struct RuntimeConfig {
   // PREFIX.rankR.bin (i32 vocab_begin, i32 n, f32[n]); empty = off.
   std::string dump_logits_prefix;
   int load_delay_ms = 0;            // test aid: pause after each layer (to test faults during load)
+  // Test aid: every rank pauses this long after each step that carries prompt tokens
+  // (more tokens than logit rows), to test faults during prefill; 0 = off.
+  int prefill_delay_ms = 0;
 
   // The context length a model runs with: n_ctx when set, else min(trained, 4096).
   static int resolve_n_ctx(int n_ctx, int n_ctx_train) { return n_ctx > 0 ? n_ctx : std::min(n_ctx_train, 4096); }
