@@ -10,43 +10,20 @@ job), started by launch/launch_replicas.sh and stopped by launch/stop_server.sh:
   without streaming, straight to a replica); the killed replica's breaker opens, and
   closes once it is started again;
 - every replica stopped: 503 with code no_workers_available."""
-import http.client
-import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 
+import routerlib
+from routerlib import port_block, wait_for
 from testlib import BIN, RUN_DIRS, SOURCE, Checks, need_shared, skip
 
 MODEL = need_shared("stories260K", "stories260K.gguf")
 KEY = "test-key"
 c = Checks()
-
-
-def port_block(n):
-    """n + 1 consecutive free ports (router, replicas)."""
-    for _ in range(50):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        base = s.getsockname()[1]
-        s.close()
-        if base + n > 65000:
-            continue
-        ok = True
-        for p in range(base, base + n + 1):
-            t = socket.socket()
-            try:
-                t.bind(("127.0.0.1", p))
-            except OSError:
-                ok = False
-            t.close()
-        if ok:
-            return base
-    raise SystemExit("FAIL: no free ports")
 
 
 PORT = port_block(3)
@@ -62,18 +39,9 @@ AUTH = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
 
 
 def request(port, method, path, body=None, headers=None, timeout=120):
-    h = dict(AUTH if port == PORT else {"Content-Type": "application/json"})
+    h = dict(AUTH if port == PORT else {})
     h.update(headers or {})
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    conn.request(method, path, body=json.dumps(body).encode() if body is not None else None, headers=h)
-    r = conn.getresponse()
-    text = r.read().decode("utf-8", "replace")
-    conn.close()
-    try:
-        payload = json.loads(text)
-    except ValueError:
-        payload = text
-    return r.status, {k.lower(): v for k, v in r.getheaders()}, payload
+    return routerlib.request("127.0.0.1", port, method, path, body, h, timeout)
 
 
 def status():
@@ -82,19 +50,6 @@ def status():
 
 def backend(url):
     return next(b for b in status()["backends"] if b["url"] == url)
-
-
-def wait_for(what, cond, timeout=90):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            if cond():
-                return True
-        except (OSError, KeyError, StopIteration, http.client.HTTPException):
-            pass
-        time.sleep(0.1)
-    print(f"timed out waiting for: {what}")
-    return False
 
 
 def replica_pid(i):
@@ -122,44 +77,25 @@ def stream_kill(path, body):
     """Streams body through the router and kills the replica serving it mid-stream: SIGSTOP
     (frozen at once) and SIGKILL as soon as the first chunk is here, with hundreds of
     tokens still to come. Returns (text, error events, saw [DONE], the killed replica)."""
-    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=180)
-    conn.request("POST", path, body=json.dumps(dict(body, stream=True)).encode(), headers=AUTH)
-    r = conn.getresponse()
+    conn, r = routerlib.open_stream("127.0.0.1", PORT, path, body, AUTH)
     if r.status != 200:
         print("stream answered", r.status, r.read()[:300])
         return "", [], False, None
     victim = BACKENDS.index(r.getheader("X-Shardlm-Backend"))
     pid = replica_pid(victim)
-    text, errors, done, n = "", [], False, 0
-    for line in r:
-        line = line.decode().rstrip("\r\n")
-        if not line.startswith("data: "):
-            continue
-        data = line[6:]
-        if data == "[DONE]":
-            done = True
-            break
-        chunk = json.loads(data)
-        if "error" in chunk:
-            errors.append(chunk)
-            continue
-        for ch in chunk.get("choices", []):
-            text += ch.get("text", "") if "text" in ch else (ch.get("delta", {}).get("content") or "")
-        n += 1
+
+    def kill(n):
         if n == 1:
             os.kill(pid, signal.SIGSTOP)
             os.kill(pid, signal.SIGKILL)
+
+    text, errors, done = routerlib.read_events(r, kill)
     conn.close()
     return text, errors, done, victim
 
 
 def metric(name):
-    text = request(PORT, "GET", "/metrics")[2]
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+    return routerlib.metric("127.0.0.1", PORT, name)
 
 
 def npm_client(reference):
