@@ -7,7 +7,7 @@
 //  - the unconstrained sequence's tokens equal the same sequence run alone (a mask
 //    belongs to its row);
 //  - the constrained tokens are the same at every world size: each run writes them to
-//    $SHARDLM_TEST_MODELS/grammar-mask-np<N>.txt and compares with the files of the other
+//    $SHARDLM_TEST_MODELS/../test-results/grammar-mask-np<N>.txt and compares with the files of the other
 //    world sizes written by this same binary (ctest runs np1 before np2 and np4);
 //  - a mask of the wrong size is an error, before any collective.
 #include <gtest/gtest.h>
@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -164,14 +165,18 @@ std::string binary_id() {
 }
 
 void compare_world_sizes(const std::string& tokens) {
-  const char* dir = std::getenv("SHARDLM_TEST_MODELS");
-  if (!dir) return;
+  const char* models = std::getenv("SHARDLM_TEST_MODELS");
+  if (!models) return;
+  // Beside the test models' directory, not in it: other tests read every file there as a model.
+  const std::string dir = (std::filesystem::path(models).parent_path() / "test-results").string();
+  std::filesystem::create_directories(dir);
   const std::string id = binary_id();
-  std::ofstream(std::string(dir) + "/grammar-mask-np" + std::to_string(Comm::size()) + ".txt") << id << "\n" << tokens << "\n";
+  if (Comm::rank() == 0)
+    std::ofstream(dir + "/grammar-mask-np" + std::to_string(Comm::size()) + ".txt") << id << "\n" << tokens << "\n";
   int compared = 0;
   for (int np : {1, 2, 4}) {
     if (np == Comm::size()) continue;
-    std::ifstream f(std::string(dir) + "/grammar-mask-np" + std::to_string(np) + ".txt");
+    std::ifstream f(dir + "/grammar-mask-np" + std::to_string(np) + ".txt");
     std::string their_id, their_tokens;
     if (!std::getline(f, their_id) || !std::getline(f, their_tokens) || their_id != id) continue;
     EXPECT_EQ(tokens, their_tokens) << "constrained tokens at world " << Comm::size() << " vs " << np;

@@ -70,7 +70,7 @@ HB, PING, FLOOR, SLACK = 5.0, 0.5, 6.0, 10.0
 # mpirun's SIGTERM -> SIGKILL grace after an abort (SIGKILL_TIMEOUT_S): above the heartbeat
 # timeout and the collective floor, as docs/operations.md asks, so survivors audit first.
 SIGKILL_S = 8
-EVAL_S = 8  # s, SHARDLM_EVAL_TIMEOUT of the loading cells
+EVAL_S = 8  # s, --load-timeout-floor-s of the loading cells
 PREFILL_DEADLINE = 8  # s, fixed, for the prefill cells (> the 3 s pause)
 WARM = 20  # requests before the fault: the collective deadline is derived after 16 measured steps
 
@@ -421,10 +421,10 @@ def run_cell(cl, opt, fault, target, phase):
         return cell
     serve_args, env = [], {}
     if phase == "loading":
-        # A load's deadline is the per-layer check-in, SHARDLM_EVAL_TIMEOUT (default 300 s):
-        # these cells run with EVAL_S so that a lost rank is found within the cell.
-        serve_args += ["--test-load-delay-ms", "400"]
-        env["SHARDLM_EVAL_TIMEOUT"] = str(EVAL_S)
+        # A load's deadline after its first layer is derived: max(k x the slowest layer,
+        # --load-timeout-floor-s (default 30 s)), at most SHARDLM_EVAL_TIMEOUT: these cells
+        # set the floor to EVAL_S so that a lost rank is found within the cell.
+        serve_args += ["--test-load-delay-ms", "400", "--load-timeout-floor-s", str(EVAL_S)]
     if phase == "prefill":
         # The pause is part of every measured prompt step: a derived deadline would grow
         # with it (as it should for a slow model), so these cells run with a fixed one.

@@ -70,8 +70,8 @@ void install_signal_handlers(const SignalOptions& opts);
 // router rereads its backends); nullptr restores the default.
 void set_reload_handler(std::function<void()> fn);
 // With a function set, the first SIGTERM/SIGINT calls it (on the signal thread) instead
-// of exiting; a second one exits at once (copies within 1 s of the first are the same
-// request: a terminal's Ctrl-C may reach mpirun and every rank).
+// of exiting; a second one exits at once (under mpirun, copies within 1 s of the first
+// are the same request: a terminal's Ctrl-C may reach mpirun and every rank).
 void set_graceful_stop(std::function<void(int)> fn);
 
 }  // namespace shardlm

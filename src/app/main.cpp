@@ -58,6 +58,10 @@ void add_runtime_flags(CLI::App* c, RuntimeConfig& rt, bool model_required = tru
   c->add_option("--collective-timeout-floor-s", rt.collective_timeout_floor_s,
                 "derived collective deadline: never below this many seconds")
       ->check(CLI::PositiveNumber);
+  c->add_option("--load-timeout-floor-s", rt.load_timeout_floor_s,
+                "a load check-in after the first layer waits max(collective-timeout-k x the slowest layer so far, "
+                "this many seconds), at most SHARDLM_EVAL_TIMEOUT")
+      ->check(CLI::PositiveNumber);
   c->add_option("--tcp-rto-max-ms", rt.tcp_backoff.rto_max_ms,
                 "cap of the TCP retransmission backoff on each rank's sockets (MPI's included; Linux >= 6.15, "
                 "1000..120000; default 0 = the kernel's backoff): after a healed link cut, the next retransmission "

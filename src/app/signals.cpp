@@ -156,8 +156,9 @@ void handle(unsigned char b) {
   if (sig != SIGHUP && g_stop_started_s < 0) {
     LOG_INFO("{} received: stopping (send it again to exit at once)", name);
     if (begin_stop(sig)) return;
-  } else if (sig != SIGHUP && now_s() - g_stop_started_s < 1.0) {
-    // One key press reaches mpirun and every rank: its copies are the same request.
+  } else if (sig != SIGHUP && g_opts.under_mpirun && now_s() - g_stop_started_s < 1.0) {
+    // One key press reaches mpirun and every rank: its copies are the same request. (A
+    // process not under mpirun, the router, gets one copy: its second signal is meant.)
     LOG_INFO("{} received again within 1 s of the stop: the same request", name);
     return;
   }

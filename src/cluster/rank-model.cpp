@@ -35,6 +35,36 @@ Status agree(const Status& local, double timeout_s, const std::string& phase) {
   return Status::ok();
 }
 
+// The deadline of the load's agreements (issue 19 point 3, as StepDeadline is for
+// steps): eval_timeout_s until a layer has loaded, then max(load_timeout_floor_s, k × the
+// slowest layer so far), at most eval_timeout_s, with k = collective_timeout_k; fixed at
+// eval_timeout_s when the collective deadline is fixed (k = 0). Every rank loads the same
+// share of each layer, so a rank that misses k times its own slowest layer is frozen,
+// cut off or dead: found in seconds, not after 300 s.
+class LoadDeadline {
+ public:
+  using Clock = std::chrono::steady_clock;
+  explicit LoadDeadline(const RuntimeConfig& c)
+      : cap_(c.eval_timeout_s), k_(c.collective_timeout_k), floor_(c.load_timeout_floor_s), last_(Clock::now()) {}
+  // Seconds the agreement about to start may wait; layer_loaded: since the last
+  // agreement this rank loaded a layer (the time is measured).
+  double next(bool layer_loaded) {
+    if (layer_loaded) slowest_ = std::max(slowest_, std::chrono::duration<double>(Clock::now() - last_).count());
+    if (k_ <= 0 || slowest_ <= 0) return cap_;
+    return std::min(cap_, std::max(floor_, k_ * slowest_));
+  }
+  void agreed() { last_ = Clock::now(); }
+  std::string rule() const {
+    if (k_ <= 0) return fmt::format("fixed: {:g} s", cap_);
+    return fmt::format("derived: max({:g} × slowest layer, {:g} s), at most {:g} s", k_, floor_, cap_);
+  }
+
+ private:
+  double cap_, k_, floor_;
+  double slowest_ = 0;
+  Clock::time_point last_;
+};
+
 int default_threads() {
   unsigned hc = std::thread::hardware_concurrency();
   // Ranks sharing a node split its cores.
@@ -75,6 +105,8 @@ Result<std::unique_ptr<RankModel>> load_rank_model(const RuntimeConfig& cfg) {
   LOG_INFO("shard plan {}", plan->describe());
 
   const double guard = cfg.memory_guard_gb * 1073741824.0;
+  LoadDeadline deadline(cfg);
+  if (rank == 0) LOG_INFO("load deadline per layer: {}", deadline.rule());
   bool agreed_failure = false;  // a hook's agreement already told every rank
   LoadHooks hooks;
   // what: "layer 3" or "KV cache"; need: bytes about to be allocated.
@@ -88,7 +120,8 @@ Result<std::unique_ptr<RankModel>> load_rank_model(const RuntimeConfig& cfg) {
           rank, what, avail / 1073741824.0, need / 1073741824.0, cfg.memory_guard_gb);
       LOG_ERROR("{}", st.message());
     }
-    Status a = agree(st, cfg.eval_timeout_s, fmt::format("memory check before {}", what));
+    Status a = agree(st, deadline.next(false), fmt::format("memory check before {}", what));
+    deadline.agreed();
     agreed_failure = !a.is_ok();
     return a;
   };
@@ -97,7 +130,8 @@ Result<std::unique_ptr<RankModel>> load_rank_model(const RuntimeConfig& cfg) {
     if (cfg.load_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(cfg.load_delay_ms));
     if (layer >= 0 && (rank == 0 || h.n_layer <= 64))
       LOG_INFO("loaded layer {}/{} (rss {:.1f} MiB)", layer + 1, h.n_layer, rss_bytes() / 1048576.0);
-    Status a = agree(Status::ok(), cfg.eval_timeout_s, fmt::format("layer {}", layer));
+    Status a = agree(Status::ok(), deadline.next(layer >= 0), fmt::format("layer {}", layer));
+    deadline.agreed();
     agreed_failure = !a.is_ok();
     return a;
   };
@@ -108,7 +142,7 @@ Result<std::unique_ptr<RankModel>> load_rank_model(const RuntimeConfig& cfg) {
   if (!w) {
     // A rank that failed on its own still meets the others at the agreement they
     // wait in (the same collective: every rank passed the same hooks so far).
-    if (!agreed_failure) (void)agree(w.status(), cfg.eval_timeout_s, "load");
+    if (!agreed_failure) (void)agree(w.status(), deadline.next(false), "load");
     return w.status();
   }
   m->weights_ = std::move(w.value());

@@ -23,6 +23,7 @@ std::string RuntimeConfig::to_json() const {
                       {"collective_timeout_s", collective_timeout_s},
                       {"collective_timeout_k", collective_timeout_k},
                       {"collective_timeout_floor_s", collective_timeout_floor_s},
+                      {"load_timeout_floor_s", load_timeout_floor_s},
                       {"memory_guard_gb", memory_guard_gb},
                       {"kv_tier", kv_tier},
                       {"kv_disk_dir", kv_disk_dir},
@@ -56,6 +57,7 @@ Result<RuntimeConfig> RuntimeConfig::from_json(const std::string& s) {
     c.collective_timeout_s = j.value("collective_timeout_s", c.collective_timeout_s);
     c.collective_timeout_k = j.value("collective_timeout_k", c.collective_timeout_k);
     c.collective_timeout_floor_s = j.value("collective_timeout_floor_s", c.collective_timeout_floor_s);
+    c.load_timeout_floor_s = j.value("load_timeout_floor_s", c.load_timeout_floor_s);
     c.memory_guard_gb = j.value("memory_guard_gb", c.memory_guard_gb);
     c.kv_tier = j.value("kv_tier", c.kv_tier);
     c.kv_disk_dir = j.value("kv_disk_dir", c.kv_disk_dir);

@@ -22,13 +22,18 @@ from testlib import BIN, RUN_DIRS, SOURCE, Checks, need_shared
 gguf = need_shared("stories260K", "stories260K.gguf")
 c = Checks()
 GRACE = 10  # SIGKILL_TIMEOUT_S: the teardown's SIGKILL comes 2 x GRACE after its SIGCONT
+# A stream is still in flight when the signal lands: its prompt takes about PROMPT_STEPS
+# prefill steps of 8 tokens, each followed by a PREFILL_PAUSE_MS pause on every rank.
+PROMPT_STEPS, PREFILL_PAUSE_MS = 12, 400
+LONG_PROMPT = " ".join(["Once upon a time there was a little girl."] * 8)
+SERVE_ARGS = ("--max-batch-tokens", "8", "--test-prefill-delay-ms", str(PREFILL_PAUSE_MS))
 
 
 class Foreground:
     """launch_baseline.sh with FOREGROUND=1 in a session of its own (as a terminal or an
     init system runs it)."""
 
-    def __init__(self, args=()):
+    def __init__(self, args=SERVE_ARGS):
         self.port = free_port()
         self.run_dir = tempfile.mkdtemp(prefix="shardlm-signals-")
         RUN_DIRS.append(self.run_dir)
@@ -72,13 +77,23 @@ class Foreground:
         return out
 
     def start_stream(self, n=200):
+        """Sends a stream whose prompt takes PROMPT_STEPS prefill steps of at least
+        PREFILL_PAUSE_MS each (the server runs with --max-batch-tokens 8 and
+        --test-prefill-delay-ms), and returns once the server runs it: the request is then
+        in flight for seconds on any machine, whatever its speed. Read it with read_stream."""
         cn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
-        cn.request("POST", "/v1/completions", body=json.dumps({"prompt": "Once upon a time", "max_tokens": n, "stream": True,
+        cn.request("POST", "/v1/completions", body=json.dumps({"prompt": LONG_PROMPT, "max_tokens": n, "stream": True,
                                                                 "ignore_eos": True, "temperature": 0}),
                    headers={"Content-Type": "application/json"})
-        r = cn.getresponse()
-        r.readline()  # the first chunk is on its way: the request is in flight
-        return r
+        t0 = time.time()
+        while time.time() - t0 < 60:
+            h = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+            h.request("GET", "/admin/health")
+            st = json.loads(h.getresponse().read())
+            if st.get("running", 0) + st.get("waiting", 0) >= 1:
+                break
+            time.sleep(0.05)
+        return cn
 
     def wait(self, timeout=6 * GRACE):
         """The launcher's exit code and seconds it took (None if it did not exit)."""
@@ -110,10 +125,10 @@ class Foreground:
         return r
 
 
-def read_stream(r):
+def read_stream(cn):
     chunks, done = 0, False
     try:
-        for line in r:
+        for line in cn.getresponse():
             if line.startswith(b"data: [DONE]"):
                 done = True
             elif line.startswith(b"data: "):

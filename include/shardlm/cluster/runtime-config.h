@@ -28,7 +28,11 @@ struct RuntimeConfig {
                                     //   prompts; a token's logits then depend on what shares its step;
                                     //   kernels/matmul.h states the rule)
   int sample_candidates = 64;       // per-rank candidates for top-k/top-p/min-p sampling
-  double eval_timeout_s = 300;      // SHARDLM_EVAL_TIMEOUT: per-layer load check-in deadline
+  double eval_timeout_s = 300;      // SHARDLM_EVAL_TIMEOUT: per-layer load check-in deadline (the
+                                    //   first layer's; later ones are derived, see load_timeout_floor_s)
+  double load_timeout_floor_s = 30; // --load-timeout-floor-s: after the first layer, a load check-in waits
+                                    //   max(collective_timeout_k × slowest layer so far, this), at most
+                                    //   eval_timeout_s (fixed at eval_timeout_s when collective_timeout_k is 0)
   // The deadline of a step's collectives (cluster/step-deadline.h): derived from the
   // measured step time, max(k × p99 per-token step time × tokens, floor), and this
   // long until enough steps are measured; fixed at collective_timeout_s when
