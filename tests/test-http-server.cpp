@@ -731,6 +731,32 @@ TEST(HttpServer, StopWithOpenConnectionsIsPromptAndSinksOutliveServer) {
   sink.reset();
 }
 
+// A response whose last bytes were queued before stop() (the producing thread has
+// finished) is written out whole, not cut: the router's drain relies on it.
+TEST(HttpServer, StopWritesOutAResponseAlreadyQueued) {
+  HttpServer srv;
+  HeldSink held;
+  srv.route("GET", "/big", [&](const HttpRequest&, std::shared_ptr<ResponseSink> s) { held.promise.set_value(s); });
+  ASSERT_TRUE(srv.start(test_config()).is_ok());
+  Client c(srv.bound_port());
+  ASSERT_FALSE(c.write_raw("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto sink = held.get();
+  ASSERT_TRUE(sink);
+  const std::string body(32u << 20, 'x');  // far more than the socket buffers: the write is in progress at stop()
+  ASSERT_TRUE(sink->send(200, "text/plain", body));
+  std::this_thread::sleep_for(100ms);
+  auto t0 = Clock::now();
+  std::thread stopper([&] { srv.stop(); });
+  std::string raw;
+  error_code ec = c.read_to_end(raw);
+  EXPECT_EQ(ec, net::error::eof) << ec.message();
+  stopper.join();
+  EXPECT_LT(Clock::now() - t0, 5s);
+  size_t head_end = raw.find("\r\n\r\n");
+  ASSERT_NE(head_end, std::string::npos);
+  EXPECT_EQ(raw.size() - head_end - 4, body.size()) << "the queued response was cut by stop()";
+}
+
 TEST(HttpServer, IdleKeepAliveTimeout) {
   HttpServer srv;
   add_basic_routes(srv);

@@ -87,7 +87,18 @@ void Connection::start() {
   });
 }
 
-void Connection::shutdown_for_stop() { close_now("server stopping"); }
+// A response whose last bytes are already queued is written out first (the proxy or
+// engine thread that produced it has finished, so nothing else would deliver them),
+// bounded by a short write deadline; everything else closes now.
+void Connection::shutdown_for_stop() {
+  if (phase_ == Phase::handling && last_queued_ && !aborting_) {
+    close_after_ = true;
+    set_timeout();
+    if (!writing_) do_write();
+    return;
+  }
+  close_now("server stopping");
+}
 
 void Connection::enqueue(uint64_t seq, std::string bytes, bool last, bool close_after) {
   core_->post(ex_, [self = shared_from_this(), seq, b = std::move(bytes), last, close_after]() mutable {
@@ -117,7 +128,8 @@ void Connection::abort(uint64_t seq) {
 // ---- reading ----------------------------------------------------------------------
 
 void Connection::set_timeout() {
-  if (core_->cfg.idle_timeout_s > 0) stream_.expires_after(seconds_to_duration(core_->cfg.idle_timeout_s));
+  if (core_->stopping) stream_.expires_after(std::chrono::seconds(2));  // the server's stop waits for this socket
+  else if (core_->cfg.idle_timeout_s > 0) stream_.expires_after(seconds_to_duration(core_->cfg.idle_timeout_s));
   else stream_.expires_never();
 }
 

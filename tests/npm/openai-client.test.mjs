@@ -63,6 +63,14 @@ async function activeRequests() {
   return (await r.json()).requests.active;
 }
 
+// Requests the server ended because their client went away (/metrics).
+async function abortedRequests() {
+  const r = await fetch(`${BASE}/metrics`, { headers: { Authorization: `Bearer ${KEY}` } });
+  assert.equal(r.status, 200, '/metrics answers');
+  const m = (await r.text()).match(/^shardlm_requests_finished_total\{reason="abort"\} (\S+)$/m);
+  return m ? Number(m[1]) : 0;
+}
+
 async function waitIdle(ms) {
   const deadline = Date.now() + ms;
   let active;
@@ -229,17 +237,30 @@ test('aborting a request before its answer → APIUserAbortError; the server can
   // Not streamed: the answer (and its headers) only come when generation ends (2000
   // tokens take seconds), so aborting once the server has started it lands while the
   // client still waits for the response.
+  const abortedBefore = await abortedRequests();
   const ac = new AbortController();
+  let settled = false;
+  const t0 = Date.now();
   const p = client.completions.create({ model: MODEL, prompt: PROMPT, max_tokens: 2000, temperature: 0,
     ignore_eos: true }, { signal: ac.signal });
-  p.catch(() => {});  // handled below; keeps an early failure from being an unhandled rejection
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline && (await activeRequests()) === 0) await new Promise((r) => setTimeout(r, 20));
+  p.then(() => { settled = true; }, () => { settled = true; });  // also keeps an early failure handled
+  // Abort once the server works on it; what the polls saw is kept for the message if it never does.
+  const seen = [];
+  while (!settled && Date.now() - t0 < 10_000) {
+    const a0 = Date.now();
+    const active = await activeRequests();
+    seen.push(`${active}@${a0 - t0}+${Date.now() - a0}ms`);
+    if (active > 0) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const polls = `${seen.length} /admin/status polls (active@sent+took): ${seen.slice(0, 5).join(' ')} … ${seen.slice(-5).join(' ')}`;
+  assert.ok(!settled, `the request ended before the server showed it active (${Date.now() - t0} ms; ${polls})`);
   ac.abort();
   const e = await rejection(p);
   assert.ok(e instanceof APIUserAbortError, `got ${e?.constructor?.name}: ${e?.message}`);
   assert.ok(e instanceof OpenAI.APIUserAbortError);
   assert.equal(await waitIdle(15_000), 0, 'the server has no active request after the abort');
+  assert.equal(await abortedRequests(), abortedBefore + 1, `the server ended the request as aborted (${polls})`);
 });
 
 test('aborting a stream mid-way ends it; the server cancels it and stays healthy', async () => {

@@ -80,7 +80,9 @@ fi
 # ---- the client tests ----
 rc=0
 (cd "$WORK" && SHARDLM_URL="http://127.0.0.1:$PORT" SHARDLM_API_KEY="$KEY" SHARDLM_MODEL_ID=stories260K.gguf \
-  SHARDLM_EXPECTED_FILE="$EXPECTED" timeout 600 "$NODE" --test --test-reporter=spec openai-client.test.mjs) || rc=$?
+  SHARDLM_EXPECTED_FILE="$EXPECTED" timeout 600 "$NODE" --test --test-reporter=spec openai-client.test.mjs) \
+  > "$WORK/node-test.log" 2>&1 || rc=$?
+cat "$WORK/node-test.log"
 
 stop
 sleep 0.5
@@ -90,6 +92,11 @@ if [ "$rc" != 0 ]; then
   tail -n 40 "$RUN_DIR/server.log"
 fi
 [ -z "$left" ] || { ps -o pid,args -p "$(tr '\n' ',' <<< "$left" | sed 's/,$//')"; fail "shardlm serve processes left: $left"; }
-[ "$rc" = 0 ] || fail "openai-client.test.mjs failed (exit $rc)"
+if [ "$rc" != 0 ]; then
+  # Last, so that a caller keeping only the tail of this output still sees which test failed and why.
+  echo "---- the failing client tests ----"
+  sed -n '/failing tests:/,$p' "$WORK/node-test.log" | head -n 60
+  fail "openai-client.test.mjs failed (exit $rc)"
+fi
 rm -rf "$RUN_DIR"
 echo "PASS"
