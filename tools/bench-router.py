@@ -147,7 +147,7 @@ def case_batching(a):
 
 
 def case_concurrent(a):
-    f = Fleet(a.replicas, a.model or STORIES)
+    f = Fleet(a.replicas, a.model or STORIES, a.serve_args.split())
     l0 = loadavg()
     s = bench(f.url(), "concurrent", "router", "--levels", a.concurrency, "--requests", a.requests or 2 * a.concurrency,
               "--max-tokens", 32)
@@ -164,7 +164,7 @@ def load_phase(f, rate, duration, label):
 
 
 def case_spike(a):
-    f = Fleet(a.replicas, a.model or STORIES)
+    f = Fleet(a.replicas, a.model or STORIES, a.serve_args.split())
     smp = Sampler(f)
     smp.start()
     for rate in (10, 100, 10):
@@ -176,7 +176,7 @@ def case_spike(a):
 
 
 def case_sustained(a):
-    f = Fleet(a.replicas, a.model or STORIES)
+    f = Fleet(a.replicas, a.model or STORIES, a.serve_args.split())
     smp = Sampler(f)
     smp.start()
     s, r = load_phase(f, a.rate or 10, a.duration or 600, "sustained")
@@ -285,6 +285,8 @@ def main():
     p.add_argument("--threads", default="1")
     p.add_argument("--conversations", type=int, default=4)
     p.add_argument("--turns", type=int, default=4)
+    p.add_argument("--serve-args", default="", help="extra `shardlm serve` flags for every replica of the "
+                   "concurrent, spike and sustained cases, e.g. \"--max-num-seqs 48\"")
     a = p.parse_args()
     try:
         globals()["case_" + a.case](a)

@@ -89,6 +89,9 @@ void add_spec_flags(CLI::App* c, SpecOptions& so) {
       ->check(CLI::Range(1, 32));
   c->add_option("--spec-max-seqs", so.max_seqs, "propose only while at most this many sequences decode")
       ->check(CLI::Range(1, 4096));
+  c->add_option("--spec-probe-steps", so.probe_steps,
+                "a sequence whose drafts are accepted too rarely to pay for their rows proposes every N steps only")
+      ->check(CLI::Range(1, 1000000));
 }
 
 // `generate`: the request and the engine's runtime flags.

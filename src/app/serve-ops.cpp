@@ -114,7 +114,12 @@ json spec_json(const ServeContext& ctx) {
           {"mean_accepted_length", mean_len},
           {"accepted_by_position", s.spec_accepted_by_position},
           {"estimated_speedup", mean_len},
-          {"proposer_seconds", s.spec_proposer_s}};
+          {"proposer_seconds", s.spec_proposer_s},
+          // shardlm's own: why proposals pause (the acceptance a draft row needs is
+          // per_row × seqs / (fixed + per_row × seqs) of the measured decode step)
+          {"step_fixed_seconds", s.spec_step_fixed_s},
+          {"step_seconds_per_row", s.spec_step_per_row_s},
+          {"num_paused", s.spec_paused}};
 }
 
 // /admin/kv: bytes and blocks per tier, and the tier counters.

@@ -59,6 +59,8 @@ Status Engine::load_or_reset(const std::string& path) {
   publish();
   Status st = host_->load(path);
   if (st) st = load_draft();
+  step_cost_ = StepCost();  // another model, other row costs and acceptances
+  spec_rate_all_ = 1.0;
   if (st) {
     set_loaded_view();
     ping();

@@ -53,6 +53,7 @@ void Engine::admit(std::shared_ptr<LiveRequest> r) {
                           fmt::format("the server is busy: {} requests are waiting (--max-queue)", host_->sched().n_waiting()));
   }
   if (metrics_) metrics_->prompt_tokens_total.inc(static_cast<double>(n_prompt));
+  r->spec_rate = spec_rate_all_;  // a new sequence starts from what recent drafts achieved
   reqs_.push_back(std::move(r));
 }
 
@@ -151,10 +152,22 @@ void Engine::propose() {
   };
   const auto n_decoding = std::count_if(reqs_.begin(), reqs_.end(), [&](const auto& r) { return decoding(*r); });
   if (n_decoding == 0 || n_decoding > so.max_seqs) return;
+  // The acceptance a draft token needs to gain throughput in a step of this many sequences.
+  const double need = step_cost_.row_share(static_cast<int>(n_decoding));
   for (auto& r : reqs_) {
     if (!decoding(*r) || !r->in.speculate || r->grammar) continue;
+    if (r->spec_wait > 0) {
+      --r->spec_wait;
+      ++spec_paused_;
+      continue;
+    }
     Sequence& s = *r->seq;
-    const int k = std::min(r->spec_k > 0 ? r->spec_k : so.num_speculative_tokens, s.max_tokens - s.n_generated() - 1);
+    // Below what a row costs: one token, as a probe, then a pause (verify() ends it early
+    // when a draft is accepted).
+    const bool probe = r->spec_rate < need;
+    if (probe) r->spec_wait = so.probe_steps - 1;
+    const int want = probe ? 1 : (r->spec_k > 0 ? r->spec_k : so.num_speculative_tokens);
+    const int k = std::min(want, s.max_tokens - s.n_generated() - 1);
     if (k <= 0) continue;
     // A draft model's sampled proposals carry their distribution q for the rejection
     // test. An n-gram proposal is certain (q = 1 on its token): verify() samples its row
@@ -197,8 +210,13 @@ void Engine::verify(LiveRequest& r, const ScheduledSeq& x, std::vector<SampledRo
     ++accepted;
   }
   if (draft.empty()) return;
-  // Adapt: ask for one more than was accepted next time (at least 1, at most K).
+  // Adapt: ask for one more than was accepted next time (at least 1, at most K), and
+  // follow the share accepted (propose() compares it with what a row costs).
   r.spec_k = std::clamp(static_cast<int>(accepted) + 1, 1, opts_.spec.num_speculative_tokens);
+  const double rate = static_cast<double>(accepted) / static_cast<double>(draft.size());
+  r.spec_rate = 0.7 * r.spec_rate + 0.3 * rate;
+  spec_rate_all_ = 0.95 * spec_rate_all_ + 0.05 * rate;
+  if (accepted > 0) r.spec_wait = 0;
   ++spec_drafts_;
   spec_draft_tokens_ += draft.size();
   spec_accepted_ += accepted;
@@ -255,6 +273,12 @@ void Engine::step() {
   drop_finished();
   const double dt = secs(Clock::now() - t0);
   step_s_ += dt;
+  // Decode-only steps (every row a last token or a draft) teach the row cost; prompt
+  // chunks' rows cost differently.
+  if (opts_.spec.on() && std::all_of(p.seqs.begin(), p.seqs.end(), [](const ScheduledSeq& x) {
+        return x.n_tokens == 1 + static_cast<int>(x.draft.size());
+      }))
+    step_cost_.observe(p.n_tokens, dt);
   if (metrics_) metrics_->observe_step(dt, host_->last_collective_seconds());
 }
 

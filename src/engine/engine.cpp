@@ -179,6 +179,9 @@ void Engine::publish() {
   snap_.spec_accepted_tokens = spec_accepted_;
   snap_.spec_accepted_by_position = spec_by_pos_;
   snap_.spec_proposer_s = spec_s_;
+  snap_.spec_step_fixed_s = step_cost_.fixed_s();
+  snap_.spec_step_per_row_s = step_cost_.per_row_s();
+  snap_.spec_paused = spec_paused_;
   snap_.last_activity_unix = last_activity_unix_;
   if (!ranks_.empty()) snap_.ranks = ranks_;
   snap_.kv = host_->kv_tier_stats();

@@ -28,6 +28,7 @@
 #include "shardlm/engine/kv-tier-stats.h"
 #include "shardlm/engine/result-queue.h"
 #include "shardlm/sampling/sampling-params.h"
+#include "shardlm/spec/step-cost.h"
 #include "shardlm/tokenizer/tokenizer.h"
 
 namespace shardlm {
@@ -90,6 +91,10 @@ struct EngineSnapshot {
   uint64_t spec_drafts = 0, spec_draft_tokens = 0, spec_accepted_tokens = 0;
   std::vector<uint64_t> spec_accepted_by_position;
   double spec_proposer_s = 0;
+  // The measured cost of a decode step (spec/step-cost.h) and the sequence-steps that
+  // did not propose because their acceptance was below what a draft row costs.
+  double spec_step_fixed_s = 0, spec_step_per_row_s = 0;
+  uint64_t spec_paused = 0;
   uint64_t prefix_query_tokens = 0, prefix_hit_tokens = 0;
   double collective_s_total = 0, step_s_total = 0, load_s = 0;
   // The step collectives' deadline for a one-token step now, and its rule (cluster/step-deadline.h).
@@ -213,6 +218,9 @@ class Engine {
   uint64_t spec_drafts_ = 0, spec_draft_tokens_ = 0, spec_accepted_ = 0;
   std::vector<uint64_t> spec_by_pos_;
   double spec_s_ = 0;
+  uint64_t spec_paused_ = 0;
+  double spec_rate_all_ = 1.0;  // share of draft tokens accepted, over every sequence's recent drafts
+  StepCost step_cost_;  // fixed and per-row seconds of recent decode steps: whether a draft row pays
   std::vector<RankStats> ranks_;
   KvTierStats published_kv_;  // the tier counters already in the metrics
   uint64_t published_queries_ = 0, published_hits_ = 0;  // prefix cache totals already in the metrics

@@ -25,6 +25,8 @@ struct LiveRequest {
   bool cancelled = false;  // the client is gone: no more events
   std::unique_ptr<RequestGrammar> grammar;  // constrained output: the state after the tokens so far (admit makes it)
   int spec_k = 0;          // draft tokens to ask for next (adapts to the acceptance; 0 = start at K)
+  double spec_rate = 1.0;  // recent share of draft tokens accepted (moving average; optimistic start)
+  int spec_wait = 0;       // steps to skip before the next probing proposal
 
   // Makes the sequence and the text stream (the request is being admitted).
   void start(const Tokenizer& tok);

@@ -14,6 +14,10 @@ struct SpecOptions {
   // --spec-max-seqs: propose only while at most this many sequences decode in a step;
   // beyond, a step is compute-bound and verifying proposals would cost more than it gains.
   int max_seqs = 4;
+  // --spec-probe-steps: a sequence whose recent acceptance is below what a draft row
+  // costs (the measured share of per-row work in its steps: spec/step-cost.h) proposes
+  // one token every this many steps only, to notice when its text starts repeating.
+  int probe_steps = 16;
   std::string draft_model;         // --draft-model: the draft for mode draft (same vocabulary as the target)
   int draft_context_len = 0;       // --draft-context-len: positions the draft keeps per sequence (0: its own, <= 4096)
   // --draft-threads: compute threads of the draft on rank 0. 1 by default: while rank 0
