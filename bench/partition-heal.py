@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "scripts"))
 from serverlib import Server  # noqa: E402
-from testlib import SHARED  # noqa: E402
+from testlib import SHARED, hold_netns_hosts  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--cut", type=float, default=2.0, help="seconds the link is down")
@@ -48,6 +48,7 @@ os.chmod(agent, 0o755)
 hostfile = os.path.join(tmp, "hosts")
 with open(hostfile, "w") as f:
     f.write("localhost slots=1\nshlm-h1 slots=1\n")
+NETNS_LOCK = hold_netns_hosts()  # no test or other run cuts these links meanwhile
 hosts_sh = ["bash", os.path.join(NETNS, "netns-hosts.sh")]
 # The namespace hosts are shared by everyone on this machine: never touch a set that
 # exists (another run's, e.g. test-multihost's shlm-h1..h3), only the one made here.

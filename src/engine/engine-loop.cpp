@@ -165,7 +165,6 @@ void Engine::propose() {
     // Below what a row costs: one token, as a probe, then a pause (verify() ends it early
     // when a draft is accepted).
     const bool probe = r->spec_rate < need;
-    if (probe) r->spec_wait = so.probe_steps - 1;
     const int want = probe ? 1 : (r->spec_k > 0 ? r->spec_k : so.num_speculative_tokens);
     const int k = std::min(want, s.max_tokens - s.n_generated() - 1);
     if (k <= 0) continue;
@@ -176,6 +175,7 @@ void Engine::propose() {
     s.draft_q.clear();
     if (draft_) s.draft = draft_->propose(s.id, s.tokens, k, s.sampling, sampled ? &s.draft_q : nullptr);
     else s.draft = ngram_propose(s.tokens, so.ngram_min, so.ngram_max, k);
+    if (probe && !s.draft.empty()) r->spec_wait = so.probe_steps - 1;  // a probe was sent: pause
   }
   spec_s_ += secs(Clock::now() - t0);
 }

@@ -14,7 +14,7 @@ from testlib import Checks, mpirun, need_shared, run
 stories = need_shared("stories260K", "stories260K.gguf")
 tiny = need_shared("TinyStories-656K")
 c = Checks()
-SPEC = ["--spec-decode", "ngram", "--num-speculative-tokens", "5"]
+SPEC = ["--spec-decode", "ngram", "--num-speculative-tokens", "5", "--spec-probe-steps", "1"]
 
 # 1. generate: the same text with and without proposals.
 for model, n_tok, ranks in [(stories, 400, (1, 2, 4)), (tiny, 300, (2,))]:

@@ -27,7 +27,7 @@ stories = need_shared("stories260K", "stories260K.gguf")
 c = Checks()
 PROMPT = ("Once upon a time, there was a little girl named Lily. She loved to play outside. "
           "Once upon a time, there was a little girl named Lily. She loved to")
-NGRAM = ["--spec-decode", "ngram", "--num-speculative-tokens", "5", "--spec-max-seqs", "64"]
+NGRAM = ["--spec-decode", "ngram", "--num-speculative-tokens", "5", "--spec-max-seqs", "64", "--spec-probe-steps", "1"]
 N = 600
 
 
@@ -114,7 +114,8 @@ compare("n-gram, top_k 8 top_p 0.9", off_f, on_f, identical=True)
 tmp = tempfile.mkdtemp(prefix="shardlm-spec-sampling-")
 draft = os.path.join(tmp, "stories260K-q8_0.gguf")
 run(["quantize", stories, draft, "--type", "Q8_0"])
-DRAFT = ["--spec-decode", "draft", "--draft-model", draft, "--num-speculative-tokens", "4", "--spec-max-seqs", "64"]
+DRAFT = ["--spec-decode", "draft", "--draft-model", draft, "--num-speculative-tokens", "4", "--spec-max-seqs", "64",
+         "--spec-probe-steps", "1"]
 compare("draft model, temperature 1", off, sample_run(DRAFT))
 compare("draft model, top_k 8 top_p 0.9", off_f, sample_run(DRAFT, top_k=8, top_p=0.9))
 

@@ -17,7 +17,7 @@ import tempfile
 import time
 
 from routerlib import (leftovers, launch_replica, port_block, request, start_router, stop_replica, wait_for)
-from testlib import RUN_DIRS, SHARED, Checks, need_shared, skip
+from testlib import RUN_DIRS, SHARED, Checks, hold_netns_hosts, need_shared, skip
 
 NETNS = os.path.join(SHARED, "tools", "netns")
 NS, NS_IP, BRIDGE_IP = "shlm-h1", "10.77.0.11", "10.77.0.1"
@@ -34,6 +34,7 @@ existing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=Tru
 if NS in existing and subprocess.run(["ip", "netns", "pids", NS], capture_output=True, text=True).stdout.split():
     skip(f"namespace {NS} is in use (another multi-host run?)")
 
+NETNS_LOCK = hold_netns_hosts()  # held to the end: no other run cuts these links
 HOSTS_SH = ["bash", os.path.join(NETNS, "netns-hosts.sh")]
 c = Checks()
 H = "127.0.0.1"

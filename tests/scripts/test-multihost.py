@@ -23,7 +23,7 @@ import threading
 import time
 
 from serverlib import Server
-from testlib import BIN, SHARED, SOURCE, Checks, mpirun, need_shared, skip
+from testlib import BIN, SHARED, SOURCE, Checks, hold_netns_hosts, mpirun, need_shared, skip
 
 NETNS = os.path.join(SHARED, "tools", "netns")
 NET = "10.77.0.0/24"
@@ -72,6 +72,7 @@ def cmdline(pid):
         return []  # gone (a zombie's is empty too)
 
 
+NETNS_LOCK = hold_netns_hosts()  # held to the end: no other run cuts these links
 existing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
 busy = [n for n in existing if n.startswith("shlm-h") and ns_pids(n)]
 if busy:

@@ -16,6 +16,30 @@ def skip(reason):
     sys.exit(SKIP)
 
 
+def hold_netns_hosts(timeout_s=1800):
+    """Takes the machine-wide lock of ../shared/tools/netns's namespace hosts (shlm-h*,
+    10.77.0.0/24, one set per machine): two runs at once (two checkouts' test suites, a
+    benchmark beside a test) would cut each other's links. Waits for the holder, saying
+    so; skips after timeout_s. The lock lasts as long as the returned file is open."""
+    import fcntl
+    import time
+    d = "/run/lock" if os.path.isdir("/run/lock") else "/tmp"
+    f = open(os.path.join(d, "shardlm-netns-hosts.lock"), "w")
+    t0 = time.time()
+    said = False
+    while True:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return f
+        except BlockingIOError:
+            if not said:
+                print("waiting: another run holds the namespace hosts (shlm-h*)", flush=True)
+                said = True
+            if time.time() - t0 > timeout_s:
+                skip(f"the namespace hosts stayed in use for {timeout_s} s")
+            time.sleep(1)
+
+
 def need_shared(*parts):
     p = os.path.join(SHARED, "models", *parts)
     if not os.path.exists(p):
