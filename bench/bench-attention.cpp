@@ -1,7 +1,9 @@
-// Decode attention over a long context, per KV cache dtype and instruction-set path:
-// one token at position depth-1 of the 1.1B shape's layer (32 query heads, 4 KV heads,
-// head size 64, blocks of 16), KV filled with random rows through kv_write, 2 threads.
-// Per-layer time; a decode step runs it once per layer (22 for TinyLlama 1.1B).
+// Attention over a long context, per KV cache dtype and instruction-set path, in the
+// 1.1B shape's layer (32 query heads, 4 KV heads, head size 64, blocks of 16), KV filled
+// with random rows through kv_write, 2 threads. Per-layer time; a step runs it once per
+// layer (22 for TinyLlama 1.1B).
+//   BM_DecodeAttention: one token at position depth-1.
+//   BM_PrefillAttention: the last `chunk` positions of depth as one prompt chunk.
 //
 //   build/bench-attention --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //
@@ -25,7 +27,8 @@ namespace {
 constexpr DType kTypes[] = {DType::F16, DType::F8_E4M3, DType::I8};
 constexpr const char* kIsa[] = {"native", "avx2", "scalar"};
 
-void BM_DecodeAttention(benchmark::State& st) {
+// Runs `chunk` query tokens ending at position depth-1 (one sequence) per iteration.
+void run_attention(benchmark::State& st, int chunk) {
   const DType dt = kTypes[st.range(0)];
   const int depth = static_cast<int>(st.range(1));
   const CpuFeatures native = detect_cpu_features();
@@ -50,15 +53,17 @@ void BM_DecodeAttention(benchmark::State& st) {
       kv_write(kv, AttnTokens{n, pos.data(), tabs.data()}, k.data(), v.data());
     }
   }
-  std::vector<float> q(n_q * hd), out(q.size());
+  // q, out: [chunk, n_q, hd]
+  std::vector<float> q(static_cast<size_t>(chunk) * n_q * hd), out(q.size());
   for (auto& x : q) x = nd(rng);
   std::vector<int> q_to_kv(n_q);
   for (int h = 0; h < n_q; ++h) q_to_kv[h] = h / (n_q / n_kv);
-  const int32_t last = depth - 1;
-  const int32_t* tab = bt.data();
+  std::vector<int32_t> qpos(chunk);
+  for (int i = 0; i < chunk; ++i) qpos[i] = depth - chunk + i;
+  std::vector<const int32_t*> qtabs(chunk, bt.data());
   ThreadPool pool(2);
   for (auto _ : st) {
-    attention(kv, AttnTokens{1, &last, &tab}, q.data(), n_q, q_to_kv.data(), out.data(), pool);
+    attention(kv, AttnTokens{chunk, qpos.data(), qtabs.data()}, q.data(), n_q, q_to_kv.data(), out.data(), pool);
     benchmark::DoNotOptimize(out.data());
   }
   st.SetLabel(std::string(dtype_name(dt)) + " " + kIsa[st.range(2)]);
@@ -66,11 +71,19 @@ void BM_DecodeAttention(benchmark::State& st) {
   set_cpu_features(native);
 }
 
+void BM_DecodeAttention(benchmark::State& st) { run_attention(st, 1); }
+void BM_PrefillAttention(benchmark::State& st) { run_attention(st, static_cast<int>(st.range(3))); }
+
 }  // namespace
 
 BENCHMARK(BM_DecodeAttention)
     ->ArgsProduct({{0, 1, 2}, {2048, 16384}, {0, 1}})
     ->ArgNames({"dtype", "depth", "isa"})
     ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK(BM_PrefillAttention)
+    ->ArgsProduct({{0, 1, 2}, {512, 2048}, {0, 1}, {512}})
+    ->ArgNames({"dtype", "depth", "isa", "chunk"})
+    ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK_MAIN();

@@ -1,8 +1,9 @@
 // Paged causal attention (see attention.h).
 //
-// One job per (token, KV head): the query heads that share the KV head (GQA) are
-// processed together, so each cached K/V row is converted to f32 once per job rather
-// than once per query head. The cache is walked a block at a time: the block's K and
+// One job per (tile of a sequence's consecutive tokens, KV head): the query heads that
+// share the KV head (GQA) and the tokens of a prompt chunk (up to 16) are processed
+// together, so each cached K/V row is converted to f32 once per job rather than once
+// per query head and token. The cache is walked a block at a time: the block's K and
 // V rows of this KV head are converted into small f32 buffers, every query head
 // scores the block's positions, and the online softmax (running max m, sum l, output
 // acc) is updated once per block.
@@ -345,60 +346,82 @@ void attention(const KvLayerView& kv, const AttnTokens& t, const float* q, int n
   first[static_cast<size_t>(n_kv)] = static_cast<int>(heads.size());
   int max_group = 0;
   for (int g = 0; g < n_kv; ++g) max_group = std::max(max_group, first[g + 1] - first[g]);
+  // Tiles: runs of up to tile_max consecutive tokens of one sequence (a prompt chunk), which
+  // read the same blocks; each block's rows are converted once per tile, not per token.
+  // Every token still walks its own blocks in order with its own row count, so its
+  // result is the same whatever else is in the tile (batch invariance). Tiles shrink
+  // when a chunk is short, so there are still about four jobs per thread.
+  const int64_t tile_max = std::clamp<int64_t>(t.n * n_kv / (4 * std::max(1, pool.size())), 1, 16);
+  std::vector<int64_t> tile_start;
+  for (int64_t i = 0; i < t.n; ++i)
+    if (tile_start.empty() || i - tile_start.back() >= tile_max || t.block_table[i] != t.block_table[i - 1])
+      tile_start.push_back(i);
+  const int64_t n_tiles = static_cast<int64_t>(tile_start.size());
+  tile_start.push_back(t.n);
 
-  pool.parallel_for(t.n * n_kv, 1, [&](int64_t b, int64_t e, int) {
-    // kb, vb: [bs, hd] one block of this KV head; acc: [group, hd]; s: [bs].
+  pool.parallel_for(n_tiles * n_kv, 1, [&](int64_t b, int64_t e, int) {
+    // kb, vb: [bs, hd] one block of this KV head; acc: [tile, group, hd]; m, l: [tile, group]; s: [bs].
+    const size_t state = static_cast<size_t>(tile_max) * max_group;
     std::vector<float> kb(static_cast<size_t>(bs) * hd), vb(kb.size()), s(static_cast<size_t>(bs));
-    std::vector<float> acc(static_cast<size_t>(max_group) * hd), m(static_cast<size_t>(max_group)),
-        l(static_cast<size_t>(max_group));
+    std::vector<float> acc(state * hd), m(state), l(state);
     for (int64_t job = b; job < e; ++job) {
-      const int64_t i = job / n_kv;
+      const int64_t tile = job / n_kv;
       const int g = static_cast<int>(job % n_kv);
       const int h0 = first[static_cast<size_t>(g)], nh = first[static_cast<size_t>(g) + 1] - h0;
       if (nh == 0) continue;
-      const int32_t* bt = t.block_table[i];
-      const int32_t n_pos = t.pos[i] + 1;
+      const int64_t i0 = tile_start[static_cast<size_t>(tile)], nt = tile_start[static_cast<size_t>(tile) + 1] - i0;
+      const int32_t* bt = t.block_table[i0];
+      int32_t max_pos = 0;
+      for (int64_t u = 0; u < nt; ++u) max_pos = std::max(max_pos, t.pos[i0 + u] + 1);
       std::fill(acc.begin(), acc.end(), 0.0f);
       std::fill(m.begin(), m.end(), -std::numeric_limits<float>::infinity());
       std::fill(l.begin(), l.end(), 0.0f);
-      for (int32_t p0 = 0; p0 < n_pos; p0 += bs) {
-        const int np = std::min(bs, n_pos - p0);
+      for (int32_t p0 = 0; p0 < max_pos; p0 += bs) {
+        const int np_all = std::min(bs, max_pos - p0);
         // This block's rows of KV head g (and their scales when quantized) as f32.
         const size_t at = static_cast<size_t>(bt[p0 / bs]) * lay.block_bytes;
         const uint8_t* kblk = static_cast<const uint8_t*>(kv.k) + at;
         const uint8_t* vblk = static_cast<const uint8_t*>(kv.v) + at;
         const uint16_t* ksc = reinterpret_cast<const uint16_t*>(kblk + lay.scale_offset) + g;
         const uint16_t* vsc = reinterpret_cast<const uint16_t*>(vblk + lay.scale_offset) + g;
-        for (int j = 0; j < np; ++j) {
+        for (int j = 0; j < np_all; ++j) {
           const size_t off = j * row_bytes + static_cast<size_t>(g) * hd * lay.elem_bytes;
           const float km = quant ? fp16_to_fp32(ksc[j * n_kv]) : 1.0f, vm = quant ? fp16_to_fp32(vsc[j * n_kv]) : 1.0f;
           ops.load(kblk + off, kv.dtype, km, hd, kb.data() + j * hd);
           ops.load(vblk + off, kv.dtype, vm, hd, vb.data() + j * hd);
         }
-        for (int a = 0; a < nh; ++a) {
-          const int h = heads[static_cast<size_t>(h0 + a)];
-          const float* qh = q + (i * n_q + h) * hd;
-          float* ac = acc.data() + static_cast<size_t>(a) * hd;
-          ops.scores(qh, kb.data(), np, hd, scale, s.data());
-          float mx = m[static_cast<size_t>(a)];
-          for (int j = 0; j < np; ++j) mx = std::max(mx, s[static_cast<size_t>(j)]);
-          if (mx > m[static_cast<size_t>(a)]) {
-            const float c = std::exp(m[static_cast<size_t>(a)] - mx);  // 0 on the first block
-            l[static_cast<size_t>(a)] *= c;
-            ops.scale(ac, c, hd);
-            m[static_cast<size_t>(a)] = mx;
+        for (int64_t u = 0; u < nt; ++u) {
+          const int64_t i = i0 + u;
+          const int np = std::min(bs, t.pos[i] + 1 - p0);  // this token's rows of the block
+          if (np <= 0) continue;
+          for (int a = 0; a < nh; ++a) {
+            const int h = heads[static_cast<size_t>(h0 + a)];
+            const size_t st = static_cast<size_t>(u) * max_group + a;
+            const float* qh = q + (i * n_q + h) * hd;
+            float* ac = acc.data() + st * hd;
+            ops.scores(qh, kb.data(), np, hd, scale, s.data());
+            float mx = m[st];
+            for (int j = 0; j < np; ++j) mx = std::max(mx, s[static_cast<size_t>(j)]);
+            if (mx > m[st]) {
+              const float c = std::exp(m[st] - mx);  // 0 on the first block
+              l[st] *= c;
+              ops.scale(ac, c, hd);
+              m[st] = mx;
+            }
+            const float sum = ops.expsum(s.data(), np, mx);  // s becomes the weights
+            ops.accumulate(ac, s.data(), vb.data(), np, hd);
+            l[st] += sum;
           }
-          const float sum = ops.expsum(s.data(), np, mx);  // s becomes the weights
-          ops.accumulate(ac, s.data(), vb.data(), np, hd);
-          l[static_cast<size_t>(a)] += sum;
         }
       }
-      for (int a = 0; a < nh; ++a) {
-        const int h = heads[static_cast<size_t>(h0 + a)];
-        float* o = out + (i * n_q + h) * hd;
-        const float inv = 1.0f / l[static_cast<size_t>(a)];
-        for (int d = 0; d < hd; ++d) o[d] = acc[static_cast<size_t>(a) * hd + d] * inv;
-      }
+      for (int64_t u = 0; u < nt; ++u)
+        for (int a = 0; a < nh; ++a) {
+          const int h = heads[static_cast<size_t>(h0 + a)];
+          const size_t st = static_cast<size_t>(u) * max_group + a;
+          float* o = out + ((i0 + u) * n_q + h) * hd;
+          const float inv = 1.0f / l[st];
+          for (int d = 0; d < hd; ++d) o[d] = acc[st * hd + d] * inv;
+        }
     }
   });
 }
