@@ -228,11 +228,6 @@ void install_signal_handlers(const SignalOptions& opts) {
   // a blocked mask + sigwait: libraries (OpenBLAS, MPI) start threads before main()
   // whose masks we do not control, and the default action there would kill the process.
   g_opts = opts;
-  // A write to a closed pipe fails with EPIPE instead of ending the process: a rank's
-  // stdout is a pipe to mpirun or its daemon, and once that is gone (kill -9 of mpirun,
-  // a daemon lost with its host) the rank's next log line would otherwise kill it
-  // silently, with no EXIT AUDIT. The log file keeps every line.
-  signal(SIGPIPE, SIG_IGN);
   if (pipe2(g_fds, O_CLOEXEC) != 0) {
     LOG_WARN("signal pipe: {}", std::strerror(errno));
     return;
