@@ -33,7 +33,8 @@ rank 0 with streams running, then the fault).
 
 A cell passes when: 0 hung, 0 leftovers, an EXIT AUDIT on every rank not killed with -9,
 and either every rank exited within the bound (max(heartbeat, collective deadline) +
-slack) or, for cut_restore / slow, the server recovered and the streams completed.
+slack) or, for cut_restore / slow (run with a 12 s heartbeat and collective floor), the
+server recovered and the streams completed.
 Output: OUT/cells.json, OUT/matrix.md; the matrix is printed. Exit code 0 when every
 cell that could run passed, 1 otherwise, 2 when nothing could run (not root, no
 `ip netns`, no model), with the reason.
