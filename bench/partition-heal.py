@@ -17,6 +17,7 @@ at 120 s); 1000 caps it at 1 s on every rank's sockets (Linux 6.15 or later).
 (retransmissions, rto, backoff, cwnd, the retransmission timer), `ip -ts monitor neigh`
 on both hosts, /health every 100 ms and every token's arrival time, in DIR/rtoR-cutK/."""
 import argparse
+import fcntl
 import json
 import os
 import signal
@@ -68,6 +69,11 @@ with open(hostfile, "w") as f:
 hosts_sh = ["bash", os.path.join(NETNS, "netns-hosts.sh")]
 # The namespace hosts are shared by everyone on this machine: never touch a set that
 # exists (another run's, e.g. test-multihost's shlm-h1..h3), only the one made here.
+_lock = open(os.path.join(tempfile.gettempdir(), "shardlm-netns-shlm.lock"), "w")  # as test-multihost's
+try:
+    fcntl.flock(_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+except OSError:
+    sys.exit("another multi-host run (test-multihost?) holds the namespace hosts (shardlm-netns-shlm.lock)")
 existing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
 if any(n.startswith("shlm-h") for n in existing):
     sys.exit(f"namespace hosts exist already ({[n for n in existing if n.startswith('shlm-h')]}): another run uses "

@@ -11,6 +11,7 @@ and no client waits longer than the largest configured timeout + 10 s, that ever
 still running logs EXIT AUDIT naming the lost peer or the timed-out operation, and
 that stop_server.sh leaves no rank on any host. Needs root, `ip netns` and mpirun;
 skipped (77) otherwise."""
+import fcntl
 import json
 import os
 import shutil
@@ -72,6 +73,14 @@ def cmdline(pid):
         return []  # gone (a zombie's is empty too)
 
 
+# One multi-host run at a time on this machine: the namespace hosts shlm-h* are shared
+# (bench/partition-heal.py uses them too), and a second run that found them idle for a
+# moment between two cases tore them down under the first. The lock is held until exit.
+_lock = open(os.path.join(tempfile.gettempdir(), "shardlm-netns-shlm.lock"), "w")
+try:
+    fcntl.flock(_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+except OSError:
+    skip("another multi-host run holds the namespace hosts (shardlm-netns-shlm.lock)")
 existing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
 busy = [n for n in existing if n.startswith("shlm-h") and ns_pids(n)]
 if busy:
