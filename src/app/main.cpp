@@ -1,6 +1,7 @@
 // main(): parse flags → config → MPI init → role (ARCHITECTURE §10).
 #include <CLI/CLI.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 
@@ -200,6 +201,11 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& srv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A write to a closed pipe fails with EPIPE instead of ending the process: a rank's
+  // stdout and stderr are pipes to mpirun or its daemon, and once that reader is gone
+  // (kill -9 of mpirun, a daemon lost with its host) the next log line would otherwise
+  // end the rank silently, with no EXIT AUDIT. The log file keeps every line.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"shardlm: serve large language models from several machines as if they were one"};
   app.require_subcommand(1);
   std::string log_level = "info";

@@ -9,6 +9,7 @@
 // its graceful stop then, T seconds before the SIGTERM, and writes its EXIT AUDIT line
 // by itself shortly before the SIGKILL if the stop has not finished (a lost peer).
 #include <signal.h>
+#include <time.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -40,6 +42,10 @@ SignalOptions g_opts;
 
 int g_fds[2] = {-1, -1};
 constexpr unsigned char kFromParent = 0x80;  // the byte's top bit: sent by the parent process
+// One signal through the pipe: its number (| kFromParent) and when it arrived (CLOCK_MONOTONIC,
+// as Clock), so that mpirun's SIGKILL is reckoned from the signal, not from when this
+// process next ran (a loaded machine can hold it for seconds). 9 bytes: one atomic write.
+constexpr size_t kRecord = 1 + sizeof(int64_t);
 
 // Signal-thread state.
 double g_stop_started_s = -1;  // when the graceful stop began (seconds on Clock), -1: not yet
@@ -64,23 +70,42 @@ const char* signal_name(int sig) {
 
 void on_signal(int sig, siginfo_t* si, void*) {  // async-signal-safe
   const int saved = errno;
-  unsigned char b = static_cast<unsigned char>(sig);
-  if (si && si->si_code == SI_USER && si->si_pid == getppid()) b |= kFromParent;
-  ssize_t r = write(g_fds[1], &b, 1);
+  unsigned char rec[kRecord];
+  rec[0] = static_cast<unsigned char>(sig);
+  if (si && si->si_code == SI_USER && si->si_pid == getppid()) rec[0] |= kFromParent;
+  struct timespec ts {};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  const int64_t at = static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+  std::memcpy(rec + 1, &at, sizeof at);
+  ssize_t r = write(g_fds[1], rec, sizeof rec);
   (void)r;
   errno = saved;
 }
 
-// A thread that wakes every 100 ms: a gap of over a second means the process was stopped
-// (it records when it resumed), and it writes the EXIT AUDIT when the teardown's SIGKILL
-// is close.
+// Nanoseconds this thread has waited on a run queue (the second field of
+// /proc/thread-self/schedstat), or -1 where the kernel does not say.
+int64_t queued_ns() {
+  std::FILE* f = std::fopen("/proc/thread-self/schedstat", "r");
+  if (!f) return -1;
+  unsigned long long run = 0, wait = 0;
+  const int n = std::fscanf(f, "%llu %llu", &run, &wait);
+  std::fclose(f);
+  return n == 2 ? static_cast<int64_t>(wait) : -1;
+}
+
+// A thread that wakes every 100 ms: a gap of over a second that it did not spend waiting
+// for a CPU means the process was stopped (it records when it resumed; a loaded machine
+// can hold a runnable thread off the CPU for seconds, and that is no stop), and it writes
+// the EXIT AUDIT when the teardown's SIGKILL is close.
 void ticker() {
-  int64_t last = now_ns();
+  int64_t last = now_ns(), last_queued = queued_ns();
   for (;;) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    const int64_t t = now_ns();
-    if (t - last > 1'000'000'000) g_resumed_ns.store(t);
+    const int64_t t = now_ns(), q = queued_ns();
+    const int64_t waited_for_cpu = q >= 0 && last_queued >= 0 ? q - last_queued : 0;
+    if (t - last - waited_for_cpu > 1'000'000'000) g_resumed_ns.store(t);
     last = t;
+    last_queued = q;
     if (t >= g_audit_due_ns.load()) {
       // Audited already: the rank was exiting (stuck in MPI_Finalize); end it cleanly.
       std::string what;
@@ -106,10 +131,13 @@ bool begin_stop(int sig) {
   return true;
 }
 
-// Open MPI is tearing the job down; SIGKILL follows in about `left_s` seconds.
-void on_teardown(int sig, double left_s) {
-  const double margin = std::min(1.0, left_s / 4);
-  const int64_t due = now_ns() + static_cast<int64_t>((left_s - margin) * 1e9);
+// Open MPI is tearing the job down; SIGKILL follows about `left_s` seconds after the
+// signal arrived (`at_ns`). The margin leaves the ticker room on a machine that holds
+// this process off the CPU for a second or two.
+void on_teardown(int sig, double left_s, int64_t at_ns) {
+  const double margin = std::min(2.0, left_s / 4);
+  const int64_t due = at_ns + static_cast<int64_t>((left_s - margin) * 1e9);
+  left_s -= static_cast<double>(now_ns() - at_ns) * 1e-9;
   if (due < g_audit_due_ns.load()) g_audit_due_ns.store(due);
   if (g_stop_started_s >= 0) {
     LOG_INFO("{} from mpirun: its teardown goes on; this rank is already stopping (EXIT AUDIT in {:.1f} s at the latest)",
@@ -122,7 +150,7 @@ void on_teardown(int sig, double left_s) {
   if (!begin_stop(sig == SIGCONT ? SIGTERM : sig)) g_stop_started_s = now_s();
 }
 
-void handle(unsigned char b) {
+void handle(unsigned char b, int64_t at_ns) {
   const bool parent = (b & kFromParent) != 0 && g_opts.under_mpirun;
   const int sig = b & ~kFromParent;
   const double grace = g_opts.mpirun_sigkill_timeout_s;
@@ -133,7 +161,7 @@ void handle(unsigned char b) {
       LOG_INFO("SIGCONT from mpirun after a stop: running on");
       return;
     }
-    return on_teardown(sig, 2 * grace - 0.3);
+    return on_teardown(sig, 2 * grace, at_ns);
   }
   if (sig == SIGHUP && g_opts.world_size > 1) {
     LOG_WARN("SIGHUP ignored (running on {} ranks)", g_opts.world_size);
@@ -151,7 +179,7 @@ void handle(unsigned char b) {
       return;
     }
   }
-  if (parent && sig != SIGHUP) return on_teardown(sig, grace);
+  if (parent && sig != SIGHUP) return on_teardown(sig, grace, at_ns);
   const char* name = signal_name(sig);
   if (sig != SIGHUP && g_stop_started_s < 0) {
     LOG_INFO("{} received: stopping (send it again to exit at once)", name);
@@ -215,11 +243,17 @@ void install_signal_handlers(const SignalOptions& opts) {
   }
   std::thread([] {
     for (;;) {
-      unsigned char b = 0;
-      const ssize_t n = read(g_fds[0], &b, 1);
-      if (n < 0 && errno == EINTR) continue;
-      if (n != 1) return;
-      handle(b);
+      unsigned char rec[kRecord];
+      size_t got = 0;
+      while (got < sizeof rec) {
+        const ssize_t n = read(g_fds[0], rec + got, sizeof rec - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;
+        got += static_cast<size_t>(n);
+      }
+      int64_t at = 0;
+      std::memcpy(&at, rec + 1, sizeof at);
+      handle(rec[0], at);
     }
   }).detach();
 }

@@ -132,28 +132,6 @@ try:
     c.check(st == 200 and s["status"] == "ready" and len(s["memory"]) == 2 and s["memory"][1]["model_bytes"] > 0
             and s["requests"]["total"] >= 20 and len(s["ranks"]) == 2, f"/admin/status per rank ({str(s)[:200]})")
 
-    # --- a client that disconnects mid-stream cancels its request ---
-    conn = srv.conn()
-    conn.request("POST", "/v1/completions", body=json.dumps({"prompt": PROMPT, "max_tokens": 2000, "stream": True,
-                                                              "temperature": 0, "ignore_eos": True}),
-                 headers={"Content-Type": "application/json"})
-    r = conn.getresponse()
-    r.readline()
-    conn.close()
-    # The engine notices the closed connection at its next write; wait (up to 10 s) until
-    # nothing runs and the abort is counted.
-    deadline = time.time() + 10
-    active, aborted = None, []
-    while time.time() < deadline:
-        active = srv.request("GET", "/admin/status")[2]["requests"]["active"]
-        aborted = [l for l in srv.request("GET", "/metrics")[2].splitlines()
-                   if l.startswith('shardlm_requests_finished_total{reason="abort"}')]
-        if active == 0 and aborted and float(aborted[0].split()[-1]) >= 1:
-            break
-        time.sleep(0.2)
-    c.check(active == 0 and "cancelled" in srv.log() and aborted and float(aborted[0].split()[-1]) >= 1,
-            f"disconnect cancels the request (active {active}, metrics: {aborted})")
-
     # --- unload / load ---
     st, _, _ = srv.request("POST", "/admin/unload")
     st2, _, h = srv.request("GET", "/health")
@@ -171,4 +149,37 @@ c.check(any("rank=0" in l and "cause=server_shutdown" in l for l in audits)
         and any("rank=1" in l and "cause=worker_loop_exit" in l for l in audits),
         f"EXIT AUDIT from both ranks ({audits})")
 c.check(not processes_of(srv.run_dir), "no server process left")
+
+# --- a client that disconnects cancels its request ---
+# On a server of its own whose prompt steps take 8 tokens each and pause 400 ms on every
+# rank (--test-prefill-delay-ms): a 12-step prompt keeps the request running for about
+# 5 s whatever the machine's speed, so the disconnect lands while it runs. (A plain
+# 2000-token request can finish before a loaded machine lets the HTTP thread see the
+# closed connection; then it ends as "length" and nothing is cancelled.)
+srv2 = Server(gguf, ranks=2, args=["--max-batch-tokens", "8", "--test-prefill-delay-ms", "400"])
+try:
+    conn = srv2.conn()
+    conn.request("POST", "/v1/completions", body=json.dumps({"prompt": " ".join(["Once upon a time there was a little girl."] * 8),
+                                                              "max_tokens": 1000, "stream": True, "temperature": 0,
+                                                              "ignore_eos": True}),
+                 headers={"Content-Type": "application/json"})
+    t0, running = time.time(), 0
+    while time.time() - t0 < 60 and running == 0:  # until the engine runs it (it is in its prompt then)
+        running = srv2.request("GET", "/admin/status")[2]["requests"]["active"]
+        time.sleep(0.05)
+    conn.close()  # before any answer: the connection watch sees the client go
+    deadline = time.time() + 30
+    active, aborted = None, []
+    while time.time() < deadline:
+        active = srv2.request("GET", "/admin/status")[2]["requests"]["active"]
+        aborted = [l for l in srv2.request("GET", "/metrics")[2].splitlines()
+                   if l.startswith('shardlm_requests_finished_total{reason="abort"}')]
+        if active == 0 and aborted and float(aborted[0].split()[-1]) >= 1:
+            break
+        time.sleep(0.2)
+    c.check(running == 1 and active == 0 and "cancelled" in srv2.log() and aborted and float(aborted[0].split()[-1]) >= 1,
+            f"disconnect cancels the request (it ran: {running}; active {active}, metrics: {aborted})")
+finally:
+    srv2.stop()
+c.check(not processes_of(srv2.run_dir), "no server process left (the disconnect server)")
 c.finish()
