@@ -37,6 +37,12 @@ const char* kSchemas[] = {
     R"({"type":"object","properties":{"weather":{"type":"object","properties":{"city":{"type":"string"},"unit":{"enum":["celsius","fahrenheit"]},"days":{"type":"number"}},"required":["city","unit"]},"ok":{"type":"boolean"},"note":{"type":["string","null"]}},"required":["weather","ok"]})",
     R"({"anyOf":[{"type":"array","items":{"type":"integer"},"minItems":2,"maxItems":4},{"type":"object","properties":{"k":{"const":"v"}},"required":["k"]},{"type":"null"}]})",
     R"({"type":"string"})",
+    // The keywords of real tool schemas: integer bounds, lengths, pattern, additionalProperties.
+    R"({"type":"object","properties":{"n":{"type":"integer","minimum":-40,"maximum":2500},"s":{"type":"string","minLength":3,"maxLength":6},"p":{"type":"string","pattern":"^[a-z]{1,3}-[0-9]{1,4}$"},"m":{"type":"object","additionalProperties":{"type":"integer","exclusiveMinimum":0,"exclusiveMaximum":10}}},"required":["n","s","p"]})",
+    // Formats (each ends within its pattern).
+    R"({"type":"object","properties":{"d":{"type":"string","format":"date"},"u":{"type":"string","format":"uuid"},"ip":{"type":"string","format":"ipv4"},"e":{"type":"string","format":"email"},"t":{"type":"string","format":"date-time"}},"required":["d","u","ip","e","t"]})",
+    // $ref recursion through $defs, allOf around one $ref (pydantic), oneOf.
+    R"({"$defs":{"node":{"type":"object","properties":{"v":{"oneOf":[{"type":"integer","minimum":0,"maximum":9},{"type":"string","maxLength":3}]},"kids":{"type":"array","items":{"$ref":"#/$defs/node"},"maxItems":2}},"required":["v"]}},"allOf":[{"$ref":"#/$defs/node"}]})",
 };
 
 std::vector<int32_t> allowed_ids(const g::TokenMask& m, int32_t n) {

@@ -157,11 +157,11 @@ test('bad constraints are 400s naming the param', async () => {
   const cases = [
     [{ tool_choice: { type: 'function', function: { name: 'nope' } } }, 'tool_choice'],
     [{ tools: { type: 'function' }, tool_choice: 'required' }, 'tools'],
-    [{ tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { a: { type: 'string', pattern: 'x+' } } } } }],
+    [{ tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { a: { type: 'string', not: { const: 'x' } } } } } }],
        tool_choice: 'required' }, 'tools[0].function.parameters'],
     [{ tools: [{ type: 'function', function: { name: 'f', parameters: 'not a schema' } }], tool_choice: 'required' },
       'tools[0].function.parameters'],
-    [{ tools: undefined, tool_choice: undefined, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'string', format: 'email', minLength: 3 } } } },
+    [{ tools: undefined, tool_choice: undefined, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'string', format: 'uri', minLength: 3 } } } },
       'response_format.json_schema.schema'],
     [{ tools: undefined, tool_choice: undefined, response_format: { type: 'json_schema', json_schema: { name: 'x' } } },
       'response_format.json_schema.schema'],
