@@ -58,6 +58,23 @@ const std::map<std::string, const char*>& formats() {
   return f;
 }
 
+// Conservative: false whenever an item might match a non-ASCII character.
+bool ascii_only_source(const std::string& src) {
+  for (size_t i = 0; i < src.size(); ++i) {
+    const auto c = static_cast<unsigned char>(src[i]);
+    if (c >= 0x80 || c == '.') return false;
+    if (c == '[' && i + 1 < src.size() && src[i + 1] == '^') return false;
+    if (c == '(' && i + 1 < src.size() && src[i + 1] == '?' && (i + 2 >= src.size() || src[i + 2] != ':')) return false;
+    if (c == '\\') {
+      if (i + 1 >= src.size()) return false;
+      const char e = src[++i];
+      const bool word = (e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') || (e >= '0' && e <= '9');
+      if (word && std::string("dwsbBtnrf").find(e) == std::string::npos) return false;  // \D \W \S \p \x \u ...
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 const char* format_pattern(const std::string& format) {
@@ -66,21 +83,22 @@ const char* format_pattern(const std::string& format) {
 }
 
 Result<std::shared_ptr<const Pattern>> Pattern::compile(const std::string& source) {
-  const std::string wrapped = "(?s:.*?)(?:" + source + ")";
   int err = 0;
   PCRE2_SIZE off = 0;
-  pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(wrapped.data()), wrapped.size(),
-                                 PCRE2_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_ALT_BSUX | PCRE2_ANCHORED, &err, &off,
-                                 nullptr);
+  pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(source.data()), source.size(),
+                                 PCRE2_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_ALT_BSUX, &err, &off, nullptr);
   if (!re) {
     PCRE2_UCHAR buf[256];
     pcre2_get_error_message(err, buf, sizeof buf);
-    const size_t at = off >= 11 ? off - 11 : 0;  // the offset in the source, past "(?s:.*?)(?:"
-    return Status::errorf("pattern {} does not compile: {} (at offset {})", source, reinterpret_cast<const char*>(buf), at);
+    return Status::errorf("pattern {} does not compile: {} (at offset {})", source, reinterpret_cast<const char*>(buf), off);
   }
-  (void)pcre2_jit_compile(re, PCRE2_JIT_PARTIAL_SOFT);  // the interpreter still works without JIT
+  uint32_t opts = 0;
+  pcre2_pattern_info(re, PCRE2_INFO_ALLOPTIONS, &opts);
+  (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE | PCRE2_JIT_PARTIAL_SOFT);  // the interpreter works without JIT
   std::shared_ptr<Pattern> p(new Pattern());
   p->source_ = source;
+  p->ascii_only_ = ascii_only_source(source);
+  p->anchored_ = (opts & PCRE2_ANCHORED) != 0;
   p->code_ = re;
   return std::shared_ptr<const Pattern>(std::move(p));
 }
@@ -91,9 +109,12 @@ Pattern::Verdict Pattern::check(std::string_view text) const {
   if (text.size() > kMaxPatternBytes) return Verdict::Dead;
   ThreadMatch& m = thread_match();
   // The grammar passes only whole UTF-8 characters (never a surrogate): no UTF check.
+  // Unanchored: a search, so any text can still be followed by a match (Partial).
+  const uint32_t opts = PCRE2_NO_UTF_CHECK | (anchored_ ? PCRE2_PARTIAL_SOFT : 0);
   const int rc = pcre2_match(static_cast<const pcre2_code*>(code_), reinterpret_cast<PCRE2_SPTR>(text.data()),
-                             text.size(), 0, PCRE2_PARTIAL_SOFT | PCRE2_NO_UTF_CHECK, m.md, m.ctx);
+                             text.size(), 0, opts, m.md, m.ctx);
   if (rc >= 0) return Verdict::Full;
+  if (!anchored_ && rc == PCRE2_ERROR_NOMATCH) return Verdict::Partial;
   if (rc == PCRE2_ERROR_PARTIAL) return Verdict::Partial;
   return Verdict::Dead;  // no match, or a limit reached
 }

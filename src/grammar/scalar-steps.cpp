@@ -40,6 +40,10 @@ bool all_full(const Grammar& g, const Node& n, const std::string& text) {
   return true;
 }
 
+bool all_ascii_only(const Grammar& g, const Node& n) {
+  return std::all_of(n.patterns.begin(), n.patterns.end(), [&](uint32_t p) { return g.patterns[p]->ascii_only(); });
+}
+
 // text ends inside a UTF-8 character that needs `rest` more bytes, the next in [lo, hi]:
 // does one of its completions (next byte b, the others 0x80) keep the value viable?
 bool some_utf8_completion(const Grammar& g, const Node& n, const std::string& text, uint8_t rest, uint8_t lo,
@@ -47,6 +51,7 @@ bool some_utf8_completion(const Grammar& g, const Node& n, const std::string& te
   std::string cand = text;
   cand.push_back('\0');
   cand.append(rest - 1u, '\x80');
+  if (all_ascii_only(g, n)) hi = lo;  // every non-ASCII character fares alike: one decides
   for (uint32_t b = lo; b <= hi; ++b) {
     cand[text.size()] = static_cast<char>(b);
     if (all_viable(g, n, cand)) return true;
@@ -61,9 +66,15 @@ bool some_utf8_completion(const Grammar& g, const Node& n, const std::string& te
 // always has one way on.)
 bool some_unit_completion(const Grammar& g, const Node& n, const std::string& text, uint32_t v, uint32_t digits) {
   const uint32_t span = 1u << (4 * (4 - digits)), base = v << (4 * (4 - digits));
+  const bool ascii = all_ascii_only(g, n);  // then one non-ASCII candidate stands for all
+  bool non_ascii_tried = false;
   std::string cand;
   auto viable = [&](uint32_t u) {
     if (is_surrogate(u)) return false;
+    if (u >= 0x80 && ascii) {
+      if (non_ascii_tried) return false;
+      non_ascii_tried = true;
+    }
     cand = text;
     append_utf8(cand, u);
     return all_viable(g, n, cand);
