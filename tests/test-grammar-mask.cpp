@@ -155,6 +155,30 @@ TEST(GrammarMask, TrieWalkEqualsPerTokenCheckLlama2) {
   masks_equal_per_token(*tok, 16);
 }
 
+// The in-string shortcut under maxLength (the precomputed mask less the tokens that need
+// more characters than are left) equals the trie walk at every length, on 32,000 tokens.
+TEST(GrammarMask, BoundedStringShortcutEqualsTrieWalk) {
+  auto tok = load("/models/llama2-tokenizer/tokenizer.bin");
+  if (!tok) GTEST_SKIP() << "llama2 tokenizer absent under " << shared_dir();
+  auto trie = g::TokenTrie::build(*tok);
+  for (const char* s : {R"({"type":"string","maxLength":5})", R"({"type":"string","minLength":2,"maxLength":3})"}) {
+    auto gr = g::compile(json::parse(s));
+    ASSERT_TRUE(gr);
+    g::MaskComputer mc(trie);
+    g::GrammarState st(*gr);
+    ASSERT_TRUE(st.advance("\""));
+    for (const char* more : {"", "a", "\\u00e9", "\xc3\xa9", "b", "c", "d"}) {
+      if (!st.advance(more)) break;
+      uint32_t budget = 0;
+      ASSERT_TRUE(st.in_string_body(budget)) << s << " after " << more;
+      g::TokenMask m;
+      mc.compute(st, m);
+      ASSERT_EQ(mc.mask(st), m) << s << " budget " << budget;
+      EXPECT_GT(allowed_ids(m, trie->n_vocab()).size(), 0u);
+    }
+  }
+}
+
 TEST(GrammarMask, ControlTokensNeverAndEndOnlyWhenComplete) {
   auto tok = load("/models/stories260K/tok512.bin");
   if (!tok) GTEST_SKIP() << "stories260K tokenizer absent under " << shared_dir();

@@ -277,6 +277,15 @@ bool GrammarState::in_plain_string() const {
   return n.kind == NodeKind::String && n.plain_string() && f.phase == 1 && f.utf8 == 0;
 }
 
+bool GrammarState::in_string_body(uint32_t& budget) const {
+  if (threads_.size() != 1 || threads_[0].frames.empty()) return false;
+  const Frame& f = threads_[0].frames.back();
+  const Node& n = g_->nodes[f.node];
+  if (n.kind != NodeKind::String || !n.patterns.empty() || f.phase != 1 || f.utf8 != 0 || f.unit != 0) return false;
+  budget = n.max_len == kUnbounded ? UINT32_MAX : n.max_len - std::min(f.len, n.max_len);
+  return true;
+}
+
 void GrammarState::key(std::string& out) const {
   out.clear();
   const Grammar* gp = g_.get();  // keys of different grammars never meet

@@ -24,7 +24,7 @@
 // (each at most once), enum/const values in their compact serialization, integers
 // without fraction or exponent, at most 15 integer digits, 15 fraction digits and 3
 // exponent digits, strings valid UTF-8 with JSON escapes, nesting at most
-// kMaxDepth deep. Strings under a pattern or format are at most kMaxPatternBytes bytes
+// kMaxDepth deep. Strings under a pattern or format are at most 256 bytes
 // decoded and write no \u escape of a surrogate (a character beyond U+FFFF is written
 // as UTF-8). These bounds keep every walk finite.
 //
@@ -89,6 +89,10 @@ class GrammarState {
   // One reading, inside a string literal, not within an escape or a UTF-8 character:
   // the next token's bytes matter to the rest of the stack only after a closing '"'.
   bool in_plain_string() const;
+  // One reading, in the body of a string without a pattern (a length bound allowed), not
+  // within an escape or a UTF-8 character, no surrogate half pending: true, and `budget`
+  // = the characters it may still take (UINT32_MAX: no bound).
+  bool in_string_body(uint32_t& budget) const;
   // A byte string that identifies the state and its grammar (equal keys = equal futures).
   void key(std::string& out) const;
   const Grammar& grammar() const { return *g_; }
