@@ -20,12 +20,13 @@ const MAX_TOKENS = Number(process.env.SHARDLM_MAX_TOKENS ?? 400);
 const client = new OpenAI({ baseURL: `${BASE}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 300_000 });
 
 // Parameters a random-weight model can always finish: enums, integers, booleans, a
-// bounded array and a nested object (a free string may run to max_tokens).
+// bounded array and a nested object (a free string may run to max_tokens); pydantic's
+// shapes ($defs, a $ref wrapped in allOf) and integer bounds.
 const WEATHER = {
   type: 'object',
   properties: {
     unit: { enum: ['celsius', 'fahrenheit'] },
-    days: { type: 'integer' },
+    days: { type: 'integer', minimum: 1, maximum: 14 },
     detailed: { type: 'boolean' },
   },
   required: ['unit', 'days'],
@@ -33,11 +34,13 @@ const WEATHER = {
 const ALARM = {
   type: 'object',
   properties: {
-    at: { type: 'object', properties: { hour: { type: 'integer' }, minute: { type: 'integer' } }, required: ['hour'] },
+    at: { allOf: [{ $ref: '#/$defs/T' }] },
     repeat: { type: 'array', items: { enum: ['mon', 'tue', 'wed'] }, maxItems: 2 },
     level: { anyOf: [{ type: 'null' }, { const: 3 }] },
   },
   required: ['at', 'repeat'],
+  $defs: { T: { type: 'object', properties: { hour: { type: 'integer', minimum: 0, maximum: 23 },
+    minute: { type: 'integer', exclusiveMinimum: -1, exclusiveMaximum: 60 } }, required: ['hour'] } },
 };
 const TOOLS = [
   { type: 'function', function: { name: 'get_weather', description: 'Weather forecast', parameters: WEATHER } },

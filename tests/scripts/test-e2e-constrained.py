@@ -206,7 +206,7 @@ def npm_tools(srv_model):
         if os.path.exists(out):
             os.remove(out)
         env.update(SHARDLM_URL=f"http://127.0.0.1:{srv.port}", SHARDLM_MODEL_ID=os.path.basename(srv_model),
-                   SHARDLM_MAX_TOKENS="340",  # the prompt with the tools is ~640 of the 1,024 positions
+                   SHARDLM_MAX_TOKENS="240",  # the prompt with the tools is 775 of the 1,024 positions
                    SHARDLM_OUT=out)
         r = subprocess.run([node, "--test", "--test-reporter=spec", "constrained-client.test.mjs"], cwd=work, env=env,
                            capture_output=True, text=True, timeout=900)
