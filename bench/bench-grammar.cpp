@@ -26,6 +26,8 @@ const char* kSchemas[][2] = {
     {"person", R"({"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer"},"tags":{"type":"array","items":{"type":"string"},"maxItems":3}},"required":["name","age"]})"},
     {"weather-tool", R"({"type":"object","properties":{"weather":{"type":"object","properties":{"city":{"type":"string"},"unit":{"enum":["celsius","fahrenheit"]},"days":{"type":"number"}},"required":["city","unit"]},"ok":{"type":"boolean"},"note":{"type":["string","null"]}},"required":["weather","ok"]})"},
     {"anyOf", R"({"anyOf":[{"type":"array","items":{"type":"integer"},"minItems":2,"maxItems":4},{"type":"object","properties":{"k":{"const":"v"}},"required":["k"]},{"type":"null"}]})"},
+    // pattern, formats, integer bounds, a length bound (issue 16 point 3's tool-schema keywords).
+    {"bounded-tool", R"({"type":"object","properties":{"id":{"type":"string","format":"uuid"},"when":{"type":"string","format":"date"},"code":{"type":"string","pattern":"^[A-Z]{2}-[0-9]{3,5}$"},"qty":{"type":"integer","minimum":1,"maximum":500},"note":{"type":"string","maxLength":24}},"required":["id","when","code","qty"]})"},
 };
 
 enum class Mode { Cold, Warm, NoCache };

@@ -37,6 +37,12 @@ const char* kSchemas[] = {
     R"({"type":"object","properties":{"weather":{"type":"object","properties":{"city":{"type":"string"},"unit":{"enum":["celsius","fahrenheit"]},"days":{"type":"number"}},"required":["city","unit"]},"ok":{"type":"boolean"},"note":{"type":["string","null"]}},"required":["weather","ok"]})",
     R"({"anyOf":[{"type":"array","items":{"type":"integer"},"minItems":2,"maxItems":4},{"type":"object","properties":{"k":{"const":"v"}},"required":["k"]},{"type":"null"}]})",
     R"({"type":"string"})",
+    // The keywords of real tool schemas: integer bounds, lengths, pattern, additionalProperties.
+    R"({"type":"object","properties":{"n":{"type":"integer","minimum":-40,"maximum":2500},"s":{"type":"string","minLength":3,"maxLength":6},"p":{"type":"string","pattern":"^[a-z]{1,3}-[0-9]{1,4}$"},"m":{"type":"object","additionalProperties":{"type":"integer","exclusiveMinimum":0,"exclusiveMaximum":10}}},"required":["n","s","p"]})",
+    // Formats (each ends within its pattern).
+    R"({"type":"object","properties":{"d":{"type":"string","format":"date"},"u":{"type":"string","format":"uuid"},"ip":{"type":"string","format":"ipv4"},"e":{"type":"string","format":"email"},"t":{"type":"string","format":"date-time"}},"required":["d","u","ip","e","t"]})",
+    // $ref recursion through $defs, allOf around one $ref (pydantic), oneOf.
+    R"({"$defs":{"node":{"type":"object","properties":{"v":{"oneOf":[{"type":"integer","minimum":0,"maximum":9},{"type":"string","maxLength":3}]},"kids":{"type":"array","items":{"$ref":"#/$defs/node"},"maxItems":2}},"required":["v"]}},"allOf":[{"$ref":"#/$defs/node"}]})",
 };
 
 std::vector<int32_t> allowed_ids(const g::TokenMask& m, int32_t n) {
@@ -147,6 +153,30 @@ TEST(GrammarMask, TrieWalkEqualsPerTokenCheckLlama2) {
   auto tok = load("/models/llama2-tokenizer/tokenizer.bin");
   if (!tok) GTEST_SKIP() << "llama2 tokenizer absent under " << shared_dir();
   masks_equal_per_token(*tok, 16);
+}
+
+// The in-string shortcut under maxLength (the precomputed mask less the tokens that need
+// more characters than are left) equals the trie walk at every length, on 32,000 tokens.
+TEST(GrammarMask, BoundedStringShortcutEqualsTrieWalk) {
+  auto tok = load("/models/llama2-tokenizer/tokenizer.bin");
+  if (!tok) GTEST_SKIP() << "llama2 tokenizer absent under " << shared_dir();
+  auto trie = g::TokenTrie::build(*tok);
+  for (const char* s : {R"({"type":"string","maxLength":5})", R"({"type":"string","minLength":2,"maxLength":3})"}) {
+    auto gr = g::compile(json::parse(s));
+    ASSERT_TRUE(gr);
+    g::MaskComputer mc(trie);
+    g::GrammarState st(*gr);
+    ASSERT_TRUE(st.advance("\""));
+    for (const char* more : {"", "a", "\\u00e9", "\xc3\xa9", "b", "c", "d"}) {
+      if (!st.advance(more)) break;
+      uint32_t budget = 0;
+      ASSERT_TRUE(st.in_string_body(budget)) << s << " after " << more;
+      g::TokenMask m;
+      mc.compute(st, m);
+      ASSERT_EQ(mc.mask(st), m) << s << " budget " << budget;
+      EXPECT_GT(allowed_ids(m, trie->n_vocab()).size(), 0u);
+    }
+  }
 }
 
 TEST(GrammarMask, ControlTokensNeverAndEndOnlyWhenComplete) {

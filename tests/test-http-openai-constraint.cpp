@@ -86,3 +86,24 @@ TEST(HttpOpenAiConstraint, ForcedCallsAreACallArrayOfTheListedTools) {
   ApiRequest open_choice = parsed(kTools + R"(, "tool_choice": "auto")");
   EXPECT_FALSE(open_choice.grammar);
 }
+
+// pydantic-style parameters ($defs, $ref, allOf) keep their meaning inside the call array.
+TEST(HttpOpenAiConstraint, ToolParametersWithRefsStayResolved) {
+  const std::string tools = R"("tools": [
+    {"type": "function", "function": {"name": "a", "parameters": {"type": "object", "$defs": {"P": {"type": "object",
+      "properties": {"x": {"type": "integer", "minimum": 1, "maximum": 3}}, "required": ["x"]}},
+      "properties": {"p": {"allOf": [{"$ref": "#/$defs/P"}]}, "kids": {"type": "array", "items": {"$ref": "#"}}},
+      "required": ["p"]}}},
+    {"type": "function", "function": {"name": "b", "parameters": {"type": "object", "properties": {
+      "q": {"$ref": "#/definitions/Q"}}, "definitions": {"Q": {"enum": ["r", "s"]}}}}}])";
+  for (const char* choice : {R"("required")", R"({"type": "function", "function": {"name": "a"}})"}) {
+    ApiRequest req = parsed(tools + R"(, "tool_choice": )" + choice);
+    ASSERT_TRUE(req.grammar) << choice;
+    EXPECT_TRUE(accepts(req, R"([{"name":"a","arguments":{"p":{"x":2},"kids":[{"p":{"x":3}}]}}])")) << choice;
+    EXPECT_FALSE(accepts(req, R"([{"name":"a","arguments":{"p":{"x":4}}}])")) << choice;
+    EXPECT_FALSE(accepts(req, R"([{"name":"a","arguments":{"p":{"x":1},"kids":[{"p":{}}]}}])")) << choice;
+  }
+  ApiRequest req = parsed(tools + R"(, "tool_choice": "required")");
+  EXPECT_TRUE(accepts(req, R"([{"name":"b","arguments":{"q":"s"}}])"));
+  EXPECT_FALSE(accepts(req, R"([{"name":"b","arguments":{"q":"t"}}])"));
+}

@@ -1,12 +1,12 @@
 // GrammarState: one byte at a time through every live stack (see grammar.h).
 //
-// Phases per kind:
-//   String  0 expect '"', 1 body, 2 after '\', 3 in \uXXXX (pos = hex digits seen)
-//   Number  0 start, 1 after '-', 2 leading 0, 3 int digits, 4 after '.', 5 fraction,
-//           6 after e/E, 7 after exponent sign, 8 exponent digits (pos = digits in part)
+// Phases per kind (scalars: scalar-steps.h):
 //   Array   0 expect '[', 1 after '[', 2 after an item, 3 after ','  (pos = items, saturated)
 //   Object  0 expect '{', 1 after '{', 2 in a key (pos = key trie node), 3 expect ':'
-//           (pos = property), 4 expect value, 5 after a value, 6 after ','
+//           (pos = property, kNoNode: an additional key), 4 expect value, 5 after a value,
+//           6 after ',', 7 in a key of an object with additionalProperties (pos = key trie
+//           node while the bytes follow a property's name, else 0; a '\' leaves only the
+//           property names: phase 2)
 //   AnyObject: as Object, the key is a String frame pushed at its body
 //   Literal pos = trie node (starts at the trie's root)
 // A container sets its next phase before pushing the child it waits for, so a child
@@ -15,91 +15,12 @@
 #include <algorithm>
 
 #include "grammar/grammar-nodes.h"
+#include "grammar/scalar-steps.h"
 
 namespace shardlm::grammar {
 namespace {
 
-using Stack = std::vector<Frame>;
 using Out = std::vector<Stack>;
-
-enum class Step { Consumed, Rejected, Retry };
-
-bool is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
-bool is_hex(uint8_t c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
-
-constexpr uint32_t kIntDigits = 15, kFracDigits = 15, kExpDigits = 3;
-
-Step string_step(Frame& f, uint8_t c, bool& pop) {
-  switch (f.phase) {
-    case 0: if (c != '"') return Step::Rejected; f.phase = 1; return Step::Consumed;
-    case 2:
-      if (c == 'u') { f.phase = 3; f.pos = 0; return Step::Consumed; }
-      if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' || c == 'r' || c == 't') {
-        f.phase = 1; return Step::Consumed;
-      }
-      return Step::Rejected;
-    case 3:
-      if (!is_hex(c)) return Step::Rejected;
-      if (++f.pos == 4) { f.phase = 1; f.pos = 0; }
-      return Step::Consumed;
-    default: break;
-  }
-  if (f.utf8 > 0) {
-    if (c < f.lo || c > f.hi) return Step::Rejected;
-    --f.utf8; f.lo = 0x80; f.hi = 0xBF;
-    return Step::Consumed;
-  }
-  if (c == '"') { pop = true; return Step::Consumed; }
-  if (c == '\\') { f.phase = 2; return Step::Consumed; }
-  if (c < 0x20) return Step::Rejected;
-  if (c < 0x80) return Step::Consumed;
-  f.lo = 0x80; f.hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) f.utf8 = 1;
-  else if (c == 0xE0) { f.utf8 = 2; f.lo = 0xA0; }
-  else if (c == 0xED) { f.utf8 = 2; f.hi = 0x9F; }
-  else if (c >= 0xE1 && c <= 0xEF) f.utf8 = 2;
-  else if (c == 0xF0) { f.utf8 = 3; f.lo = 0x90; }
-  else if (c >= 0xF1 && c <= 0xF3) f.utf8 = 3;
-  else if (c == 0xF4) { f.utf8 = 3; f.hi = 0x8F; }
-  else return Step::Rejected;
-  return Step::Consumed;
-}
-
-bool number_can_end(const Frame& f) { return f.phase == 2 || f.phase == 3 || f.phase == 5 || f.phase == 8; }
-
-Step number_step(Frame& f, uint8_t c, bool integer) {
-  auto digit_in = [&](uint8_t next_phase, uint32_t cap) {
-    if (f.phase != next_phase) f.pos = 0;
-    if (f.pos >= cap) return Step::Rejected;
-    f.phase = next_phase; ++f.pos;
-    return Step::Consumed;
-  };
-  switch (f.phase) {
-    case 0:
-      if (c == '-') { f.phase = 1; return Step::Consumed; }
-      [[fallthrough]];
-    case 1:
-      if (c == '0') { f.phase = 2; return Step::Consumed; }
-      if (is_digit(c)) return digit_in(3, kIntDigits);
-      return Step::Rejected;
-    case 2: case 3:
-      if (f.phase == 3 && is_digit(c)) return digit_in(3, kIntDigits);
-      if (!integer && c == '.') { f.phase = 4; return Step::Consumed; }
-      if (!integer && (c == 'e' || c == 'E')) { f.phase = 6; return Step::Consumed; }
-      return Step::Retry;
-    case 4: return is_digit(c) ? digit_in(5, kFracDigits) : Step::Rejected;
-    case 5:
-      if (is_digit(c)) return digit_in(5, kFracDigits);
-      if (c == 'e' || c == 'E') { f.phase = 6; return Step::Consumed; }
-      return Step::Retry;
-    case 6:
-      if (c == '+' || c == '-') { f.phase = 7; return Step::Consumed; }
-      [[fallthrough]];
-    case 7: return is_digit(c) ? digit_in(8, kExpDigits) : Step::Rejected;
-    case 8: return is_digit(c) ? digit_in(8, kExpDigits) : Step::Retry;
-    default: return Step::Rejected;
-  }
-}
 
 class Stepper {
  public:
@@ -108,8 +29,8 @@ class Stepper {
   // Feeds c to `s` (consumed by value: forks copy it); live results go to out_.
   void run(Stack s, uint8_t c) {
     while (true) {
-      if (s.empty()) return;  // the document already ended
-      Frame& f = s.back();
+      if (s.frames.empty()) return;  // the document already ended
+      Frame& f = s.frames.back();
       const Node& n = g_.nodes[f.node];
       switch (n.kind) {
         case NodeKind::Literal: {
@@ -117,24 +38,24 @@ class Stepper {
           const uint32_t nx = t.child(c);
           if (nx != 0) {
             f.pos = nx;
-            if (g_.tries[nx].next.empty()) s.pop_back();
+            if (g_.tries[nx].next.empty()) s.frames.pop_back();
             return emit(std::move(s));
           }
           if (t.terminal < 0) return;
-          s.pop_back();
+          s.frames.pop_back();
           continue;
         }
         case NodeKind::String: {
           bool pop = false;
-          if (string_step(f, c, pop) != Step::Consumed) return;
-          if (pop) s.pop_back();
+          if (string_step(g_, n, f, s.text, c, pop) != Step::Consumed) return;
+          if (pop) { s.frames.pop_back(); s.text.clear(); }
           return emit(std::move(s));
         }
         case NodeKind::Number: case NodeKind::Integer: {
-          const Step r = number_step(f, c, n.kind == NodeKind::Integer);
+          const Step r = n.bounded ? bounded_integer_step(n, f, c) : number_step(f, c, n.kind == NodeKind::Integer);
           if (r == Step::Rejected) return;
           if (r == Step::Consumed) return emit(std::move(s));
-          s.pop_back();
+          s.frames.pop_back();
           continue;
         }
         case NodeKind::Array: return array(std::move(s), n, c);
@@ -155,10 +76,11 @@ class Stepper {
       }
       return;
     }
-    if (s.size() >= kMaxDepth) return;
+    if (s.frames.size() >= kMaxDepth) return;
     Frame f; f.node = node;
     if (n.kind == NodeKind::Literal) f.pos = n.trie;
-    s.push_back(f);
+    s.frames.push_back(f);
+    s.text.clear();
     run(std::move(s), c);
   }
 
@@ -169,7 +91,7 @@ class Stepper {
   }
 
   void array(Stack s, const Node& n, uint8_t c) {
-    Frame& f = s.back();
+    Frame& f = s.frames.back();
     const uint32_t cap = g_.count_cap(n);
     auto item = [&]() {
       if (n.max_items != kUnbounded && f.pos >= n.max_items) return;
@@ -180,10 +102,10 @@ class Stepper {
     switch (f.phase) {
       case 0: if (c == '[') { f.phase = 1; emit(std::move(s)); } return;
       case 1:
-        if (c == ']') { if (n.min_items == 0) { s.pop_back(); emit(std::move(s)); } return; }
+        if (c == ']') { if (n.min_items == 0) { s.frames.pop_back(); emit(std::move(s)); } return; }
         return item();
       case 2:
-        if (c == ']') { if (f.pos >= n.min_items) { s.pop_back(); emit(std::move(s)); } return; }
+        if (c == ']') { if (f.pos >= n.min_items) { s.frames.pop_back(); emit(std::move(s)); } return; }
         if (c == ',' && (n.max_items == kUnbounded || f.pos < n.max_items)) { f.phase = 3; emit(std::move(s)); }
         return;
       case 3: return item();
@@ -191,21 +113,15 @@ class Stepper {
     }
   }
 
-  bool key_open(Frame& f, const Node& n) {
-    const uint32_t nx = g_.tries[n.trie].child('"');
-    if (nx == 0 || (g_.tries[nx].below & ~f.seen) == 0) return false;
-    f.phase = 2; f.pos = nx;
-    return true;
-  }
-
   void object(Stack s, const Node& n, uint8_t c) {
-    Frame& f = s.back();
+    Frame& f = s.frames.back();
+    const bool open = n.additional != kNoNode;  // keys outside props allowed
     switch (f.phase) {
       case 0: if (c == '{') { f.phase = 1; emit(std::move(s)); } return;
       case 1: case 5:
-        if (c == '}') { if ((n.required & ~f.seen) == 0) { s.pop_back(); emit(std::move(s)); } return; }
+        if (c == '}') { if ((n.required & ~f.seen) == 0) { s.frames.pop_back(); emit(std::move(s)); } return; }
         if (f.phase == 1 && c == '"' && key_open(f, n)) emit(std::move(s));
-        if (f.phase == 5 && c == ',' && (n.all & ~f.seen) != 0) { f.phase = 6; emit(std::move(s)); }
+        if (f.phase == 5 && c == ',' && (open || (n.all & ~f.seen) != 0)) { f.phase = 6; emit(std::move(s)); }
         return;
       case 6: if (c == '"' && key_open(f, n)) emit(std::move(s)); return;
       case 2: {
@@ -216,25 +132,67 @@ class Stepper {
         else f.pos = nx;
         return emit(std::move(s));
       }
+      case 7: if (open_key(f, c)) emit(std::move(s)); return;
       case 3: if (c == ':') { f.phase = 4; emit(std::move(s)); } return;
-      case 4: { const uint32_t v = n.props[f.pos]; f.phase = 5; f.pos = 0; return value(std::move(s), v, c); }
+      case 4: {
+        const uint32_t v = f.pos == kNoNode ? n.additional : n.props[f.pos];
+        f.phase = 5; f.pos = 0;
+        return value(std::move(s), v, c);
+      }
       default: return;
     }
   }
 
+  // After '"' of a key: the property-name trie (strict objects), or phase 7 (open ones).
+  bool key_open(Frame& f, const Node& n) {
+    const uint32_t nx = g_.tries[n.trie].child('"');
+    if (n.additional != kNoNode) {
+      f.phase = 7; f.pos = nx; f.utf8 = 0; f.lo = 0x80; f.hi = 0xBF;
+      return true;
+    }
+    if (nx == 0 || (g_.tries[nx].below & ~f.seen) == 0) return false;
+    f.phase = 2; f.pos = nx;
+    return true;
+  }
+
+  // A key byte of an object with additionalProperties: a property's name (each once)
+  // or any other unescaped string.
+  bool open_key(Frame& f, uint8_t c) {
+    if (f.utf8 > 0 || (c != '"' && c != '\\')) {
+      if (utf8_byte(f, c) != Step::Consumed) return false;
+      f.pos = f.pos != 0 ? g_.tries[f.pos].child(c) : 0;
+      return true;
+    }
+    const uint32_t nx = f.pos != 0 ? g_.tries[f.pos].child(c) : 0;
+    if (c == '\\') {  // escapes only inside a property's name
+      if (nx == 0 || (g_.tries[nx].below & ~f.seen) == 0) return false;
+      f.phase = 2; f.pos = nx;
+      return true;
+    }
+    const int32_t prop = nx != 0 ? g_.tries[nx].terminal : -1;
+    if (prop >= 0) {
+      if (f.seen & (uint64_t{1} << prop)) return false;  // written already
+      f.seen |= uint64_t{1} << prop;
+      f.phase = 3; f.pos = static_cast<uint32_t>(prop);
+      return true;
+    }
+    f.phase = 3; f.pos = kNoNode;
+    return true;
+  }
+
   void any_object(Stack s, uint8_t c) {
-    Frame& f = s.back();
+    Frame& f = s.frames.back();
     auto key = [&]() {
-      if (s.size() >= kMaxDepth) return;
+      if (s.frames.size() >= kMaxDepth) return;
       f.phase = 3;
       Frame k; k.node = string_node(); k.phase = 1;
-      s.push_back(k);
+      s.frames.push_back(k);
       emit(std::move(s));
     };
     switch (f.phase) {
       case 0: if (c == '{') { f.phase = 1; emit(std::move(s)); } return;
       case 1: case 5:
-        if (c == '}') { s.pop_back(); emit(std::move(s)); return; }
+        if (c == '}') { s.frames.pop_back(); emit(std::move(s)); return; }
         if (f.phase == 1 && c == '"') key();
         if (f.phase == 5 && c == ',') { f.phase = 6; emit(std::move(s)); }
         return;
@@ -262,7 +220,7 @@ GrammarState::GrammarState(std::shared_ptr<const Grammar> g) : g_(std::move(g)) 
 bool GrammarState::advance_byte(uint8_t c) {
   next_.clear();
   Stepper st(*g_, next_);
-  if (!started_) st.value({}, g_->root, c);
+  if (!started_) st.value(Stack{}, g_->root, c);
   else for (const auto& s : threads_) st.run(s, c);
   if (next_.empty()) return false;
   started_ = true;
@@ -291,10 +249,14 @@ bool GrammarState::can_accept_byte(uint8_t c) const {
 bool GrammarState::is_complete() const {
   if (!started_) return false;
   for (const auto& s : threads_) {
-    if (s.empty()) return true;
-    if (s.size() != 1) continue;
-    const Frame& f = s[0];
+    if (s.frames.empty()) return true;
+    if (s.frames.size() != 1) continue;
+    const Frame& f = s.frames[0];
     const Node& n = g_->nodes[f.node];
+    if (n.kind == NodeKind::Integer && n.bounded) {
+      if (bounded_integer_can_end(n, f)) return true;
+      continue;
+    }
     if ((n.kind == NodeKind::Number || n.kind == NodeKind::Integer) && number_can_end(f)) return true;
     if (n.kind == NodeKind::Literal && g_->tries[f.pos].terminal >= 0) return true;
   }
@@ -309,9 +271,19 @@ bool GrammarState::is_finished() const {
 }
 
 bool GrammarState::in_plain_string() const {
-  if (threads_.size() != 1 || threads_[0].empty()) return false;
-  const Frame& f = threads_[0].back();
-  return g_->nodes[f.node].kind == NodeKind::String && f.phase == 1 && f.utf8 == 0;
+  if (threads_.size() != 1 || threads_[0].frames.empty()) return false;
+  const Frame& f = threads_[0].frames.back();
+  const Node& n = g_->nodes[f.node];
+  return n.kind == NodeKind::String && n.plain_string() && f.phase == 1 && f.utf8 == 0;
+}
+
+bool GrammarState::in_string_body(uint32_t& budget) const {
+  if (threads_.size() != 1 || threads_[0].frames.empty()) return false;
+  const Frame& f = threads_[0].frames.back();
+  const Node& n = g_->nodes[f.node];
+  if (n.kind != NodeKind::String || !n.patterns.empty() || f.phase != 1 || f.utf8 != 0 || f.unit != 0) return false;
+  budget = n.max_len == kUnbounded ? UINT32_MAX : n.max_len - std::min(f.len, n.max_len);
+  return true;
 }
 
 void GrammarState::key(std::string& out) const {
@@ -321,13 +293,18 @@ void GrammarState::key(std::string& out) const {
   out.push_back(started_ ? 'S' : 'N');
   for (const auto& s : threads_) {
     out.push_back('|');
-    for (const Frame& f : s) {
+    for (const Frame& f : s.frames) {
       const uint8_t b[4] = {f.phase, f.utf8, f.lo, f.hi};
       out.append(reinterpret_cast<const char*>(&f.node), sizeof f.node);
       out.append(reinterpret_cast<const char*>(&f.pos), sizeof f.pos);
       out.append(reinterpret_cast<const char*>(&f.seen), sizeof f.seen);
+      out.append(reinterpret_cast<const char*>(&f.len), sizeof f.len);
+      out.append(reinterpret_cast<const char*>(&f.unit), sizeof f.unit);
       out.append(reinterpret_cast<const char*>(b), sizeof b);
     }
+    const auto n = static_cast<uint32_t>(s.text.size());
+    out.append(reinterpret_cast<const char*>(&n), sizeof n);
+    out.append(s.text);
   }
 }
 

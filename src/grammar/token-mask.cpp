@@ -77,6 +77,20 @@ void TokenTrie::classify_string_tokens() {
     if (st.is_complete()) string_exits_.push_back(id);
     else string_body_[static_cast<size_t>(id) >> 6] |= uint64_t{1} << (id & 63);
   }
+  // Each body token's need: the smallest maxLength whose string body takes it whole.
+  std::vector<GrammarState> bounded;  // [r]: just inside a string of maxLength r
+  for (int32_t id = 0; id < n_vocab_; ++id) {
+    if (!mask_allows(string_body_, id)) continue;
+    const std::string& p = pieces_[static_cast<size_t>(id)];
+    for (uint32_t r = 0;; ++r) {
+      if (r == bounded.size()) {
+        GrammarState s(compile(nlohmann::json{{"type", "string"}, {"maxLength", r}}).value());
+        s.advance_byte('"');
+        bounded.push_back(std::move(s));
+      }
+      if (bounded[r].can_accept(p)) { string_chars_.emplace_back(id, r); break; }
+    }
+  }
 }
 
 std::shared_ptr<const TokenTrie> TokenTrie::build(const Tokenizer& tok) {
@@ -98,13 +112,17 @@ const TokenMask& MaskComputer::mask(const GrammarState& st) {
   ++misses_;
   if (cache_.size() >= opts_.max_entries) cache_.clear();
   TokenMask& m = cache_[key_];
-  if (st.in_plain_string()) string_mask(st, m);
+  uint32_t budget = 0;
+  if (st.in_string_body(budget)) string_mask(st, budget, m);
   else compute(st, m);
   return m;
 }
 
-void MaskComputer::string_mask(const GrammarState& st, TokenMask& out) const {
+void MaskComputer::string_mask(const GrammarState& st, uint32_t budget, TokenMask& out) const {
   out = trie_->string_body();
+  if (budget != UINT32_MAX)
+    for (const auto& [id, need] : trie_->string_chars())
+      if (need > budget) out[static_cast<size_t>(id) >> 6] &= ~(uint64_t{1} << (id & 63));
   for (int32_t id : trie_->string_exits())
     if (st.can_accept(trie_->piece(id))) out[static_cast<size_t>(id) >> 6] |= uint64_t{1} << (id & 63);
 }

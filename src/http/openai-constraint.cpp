@@ -41,6 +41,24 @@ json tool_parameters(const ApiTool& t) {
   return json::parse(t.parameters);
 }
 
+// Local "$ref"s of a schema moved to `at` (a JSON pointer) inside a bigger schema point
+// where they pointed before ("#/$defs/X" -> "#AT/$defs/X"). Values (const, enum, ...)
+// are left alone.
+json rebase_refs(json s, const std::string& at) {
+  if (s.is_array()) {
+    for (auto& v : s) v = rebase_refs(std::move(v), at);
+  } else if (s.is_object()) {
+    for (auto& [k, v] : s.items()) {
+      if (k == "const" || k == "enum" || k == "default" || k == "examples") continue;
+      if (k == "$ref" && v.is_string() && v.get<std::string>().rfind('#', 0) == 0)
+        v = "#" + at + v.get<std::string>().substr(1);
+      else
+        v = rebase_refs(std::move(v), at);
+    }
+  }
+  return s;
+}
+
 }  // namespace
 
 Err parse_response_format(const json& o, ApiRequest& r) {
@@ -76,11 +94,16 @@ Err parse_response_format(const json& o, ApiRequest& r) {
 }
 
 json tool_call_schema(const ApiRequest& r) {
+  std::vector<const ApiTool*> chosen;
+  for (const ApiTool& t : r.tools)
+    if (r.tool_choice.mode != ToolChoiceMode::named || t.name == r.tool_choice.name) chosen.push_back(&t);
   json alts = json::array();
-  for (const ApiTool& t : r.tools) {
-    if (r.tool_choice.mode == ToolChoiceMode::named && t.name != r.tool_choice.name) continue;
+  for (size_t i = 0; i < chosen.size(); ++i) {
+    // Where the parameters land: /items[/anyOf/i]/properties/arguments (their $refs follow).
+    const std::string at = (chosen.size() == 1 ? "/items" : "/items/anyOf/" + std::to_string(i)) + "/properties/arguments";
     alts.push_back(json{{"type", "object"},
-                        {"properties", {{"name", {{"const", t.name}}}, {"arguments", tool_parameters(t)}}},
+                        {"properties", {{"name", {{"const", chosen[i]->name}}},
+                                        {"arguments", rebase_refs(tool_parameters(*chosen[i]), at)}}},
                         {"required", {"name", "arguments"}}});
   }
   json items = alts.size() == 1 ? alts[0] : json{{"anyOf", alts}};

@@ -20,12 +20,13 @@ const MAX_TOKENS = Number(process.env.SHARDLM_MAX_TOKENS ?? 400);
 const client = new OpenAI({ baseURL: `${BASE}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 300_000 });
 
 // Parameters a random-weight model can always finish: enums, integers, booleans, a
-// bounded array and a nested object (a free string may run to max_tokens).
+// bounded array and a nested object (a free string may run to max_tokens); pydantic's
+// shapes ($defs, a $ref wrapped in allOf) and integer bounds.
 const WEATHER = {
   type: 'object',
   properties: {
     unit: { enum: ['celsius', 'fahrenheit'] },
-    days: { type: 'integer' },
+    days: { type: 'integer', minimum: 1, maximum: 14 },
     detailed: { type: 'boolean' },
   },
   required: ['unit', 'days'],
@@ -33,11 +34,13 @@ const WEATHER = {
 const ALARM = {
   type: 'object',
   properties: {
-    at: { type: 'object', properties: { hour: { type: 'integer' }, minute: { type: 'integer' } }, required: ['hour'] },
+    at: { allOf: [{ $ref: '#/$defs/T' }] },
     repeat: { type: 'array', items: { enum: ['mon', 'tue', 'wed'] }, maxItems: 2 },
     level: { anyOf: [{ type: 'null' }, { const: 3 }] },
   },
   required: ['at', 'repeat'],
+  $defs: { T: { type: 'object', properties: { hour: { type: 'integer', minimum: 0, maximum: 23 },
+    minute: { type: 'integer', exclusiveMinimum: -1, exclusiveMaximum: 60 } }, required: ['hour'] } },
 };
 const TOOLS = [
   { type: 'function', function: { name: 'get_weather', description: 'Weather forecast', parameters: WEATHER } },
@@ -157,11 +160,11 @@ test('bad constraints are 400s naming the param', async () => {
   const cases = [
     [{ tool_choice: { type: 'function', function: { name: 'nope' } } }, 'tool_choice'],
     [{ tools: { type: 'function' }, tool_choice: 'required' }, 'tools'],
-    [{ tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { a: { type: 'string', pattern: 'x+' } } } } }],
+    [{ tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { a: { type: 'string', not: { const: 'x' } } } } } }],
        tool_choice: 'required' }, 'tools[0].function.parameters'],
     [{ tools: [{ type: 'function', function: { name: 'f', parameters: 'not a schema' } }], tool_choice: 'required' },
       'tools[0].function.parameters'],
-    [{ tools: undefined, tool_choice: undefined, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'string', format: 'email', minLength: 3 } } } },
+    [{ tools: undefined, tool_choice: undefined, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'string', format: 'uri', minLength: 3 } } } },
       'response_format.json_schema.schema'],
     [{ tools: undefined, tool_choice: undefined, response_format: { type: 'json_schema', json_schema: { name: 'x' } } },
       'response_format.json_schema.schema'],

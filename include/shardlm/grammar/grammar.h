@@ -3,18 +3,30 @@
 // schema accepts.
 //
 // Supported: type (object, array, string, number, integer, boolean, null, or a list of
-// them), properties + required (additionalProperties false is the default and the only
-// value allowed next to properties), an object without properties = any object, enum,
-// const, items + minItems/maxItems, nested objects, anyOf, and the response_format
-// shape {"type":"json_object"} (any JSON object). Annotations (title, description,
-// $schema, $comment, examples, default) are ignored. Any other keyword is an error
-// naming it and its place ("unsupported JSON schema keyword 'pattern' at /properties/a").
+// them; keywords of the other types are ignored in each branch of a list), properties +
+// required, additionalProperties (absent or false next to properties: strict, no other
+// key; true or a schema: other keys, written without escapes, take values of it), an
+// object without properties = any object, enum, const, items + minItems/maxItems, nested
+// objects, anyOf, oneOf (as anyOf: overlapping alternatives are not excluded), allOf (one
+// member, or object members whose properties agree: merged), $ref to a local JSON
+// pointer ("#", "#/$defs/NAME", "#/definitions/NAME", ...; recursion allowed),
+// minLength/maxLength (code points of the decoded value), pattern (ECMA-262 syntax via
+// PCRE2, see pattern.h), format (date, time, date-time, uuid, email, ipv4, as patterns),
+// minimum/maximum/exclusiveMinimum/exclusiveMaximum on integers (exact), and the
+// response_format shape {"type":"json_object"} (any JSON object). Annotations (title,
+// description, $schema, $comment, examples, default, $id, discriminator, $defs and
+// definitions where nothing refers to them) are ignored. Any other keyword, an unknown
+// format, bounds on a non-integer number, a remote $ref, or a $ref that points nowhere
+// is an error naming it and its place ("unsupported JSON schema keyword 'not' at
+// /properties/a").
 //
 // The language is compact JSON: no whitespace outside strings, properties in any order
 // (each at most once), enum/const values in their compact serialization, integers
 // without fraction or exponent, at most 15 integer digits, 15 fraction digits and 3
 // exponent digits, strings valid UTF-8 with JSON escapes, nesting at most
-// kMaxDepth deep. These bounds keep every walk finite.
+// kMaxDepth deep. Strings under a pattern or format are at most 256 bytes
+// decoded and write no \u escape of a surrogate (a character beyond U+FFFF is written
+// as UTF-8). These bounds keep every walk finite.
 //
 // Thread safety: a Grammar is immutable and shareable; a GrammarState belongs to one
 // thread (rank 0's step thread owns the states of its constrained requests).
@@ -40,11 +52,23 @@ class Grammar;
 struct Frame {
   uint32_t node = 0;   // index into Grammar's nodes
   uint32_t pos = 0;    // literal/key trie node, array count, digit count, \u hex count
-  uint64_t seen = 0;   // object: properties already written (bit = property index)
+  uint64_t seen = 0;   // object: properties already written (bit = property index);
+                       // bounded integer: the magnitude so far
+  uint32_t len = 0;    // length-bounded string: code points so far (saturating)
+  uint32_t unit = 0;   // string: \u value so far, bit 16 = the last character was a high
+                       // surrogate escape (length counting); bounded integer: 1 = negative
   uint8_t phase = 0;   // per-kind position (see matcher.cpp)
-  uint8_t utf8 = 0;    // string: continuation bytes still expected
-  uint8_t lo = 0x80, hi = 0xBF;  // string: range of the next continuation byte
+  uint8_t utf8 = 0;    // string or key: continuation bytes still expected
+  uint8_t lo = 0x80, hi = 0xBF;  // string or key: range of the next continuation byte
   bool operator==(const Frame&) const = default;
+};
+
+// One reading: frames bottom first, and the decoded value of the string on top when
+// that string is under a pattern (empty otherwise; strings are leaves).
+struct Stack {
+  std::vector<Frame> frames;
+  std::string text;
+  bool operator==(const Stack&) const = default;
 };
 
 // The recognizer after some bytes: every live reading (anyOf forks one per branch).
@@ -65,14 +89,18 @@ class GrammarState {
   // One reading, inside a string literal, not within an escape or a UTF-8 character:
   // the next token's bytes matter to the rest of the stack only after a closing '"'.
   bool in_plain_string() const;
+  // One reading, in the body of a string without a pattern (a length bound allowed), not
+  // within an escape or a UTF-8 character, no surrogate half pending: true, and `budget`
+  // = the characters it may still take (UINT32_MAX: no bound).
+  bool in_string_body(uint32_t& budget) const;
   // A byte string that identifies the state and its grammar (equal keys = equal futures).
   void key(std::string& out) const;
   const Grammar& grammar() const { return *g_; }
 
  private:
   std::shared_ptr<const Grammar> g_;
-  std::vector<std::vector<Frame>> threads_;  // each: a stack, bottom first
-  std::vector<std::vector<Frame>> next_;     // scratch for advance_byte
+  std::vector<Stack> threads_;  // every live reading
+  std::vector<Stack> next_;     // scratch for advance_byte
   bool started_ = false;                     // a first byte was consumed
 };
 

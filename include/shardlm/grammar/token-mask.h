@@ -8,7 +8,9 @@
 // '{' or ',' recur token after token and request after request.
 // States inside a string literal (most tokens of most answers) take a shortcut: the
 // tokens that stay in the string are a mask precomputed with the vocabulary, and only
-// the few that close it are checked against the state.
+// the few that close it are checked against the state. Under maxLength the same mask
+// less the tokens that need more characters than the state has left (each body token's
+// need is precomputed by running it through strings of maxLength 0, 1, ...).
 // Control, unknown and unused tokens are never allowed; end-of-generation tokens only
 // when the state is complete.
 //
@@ -56,6 +58,8 @@ class TokenTrie {
   // that stay inside the string, and those that close it (checked against the state).
   const TokenMask& string_body() const { return string_body_; }
   const std::vector<int32_t>& string_exits() const { return string_exits_; }
+  // Body tokens and the fewest characters a string must still allow for each to stay in it.
+  const std::vector<std::pair<int32_t, uint32_t>>& string_chars() const { return string_chars_; }
 
  private:
   void classify_string_tokens();
@@ -68,6 +72,7 @@ class TokenTrie {
   size_t max_depth_ = 0;
   TokenMask string_body_;
   std::vector<int32_t> string_exits_;
+  std::vector<std::pair<int32_t, uint32_t>> string_chars_;
 };
 
 struct MaskCacheOptions {
@@ -90,7 +95,7 @@ class MaskComputer {
 
  private:
   void walk(uint32_t node, size_t depth, TokenMask& out);
-  void string_mask(const GrammarState& st, TokenMask& out) const;
+  void string_mask(const GrammarState& st, uint32_t budget, TokenMask& out) const;
 
   std::shared_ptr<const TokenTrie> trie_;
   MaskCacheOptions opts_;
