@@ -4,9 +4,9 @@
 //
 //   mpirun -n K --bind-to none build/shardlm-perf --model M.gguf -p 512 -n 128 -r 3 -t 2
 //
-// -d/--depth N (llama-bench's -d): each test first fills the sequence's KV cache with N
-// tokens of context (prefilled in chunks of 512, not timed), then times its pp or tg
-// tokens at positions N.. — decode speed with a long context, e.g. per --kv-cache-dtype.
+// -d/--depth N (llama-bench's -d): N tokens of context in the KV cache (prefilled once, in
+// chunks of 512, not timed; every test continues from it), then each test times its pp or
+// tg tokens at positions N.. — decode speed with a long context, e.g. per --kv-cache-dtype.
 //
 // Every rank measures its read bandwidth at the same time (so ranks sharing a node
 // share it, as they do while decoding), right before and right after each generation
@@ -24,6 +24,7 @@
 #include <cstring>
 #include <numeric>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "shardlm/core/cpu-features.h"
@@ -77,32 +78,48 @@ MeanSd mean_sd(const std::vector<double>& v) {
   return r;
 }
 
-// One sequence through the step protocol: `depth` tokens of context first (untimed,
-// in chunks of 512), then `n_tokens` all at once (pp) or one per step (tg). Returns the
-// seconds of the timed steps (context and freeing not included).
-double run_seq(StepExecutor& x, BlockPool& pool, int depth, int n_tokens, bool one_per_step, uint64_t seq_id, double tmo) {
+// The context of -d/--depth: `depth` positions of KV, prefilled once (in chunks of 512,
+// untimed) and shared by every test, which continues from it in blocks of its own (a
+// partial last block is shared too: each test rewrites the positions >= depth in it).
+struct Context {
+  int depth = 0;
+  std::vector<int32_t> blocks;  // [blocks_for(depth)]
+};
+
+int32_t perf_token(int i, int32_t n_vocab) { return static_cast<int32_t>((static_cast<int64_t>(i) * 7919 + 13) % n_vocab); }
+
+// Sequence `seq_id` at positions [ctx.depth, ctx.depth + n_tokens): all at once (pp) or one
+// per step (tg); with `fill`, positions [0, ctx.depth) first, untimed, writing the
+// context's blocks. Returns the seconds of the timed steps (freeing not included).
+double run_seq(StepExecutor& x, BlockPool& pool, const Context& ctx, bool fill, int n_tokens, bool one_per_step, uint64_t seq_id,
+               double tmo) {
   RankModel& m = x.model();
   const int bs = m.config().block_size;
-  auto blocks = pool.allocate(blocks_for(depth + n_tokens, bs));
-  if (!blocks) Comm::fatal("error", "KV pool too small for the test");
+  const int depth = ctx.depth;
+  const int extra = blocks_for(depth + n_tokens, bs) - static_cast<int>(ctx.blocks.size());
+  auto own = pool.allocate(extra);
+  if (!own) Comm::fatal("error", "KV pool too small for the test");
+  std::vector<int32_t> table = ctx.blocks;
+  table.insert(table.end(), own->begin(), own->end());
   const int32_t nv = m.hparams().n_vocab;
-  auto tok = [&](int i) { return static_cast<int32_t>((static_cast<int64_t>(i) * 7919 + 13) % nv); };
   StepRows out;
   SamplingParams greedy;
   greedy.temperature = 0;
   uint64_t step = 0;
+  const int first = fill ? 0 : depth;
   // Positions [at, at + count) in one step; the first step admits the sequence.
   auto compute = [&](int at, int count) {
     StepMsg s;
     s.step_id = step++;
     std::vector<int32_t> toks;
-    for (int i = at; i < at + count; ++i) toks.push_back(tok(i));
-    if (at == 0) {
+    for (int i = at; i < at + count; ++i) toks.push_back(perf_token(i, nv));
+    if (at == first) {
       NewSeq ns;
       ns.seq_id = seq_id;
+      ns.start_pos = static_cast<uint32_t>(at);
       ns.n_prompt = static_cast<uint32_t>(depth + n_tokens);
       ns.tokens = toks;
-      ns.block_table = *blocks;
+      ns.block_table = table;
       ns.sampling = greedy;
       s.new_seqs.push_back(ns);
     } else {
@@ -111,7 +128,12 @@ double run_seq(StepExecutor& x, BlockPool& pool, int depth, int n_tokens, bool o
     s.rows.push_back({seq_id, static_cast<uint32_t>(at + count - 1)});
     if (!run_step_rank0(x, s, tmo, out)) Comm::fatal("error", "step failed");
   };
-  for (int at = 0; at < depth; at += 512) compute(at, std::min(512, depth - at));
+  if (fill) {
+    for (int at = 0; at < depth; at += 512) {
+      compute(at, std::min(512, depth - at));
+      std::fprintf(stderr, "shardlm-perf: context %d/%d\n", std::min(at + 512, depth), depth);
+    }
+  }
   const auto t0 = Clock::now();
   if (one_per_step)
     for (int i = depth; i < depth + n_tokens; ++i) compute(i, 1);
@@ -121,7 +143,7 @@ double run_seq(StepExecutor& x, BlockPool& pool, int depth, int n_tokens, bool o
   StepMsg fin;
   fin.finished.push_back(seq_id);
   (void)run_step_rank0(x, fin, tmo, out);
-  pool.release(*blocks);
+  pool.release(*own);
   return dt;
 }
 
@@ -270,11 +292,19 @@ int main(int argc, char** argv) {
   // bracketed by two measurements, and its fraction uses their mean.
   std::vector<double> pp, tg, fractions, limits, bw_sums;
   std::vector<std::vector<double>> batch_tps(batches.size());
+  Context ctx;
+  ctx.depth = depth;
+  if (depth > 0) {  // filled by the first test
+    auto bl = pool.allocate(blocks_for(depth, m.config().block_size));
+    if (!bl) Comm::fatal("error", "KV pool too small for the context");
+    ctx.blocks = *bl;
+  }
+  bool fill = depth > 0;
   for (int r = 0; r < reps; ++r) {
-    if (p > 0) pp.push_back(p / run_seq(exec, pool, depth, p, false, 1000 + r, tmo));
+    if (p > 0) pp.push_back(p / run_seq(exec, pool, ctx, std::exchange(fill, false), p, false, 1000 + r, tmo));
     if (n > 0) {
       const std::vector<double> before = bandwidth_all(threads, bw_mib);
-      tg.push_back(n / run_seq(exec, pool, depth, n, true, 2000 + r, tmo));
+      tg.push_back(n / run_seq(exec, pool, ctx, std::exchange(fill, false), n, true, 2000 + r, tmo));
       const std::vector<double> after = bandwidth_all(threads, bw_mib);
       std::vector<double> mean(before.size());
       for (size_t i = 0; i < mean.size(); ++i) mean[i] = (before[i] + after[i]) / 2;

@@ -72,7 +72,9 @@ leftovers() {
   done
 }
 
-if ! bash "$SOURCE/launch/launch_baseline.sh" --api-key "$KEY"; then
+# Prompt steps of 32 tokens that pause 250 ms each (a test aid): the abort test's request
+# then runs for seconds before its first token on any machine.
+if ! bash "$SOURCE/launch/launch_baseline.sh" --api-key "$KEY" --max-batch-tokens 32 --test-prefill-delay-ms 250; then
   tail -n 40 "$RUN_DIR/server.log" 2>/dev/null
   fail "the server did not start"
 fi
