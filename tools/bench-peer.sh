@@ -17,6 +17,9 @@
 # DIR holds llama-bench and llama-server. PEER_AVX2_LIBS (optional): a directory put first on
 # LD_LIBRARY_PATH for the avx2 peer, e.g. an AVX2 build's bin/ holding only libggml-cpu.so
 # (the one library whose code depends on the ISA flags) with PEER_AVX2=PEER_NATIVE's bin.
+# PEER_NATIVE_LIBS (optional): the same for the native level, e.g. a libggml-cpu.so built
+# with GGML_NATIVE=OFF and the CPU's AVX-512 flags named (GGML_NATIVE also compiles ggml's
+# AMX backend, whose tiles die with SIGILL on a KVM guest that does not grant them).
 # Environment (defaults): TYPES ("q4_0 q8_0 q4_k_m
 # f16"), P (512), N (128), ROUNDS (3), THREADS (2), LEVELS ("avx2 native"), BATCH
 # (1,4,8,16), STREAMS ("8 16"), SERVE_TYPE (q4_0), SERVE_TOKENS (64), SERVE_REPS (3),
@@ -37,7 +40,10 @@ mkdir -p "$OUT"
 RAW=$OUT/raw.tsv
 [ -f "$RAW" ] || printf 'round\tpart\ttype\tlevel\tengine\ttest\ttok_s\tload1\n' > "$RAW"
 
-peer_env() { if [ "$1" = avx2 ] && [ -n "${PEER_AVX2_LIBS:-}" ]; then echo "LD_LIBRARY_PATH=$PEER_AVX2_LIBS"; fi; }
+peer_env() {
+  if [ "$1" = avx2 ] && [ -n "${PEER_AVX2_LIBS:-}" ]; then echo "LD_LIBRARY_PATH=$PEER_AVX2_LIBS"; fi
+  if [ "$1" = native ] && [ -n "${PEER_NATIVE_LIBS:-}" ]; then echo "LD_LIBRARY_PATH=$PEER_NATIVE_LIBS"; fi
+}
 peer_dir() { if [ "$1" = avx2 ]; then echo "${PEER_AVX2:?set PEER_AVX2}"; else echo "${PEER_NATIVE:?set PEER_NATIVE}"; fi; }
 model() { echo "$DIR/tinyllama-1.1b-$1.gguf"; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
