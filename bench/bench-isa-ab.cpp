@@ -3,7 +3,8 @@
 // levels see the same load and their ratios stay meaningful while the absolute
 // figures drift. A benchmark program, not a test.
 //
-//   build/bench-isa-ab [-r REPS] [-t THREADS] [--rows 5632] [--cols 2048]
+//   build/bench-isa-ab [-r REPS] [-t THREADS] [--rows 5632] [--cols 2048] [--tokens 1,8,128]
+//                      [--types Q4_0,Q8_0,...]
 //
 // Time is CPU time (CLOCK_PROCESS_CPUTIME_ID: with -t 1 the matmul runs on the calling
 // thread alone), so a level is charged for the cycles it used, not for the time the
@@ -68,6 +69,9 @@ void vec_dot_matmul(const WeightView& w, const float* x, int64_t n, float* y, Th
   });
 }
 
+constexpr DType kAllTypes[] = {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K,
+                               DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::F16};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -78,6 +82,10 @@ int main(int argc, char** argv) {
   app.add_option("-t,--threads", threads)->check(CLI::PositiveNumber);
   app.add_option("--rows", rows)->check(CLI::PositiveNumber);
   app.add_option("--cols", cols)->check(CLI::PositiveNumber);
+  std::vector<int64_t> tokens = {1, 8, 128};
+  app.add_option("--tokens", tokens, "tokens per step, one table row each")->delimiter(',')->check(CLI::PositiveNumber);
+  std::vector<std::string> type_names;
+  app.add_option("--types", type_names, "weight types (default: every type below)")->delimiter(',');
   CLI11_PARSE(app, argc, argv);
   if (cols % 256 != 0) {
     std::fprintf(stderr, "--cols must be a multiple of 256 (K quants)\n");
@@ -96,7 +104,19 @@ int main(int argc, char** argv) {
   for (auto& v : wf) v = nd(g);
   std::printf("| type | tokens | path | GMAC per CPU-s (median of %d) | ratio to avx2 rows (median) |\n| --- | ---: | --- | ---: | ---: |\n",
               reps);
-  for (DType t : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::F16}) {
+  std::vector<DType> types(std::begin(kAllTypes), std::end(kAllTypes));
+  if (!type_names.empty()) {
+    types.clear();
+    for (const std::string& name : type_names) {
+      auto it = std::find_if(std::begin(kAllTypes), std::end(kAllTypes), [&](DType d) { return name == dtype_name(d); });
+      if (it == std::end(kAllTypes)) {
+        std::fprintf(stderr, "--types: unknown type '%s'\n", name.c_str());
+        return 2;
+      }
+      types.push_back(*it);
+    }
+  }
+  for (DType t : types) {
     const size_t rb = dtype_row_bytes(t, cols);
     std::vector<uint8_t> q(rb * static_cast<size_t>(rows));
     for (int64_t r = 0; r < rows; ++r) (void)quantize_row(t, wf.data() + r * cols, q.data() + r * rb, cols);
@@ -114,7 +134,7 @@ int main(int argc, char** argv) {
     const bool vnni_rows = t == DType::Q4_1 || t == DType::Q5_0 || t == DType::Q5_1;
     if (has("vnni")) paths.push_back({"vnni", "vnni", !packed.empty() && !vnni_rows});
     if (!has("avx2")) paths = {{"scalar rows", "scalar", false}};
-    for (int64_t n : {int64_t{1}, int64_t{8}, int64_t{128}}) {
+    for (int64_t n : tokens) {
       std::vector<float> x(static_cast<size_t>(n * cols)), y(static_cast<size_t>(n * rows));
       for (auto& v : x) v = nd(g);
       std::vector<std::vector<double>> secs(paths.size());
@@ -123,7 +143,7 @@ int main(int argc, char** argv) {
           set_cpu_features(mask_features(native, paths[p].level).value());
           WeightView w{t, rows, cols, rb, paths[p].panel ? packed.data() : q.data(),
                        paths[p].panel ? WeightLayout::Panel32 : WeightLayout::Rows};
-          const int inner = n == 1 ? 8 : 1;  // decode: several steps per sample
+          const int inner = n < 8 ? 8 : 1;  // short steps: several per sample
           const double t0 = cpu_seconds();
           for (int k = 0; k < inner; ++k)
             if (paths[p].vec_dot)
