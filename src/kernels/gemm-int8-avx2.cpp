@@ -27,6 +27,9 @@ namespace shardlm::gemm_int8_detail {
 namespace {
 
 constexpr int kStepBytes = 128;  // one step of 4 codes for the 32 rows of a panel
+// Bytes a panel's first tile prefetches ahead of the block it reads: 1-4 KiB measured
+// on Zen 3 (tg128 Q4_0 +15 %, Q4_K_M +20 %), 2 KiB the best of them.
+constexpr int64_t kAhead = 2048;
 
 struct XView {
   const int8_t* q;
