@@ -105,12 +105,16 @@ int64_t f32_scalar(int64_t iters) {
 
 using Loop = int64_t (*)(int64_t);
 
-// MACs per second of `loop` (macs MACs per iteration) on `threads` threads at once.
+// MACs per second of `loop` (macs MACs per iteration) on `threads` threads at once: the
+// best of 6 timed passes after a warm-up. A ceiling is what the machine can do, and on a
+// shared or virtual machine a pass only loses (to a neighbour, a descheduled vCPU): the
+// median of 3 passes scattered 1.8x between runs on a 2-core Zen 3 guest, the best of 6
+// is what a kernel can be held to.
 double rate(Loop loop, double macs, int threads) {
   threads = std::max(1, threads);
   std::vector<double> passes;
   volatile int64_t sink = 0;
-  for (int pass = 0; pass < 4; ++pass) {
+  for (int pass = 0; pass < 7; ++pass) {
     std::vector<std::thread> ts;
     std::vector<int64_t> part(static_cast<size_t>(threads));
     const auto t0 = std::chrono::steady_clock::now();
@@ -120,8 +124,7 @@ double rate(Loop loop, double macs, int threads) {
     for (int64_t v : part) sink = sink + v;
     if (pass > 0) passes.push_back(macs * static_cast<double>(kIters) * threads / dt);
   }
-  std::sort(passes.begin(), passes.end());
-  return passes[passes.size() / 2];
+  return *std::max_element(passes.begin(), passes.end());
 }
 
 }  // namespace

@@ -7,7 +7,7 @@
 //   f32:  vfmadd zmm (16) / ymm (8) / scalar multiply-add (1).
 // 12 independent accumulators hide the instruction latencies. A benchmark helper: it
 // runs `threads` threads at once (as decoding does) and returns MACs per second summed
-// over them (median of a few passes).
+// over them (the best of a few passes).
 #pragma once
 
 namespace shardlm {
