@@ -13,8 +13,8 @@
 // type, tokens per step): the median GMAC per CPU-second of each level over the
 // repetitions, and each level's median ratio to the float path at the avx2 level
 // ("avx2 rows": the weights left in rows, as every AVX2 CPU ran before the AVX2
-// panel kernel; for F16 "avx2 vec-dot", the path before gemm-f16.h). Panel32 weights
-// are packed once (the layout is the same at every level).
+// panel kernel; for F16 "avx2 vec-dot", what F16 rows run without gemm-f16.h). Panel32
+// and F16x8 weights are packed once (the layout is the same at every level).
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -26,6 +26,7 @@
 
 #include "shardlm/core/cpu-features.h"
 #include "shardlm/core/thread-pool.h"
+#include "shardlm/kernels/gemm-f16.h"
 #include "shardlm/kernels/gemm-int8.h"
 #include "shardlm/kernels/matmul.h"
 #include "shardlm/kernels/quant.h"
@@ -49,12 +50,12 @@ double median(std::vector<double> v) {
 struct Path {
   std::string name;  // shown
   std::string level;  // mask_features level
-  bool panel;         // Panel32 weights
-  bool vec_dot = false;  // the vec-dot kernel per token (the AVX2 F16 path before gemm-f16.h)
+  bool panel;         // Panel32 (F16: F16x8) weights
+  bool vec_dot = false;  // the vec-dot kernel per token (F16 rows without gemm-f16.h)
 };
 
-// What matmul ran for F16 at the avx2 level before gemm-f16.h (batch-invariant mode):
-// per block of 16 rows, the vec-dot kernel for every token.
+// What matmul runs for F16 rows at the avx2 level without gemm-f16.h (batch-invariant
+// mode): per block of 16 rows, the vec-dot kernel for every token.
 void vec_dot_matmul(const WeightView& w, const float* x, int64_t n, float* y, ThreadPool& pool) {
   const VecDotKernel k = vec_dot_kernel(w.type);
   pool.parallel_for(w.rows, std::max<int64_t>(16, w.rows / (4 * pool.size())), [&](int64_t r0, int64_t r1, int) {
@@ -122,9 +123,15 @@ int main(int argc, char** argv) {
     for (int64_t r = 0; r < rows; ++r) (void)quantize_row(t, wf.data() + r * cols, q.data() + r * rb, cols);
     std::vector<uint8_t> packed;
     std::vector<Path> paths = {{"avx2 rows", "avx2", false}};
-    if (t == DType::F16) paths = {{"avx2 vec-dot (before)", "avx2", false, true}, {"avx2 gemm-f16 (new)", "avx2", false}};
     set_cpu_features(mask_features(native, "avx2").value());
-    if (gemm_int8_packable(t)) {
+    if (t == DType::F16) {
+      paths = {{"avx2 vec-dot (rows)", "avx2", false, true}};
+      if (gemm_f16_supported()) {
+        packed.resize(gemm_f16_packed_weight_bytes(rows, cols));
+        gemm_f16_pack_weights(WeightView{t, rows, cols, rb, q.data()}, packed.data());
+        paths.push_back({"avx2 gemm-f16 (F16x8)", "avx2", true});
+      }
+    } else if (gemm_int8_packable(t)) {
       packed.resize(gemm_int8_packed_weight_bytes(t, rows, cols));
       gemm_int8_pack_weights(WeightView{t, rows, cols, rb, q.data()}, packed.data());
       paths.push_back({"avx2 panel", "avx2", true});
@@ -132,7 +139,7 @@ int main(int argc, char** argv) {
     }
     // AVX512-VNNI keeps Q4_1 / Q5_0 / Q5_1 as rows (their panels are the AVX2 tile's).
     const bool vnni_rows = t == DType::Q4_1 || t == DType::Q5_0 || t == DType::Q5_1;
-    if (has("vnni")) paths.push_back({"vnni", "vnni", !packed.empty() && !vnni_rows});
+    if (has("vnni")) paths.push_back({"vnni", "vnni", t != DType::F16 && !packed.empty() && !vnni_rows});
     if (!has("avx2")) paths = {{"scalar rows", "scalar", false}};
     for (int64_t n : tokens) {
       std::vector<float> x(static_cast<size_t>(n * cols)), y(static_cast<size_t>(n * rows));
@@ -142,7 +149,7 @@ int main(int argc, char** argv) {
         for (size_t p = 0; p < paths.size(); ++p) {
           set_cpu_features(mask_features(native, paths[p].level).value());
           WeightView w{t, rows, cols, rb, paths[p].panel ? packed.data() : q.data(),
-                       paths[p].panel ? WeightLayout::Panel32 : WeightLayout::Rows};
+                       !paths[p].panel ? WeightLayout::Rows : t == DType::F16 ? WeightLayout::F16x8 : WeightLayout::Panel32};
           const int inner = n < 8 ? 8 : 1;  // short steps: several per sample
           const double t0 = cpu_seconds();
           for (int k = 0; k < inner; ++k)

@@ -1,10 +1,11 @@
 // F16 weights through matmul at every kernel level of this machine (SHARDLM_ISA's
 // names), on odd shapes (rows not a multiple of any tile, columns not a multiple of 8,
-// token counts with partial tiles), single and multi row:
+// token counts with partial tiles), single and multi row, in the file's row layout and,
+// at the AVX2 level, in the F16x8 layout the loader stores there:
 //   - against a double-precision reference within the documented f32 bound;
-//   - at the AVX2 level (gemm-f16.h's kernel): bit for bit equal to a scalar emulation
-//     of the documented math (8 lanes in k order with fused multiply-add, zero-padded
-//     tail, the fixed lane tree), which also makes every row independent of the step.
+//   - F16x8 (gemm-f16.h's kernel): bit for bit equal to a scalar emulation of the
+//     documented math (fused multiply-adds in column order from +0), which also makes
+//     every row independent of the step, the row range and the thread count.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -31,19 +32,16 @@ std::vector<float> randn(size_t n, uint32_t seed) {
 
 // The documented math of one output, in scalar code.
 float emulate(const float* w, const float* x, int64_t cols) {
-  float lane[8] = {};
-  for (int64_t k = 0; k < cols; ++k) lane[k % 8] = std::fma(w[k], x[k], lane[k % 8]);
-  // Lanes past a tail got fma(0, 0, acc) = acc (acc is never -0 unless every product was).
-  float s4[4], s2[2];
-  for (int l = 0; l < 4; ++l) s4[l] = lane[l] + lane[l + 4];
-  for (int l = 0; l < 2; ++l) s2[l] = s4[l] + s4[l + 2];
-  return s2[0] + s2[1];
+  float acc = 0.0f;
+  for (int64_t k = 0; k < cols; ++k) acc = std::fma(w[k], x[k], acc);
+  return acc;
 }
 
 struct Case {
-  std::vector<uint8_t> q;  // F16 rows
-  std::vector<float> wf;   // the same values in f32 (exact)
-  WeightView w;
+  std::vector<uint8_t> q;       // F16 rows
+  std::vector<uint8_t> packed;  // the same rows in F16x8
+  std::vector<float> wf;        // the same values in f32 (exact)
+  WeightView w, wp;
 };
 
 Case make(int64_t rows, int64_t cols) {
@@ -57,6 +55,9 @@ Case make(int64_t rows, int64_t cols) {
     dequantize_row(DType::F16, c.q.data() + r * rb, c.wf.data() + r * cols, cols);
   }
   c.w = WeightView{DType::F16, rows, cols, rb, c.q.data()};
+  c.packed.resize(gemm_f16_packed_weight_bytes(rows, cols));
+  gemm_f16_pack_weights(c.w, c.packed.data());
+  c.wp = WeightView{DType::F16, rows, cols, rb, c.packed.data(), WeightLayout::F16x8};
   return c;
 }
 
@@ -82,20 +83,25 @@ TEST(GemmF16, EveryLevelWithinBoundOfDoubleReference) {
           for (int64_t n : {1, 2, 3, 4, 5, 7, 20}) {
             Case c = make(rows, cols);
             auto x = randn(static_cast<size_t>(n * cols), static_cast<uint32_t>(n + 7 * cols));
-            std::vector<float> y(static_cast<size_t>(n * rows), -7.0f), yr(y.size());
-            matmul(c.w, x.data(), n, y.data(), pool);
+            std::vector<float> yr(static_cast<size_t>(n * rows));
             matmul_ref(c.w, x.data(), n, yr.data());
-            avx2_cases += kernel;
-            for (int64_t i = 0; i < n; ++i)
-              for (int64_t r = 0; r < rows; ++r) {
-                double mag = 0;
-                for (int64_t k = 0; k < cols; ++k) mag += std::fabs(c.wf[r * cols + k] * x[i * cols + k]);
-                // vec-dot.h's float bound (other levels) covers the AVX2 kernel's (cols/8 + 3) * 2^-24.
-                const double bound = (static_cast<double>(cols) / 8 + 64) * std::ldexp(mag, -23) + 1e-30;
-                const size_t k = static_cast<size_t>(i * rows + r);
-                ASSERT_NEAR(y[k], yr[k], bound) << level << (invariant ? "" : " (speed paths)") << " " << rows << "x"
-                                                << cols << " n=" << n << " token " << i << " row " << r;
-              }
+            for (bool packed : {false, true}) {
+              if (packed && !kernel) continue;  // the loader packs F16x8 only at the AVX2 level
+              std::vector<float> y(static_cast<size_t>(n * rows), -7.0f);
+              matmul(packed ? c.wp : c.w, x.data(), n, y.data(), pool);
+              avx2_cases += packed;
+              for (int64_t i = 0; i < n; ++i)
+                for (int64_t r = 0; r < rows; ++r) {
+                  double mag = 0;
+                  for (int64_t k = 0; k < cols; ++k) mag += std::fabs(c.wf[r * cols + k] * x[i * cols + k]);
+                  // vec-dot.h's float bound (rows), gemm-f16.h's cols * 2^-24 (F16x8), with margin.
+                  const double bound = (packed ? static_cast<double>(cols) / 2 : static_cast<double>(cols) / 8) + 64;
+                  const size_t k = static_cast<size_t>(i * rows + r);
+                  ASSERT_NEAR(y[k], yr[k], bound * std::ldexp(mag, -23) + 1e-30)
+                      << level << (packed ? " F16x8" : " rows") << (invariant ? "" : " (speed paths)") << " " << rows
+                      << "x" << cols << " n=" << n << " token " << i << " row " << r;
+                }
+            }
           }
     }
   }
@@ -113,21 +119,22 @@ TEST(GemmF16, Avx2KernelEqualsScalarEmulationBitForBit) {
     GTEST_SKIP() << "no AVX2 + FMA + F16C here (cpu_features: " << describe(native) << ")";
   }
   ThreadPool one(1), three(3);
-  for (int64_t rows : {1, 2, 7, 9, 31, 45})
+  for (int64_t rows : {1, 2, 7, 9, 31, 45, 70, 130})
     for (int64_t cols : {3, 16, 23, 256, 261})
-      for (int64_t n : {1, 2, 3, 5, 6, 8, 13}) {
+      for (int64_t n : {1, 2, 3, 4, 5, 6, 8, 13}) {
         Case c = make(rows, cols);
         auto x = randn(static_cast<size_t>(n * cols), static_cast<uint32_t>(3 * n + cols));
-        // Direct calls over odd row ranges, and matmul on 1 and 3 threads.
-        std::vector<float> ya(static_cast<size_t>(n * rows)), yb(ya.size()), yc(ya.size());
-        for (int64_t r0 = 0; r0 < rows; r0 += 5) gemm_f16_rows(c.w, x.data(), n, ya.data(), rows, r0, std::min(rows, r0 + 5));
-        matmul(c.w, x.data(), n, yb.data(), one);
-        matmul(c.w, x.data(), n, yc.data(), three);
+        // Direct calls over ranges of one group and of three, and matmul on 1 and 3 threads.
+        std::vector<float> ya(static_cast<size_t>(n * rows)), yb(ya.size()), yc(ya.size()), yd(ya.size());
+        for (int64_t r0 = 0; r0 < rows; r0 += 8) gemm_f16_rows(c.wp, x.data(), n, ya.data(), rows, r0, std::min(rows, r0 + 8));
+        for (int64_t r0 = 0; r0 < rows; r0 += 24) gemm_f16_rows(c.wp, x.data(), n, yd.data(), rows, r0, std::min(rows, r0 + 24));
+        matmul(c.wp, x.data(), n, yb.data(), one);
+        matmul(c.wp, x.data(), n, yc.data(), three);
         for (int64_t i = 0; i < n; ++i)
           for (int64_t r = 0; r < rows; ++r) {
             const float want = emulate(c.wf.data() + r * cols, x.data() + i * cols, cols);
             const size_t k = static_cast<size_t>(i * rows + r);
-            for (float got : {ya[k], yb[k], yc[k]})
+            for (float got : {ya[k], yb[k], yc[k], yd[k]})
               ASSERT_EQ(std::memcmp(&got, &want, sizeof got), 0)
                   << rows << "x" << cols << " n=" << n << " token " << i << " row " << r << ": " << got << " vs " << want;
           }

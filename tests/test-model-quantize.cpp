@@ -21,6 +21,7 @@
 
 #include "shardlm/core/cpu-features.h"
 #include "shardlm/core/log.h"
+#include "shardlm/kernels/gemm-f16.h"
 #include "shardlm/kernels/gemm-int8.h"
 #include "shardlm/kernels/matmul.h"
 #include "shardlm/kernels/quant.h"
@@ -327,7 +328,9 @@ TEST(Quantize, Stories260KPanelsEqualRows) {
     ASSERT_TRUE(rows.ok() && panels.ok()) << rows.error << panels.error;
     for (const auto& l : panels.w->layers)
       for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
-        EXPECT_EQ(m->layout, m->type == DType::Q8_0 || m->type == DType::Q4_0 ? WeightLayout::Panel32 : WeightLayout::Rows);
+        EXPECT_EQ(m->layout, m->type == DType::Q8_0 || m->type == DType::Q4_0         ? WeightLayout::Panel32
+                             : m->type == DType::F16 && gemm_f16_supported() ? WeightLayout::F16x8
+                                                                              : WeightLayout::Rows);
     EXPECT_EQ(panels.w->tok_embd.layout, WeightLayout::Rows);  // rows read by token id
     EXPECT_EQ(rows.w->layers[0].wq.layout, WeightLayout::Rows);
     auto rel = [](const std::vector<float>& a, const std::vector<float>& b) {

@@ -44,7 +44,7 @@ void add_runtime_flags(CLI::App* c, RuntimeConfig& rt, bool model_required = tru
       ->check(CLI::IsMember({"f32", "f16", "bf16", "fp8_e4m3", "int8"}));
   c->add_option("--weight-dtype", rt.weight_dtype, "quantize F32/F16/BF16 weights at load: q8_0, q4_0, q4_k, q6_k, ...");
   c->add_flag("!--no-pack-weights", rt.pack_weights,
-              "keep Q8_0/Q4_0/Q4_K/Q6_K matrices in their file layout instead of 32-row panels for the AVX512-VNNI kernels");
+              "keep matrices in their file layout instead of the panels of the integer kernels (Q8_0/Q4_0/Q4_K/Q6_K) and of the AVX2 F16 kernel");
   c->add_flag("!--no-batch-invariant", rt.batch_invariant,
               "let steps of several tokens use the integer/BF16 GEMMs and sgemm: faster prompts, but a token's logits "
               "(and greedy text) then depend on what else shares its step");

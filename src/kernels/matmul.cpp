@@ -125,6 +125,13 @@ int64_t grain_for(const WeightView& w, int threads, int64_t min_rows) {
 
 void matmul(const WeightView& w, const float* x, int64_t n, float* y, ThreadPool& pool) {
   if (n <= 0 || w.rows == 0) return;
+  if (w.layout == WeightLayout::F16x8) {  // packed at the AVX2 level: every step, both modes (gemm-f16.h)
+    const int64_t groups = (w.rows + kGemmF16GroupRows - 1) / kGemmF16GroupRows;
+    pool.parallel_for(groups, std::max<int64_t>(8, groups / (4 * pool.size())), [&](int64_t g0, int64_t g1, int) {
+      gemm_f16_rows(w, x, n, y, w.rows, g0 * kGemmF16GroupRows, std::min(w.rows, g1 * kGemmF16GroupRows));
+    });
+    return;
+  }
   const bool panel = w.layout == WeightLayout::Panel32;
   // Batch-invariant: every step size takes the path of a one-token step (Panel32's
   // integer kernel is that path at every size), so no size-dependent GEMM.
@@ -155,11 +162,6 @@ void matmul(const WeightView& w, const float* x, int64_t n, float* y, ThreadPool
     pool.parallel_for(panels, 1, [&](int64_t p0, int64_t p1, int) {
       gemm_bf16_rows(w, xpd, n, y, w.rows, p0 * kGemmBf16TileRows, std::min(w.rows, p1 * kGemmBf16TileRows));
     });
-    return;
-  }
-  if (w.type == DType::F16 && gemm_f16_supported()) {  // AVX2 level: every step, both modes (gemm-f16.h)
-    pool.parallel_for(w.rows, grain_for(w, pool.size(), 32),
-                      [&](int64_t r0, int64_t r1, int) { gemm_f16_rows(w, x, n, y, w.rows, r0, r1); });
     return;
   }
   const VecDotKernel& k = kernel_for(w.type);

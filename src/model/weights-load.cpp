@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "shardlm/core/log.h"
+#include "shardlm/kernels/gemm-f16.h"
 #include "shardlm/kernels/gemm-int8.h"
 #include "shardlm/kernels/quant.h"
 #include "shardlm/model/model-arch.h"
@@ -90,9 +91,18 @@ void requantize(WeightMatrix& m, std::optional<DType> to, const std::string& nam
   m = std::move(q);
 }
 
-// LoadOptions::pack_panels: a packable matrix (gemm_int8_packable) rearranged into 32-row panels.
+// LoadOptions::pack_panels: a packable matrix (gemm_int8_packable) rearranged into
+// 32-row panels, an F16 one at the AVX2 level (gemm_f16_supported) into 8-row groups.
 bool pack_panels(WeightMatrix& m) {
-  if (m.layout != WeightLayout::Rows || !gemm_int8_packable(m.type) || m.cols % 32 != 0) return false;
+  if (m.layout != WeightLayout::Rows) return false;
+  if (m.type == DType::F16 && gemm_f16_supported()) {
+    Buffer p(gemm_f16_packed_weight_bytes(m.rows, m.cols));
+    gemm_f16_pack_weights(m.view(), p.data());
+    m.data = std::move(p);
+    m.layout = WeightLayout::F16x8;
+    return true;
+  }
+  if (!gemm_int8_packable(m.type) || m.cols % 32 != 0) return false;
   Buffer p(gemm_int8_packed_weight_bytes(m.type, m.rows, m.cols));
   gemm_int8_pack_weights(m.view(), p.data());
   m.data = std::move(p);
@@ -229,7 +239,7 @@ Result<std::unique_ptr<ModelWeights>> load_weights(const ModelSource& src, const
     SHARDLM_TRY(L.cols(tensor_name("ffn_down", l), plan.ff, lw.w_down));
     if (hooks.after_layer) SHARDLM_TRY(hooks.after_layer(l));
   }
-  if (L.packed > 0) LOG_INFO("{} Q8_0/Q4_0/Q4_K/Q6_K matrices stored as 32-row panels (integer panel kernels)", L.packed);
+  if (L.packed > 0) LOG_INFO("{} matrices stored as panels (Q8_0/Q4_0/Q4_K/Q6_K: 32-row panels for the integer kernels; F16: 8-row groups for the AVX2 kernel)", L.packed);
   return w;
 }
 

@@ -1,22 +1,31 @@
 // F16 weights against f32 activations with AVX2 + FMA + F16C, for every step size at the
 // AVX2 kernel level (CPUs without AVX-512: AMD Zen 1-3, Intel clients; SHARDLM_ISA=avx2
-// elsewhere): the weights are converted with vcvtph2ps inside the register tile (no
-// conversion pass, no f32 copy of the weights) and each converted vector is applied to
-// several tokens, so a step of B tokens reads and converts each weight row once per
-// tile of tokens instead of once per token.
+// elsewhere).
+//
+// Layout (WeightLayout::F16x8, packed at load by gemm_f16_pack_weights): rows in groups
+// of 8; group g holds, for each column k in order, the 8 rows' f16 values (16 bytes):
+//   data + g * cols * 16 + k * 16 + 2 * l = w[8g + l, k]; rows past the end are zero.
+// One vcvtph2ps then gives 8 rows' weights of one column, and a broadcast activation
+// x[t, k] multiplies them: the rows sit in the lanes, so each loaded weight vector is
+// applied to several tokens and each broadcast to several row groups, with nothing to
+// reduce across lanes at the end. (The earlier kernel over the file's row layout kept k
+// in the lanes: it loaded 8 weights and 8 activations per 8 products of a row and token
+// pair, and ran from L2 at ~0.7 of the FMA peak; this one needs a fifth of the loads.)
 //
 // Math of one output y[t, r] = sum_k w[r, k] * x[t, k], the same for every tile shape
-// (so a row is bit-identical whatever else is in the step: matmul.h's batch invariance):
-//   8 lanes, lane l accumulates k = l, l + 8, l + 16, ... in order with FMA (acc = w*x +
-//   acc, starting at +0); a column tail (cols % 8) is one more FMA step on zero-padded
-//   vectors; then the lanes are summed in a fixed tree: (l, l+4), then (l, l+2), then (0, 1).
-// Against a double sum the error is about (cols/8 + 3) * 2^-24 * sum |w*x|.
+// and row range (so a row is bit-identical whatever else is in the step: matmul.h's
+// batch invariance): acc = +0, then acc = fma(w[r, k], x[t, k], acc) for k = 0, 1, ...,
+// cols - 1 in order, in f32. Against a double sum the error is at most about
+// cols * 2^-24 * sum |w*x| (typically sqrt(cols) times that unit).
 //
-// Register tiles: 8 rows x 1 token (decode), 6 x 2, 4 x 3 (12 accumulators): loads of
-// weights, activations and the FMA ports stay balanced.
+// Register tiles (G groups of 8 rows x T tokens): 2 x 6 (12 accumulators, 2 weight
+// vectors, 1 broadcast) for the bulk of a step, 2 x 5, 2 x 4, 3 x 3, 4 x 2 for its last
+// tokens and 8 x 1 for decode; a block of 64 rows stays in L2 while every token passes
+// over it.
 //
-// Threads: pure; gemm_f16_rows is called on disjoint row ranges from the pool.
+// Threads: pure; gemm_f16_rows is called on disjoint ranges of whole groups.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 #include "shardlm/kernels/matmul.h"
@@ -25,10 +34,19 @@ namespace shardlm {
 
 // True at the AVX2 kernel level: cpu_features() has AVX2, FMA and F16C and not the
 // AVX-512 level (best_isa == Isa::Avx2). AVX-512 machines keep their own kernels.
+// The loader stores F16 matrices as F16x8 exactly when this holds.
 bool gemm_f16_supported();
 
-// y[t * ldy + r] = dot(row r of w, x[t, :]) for rows [r0, r1) of an F16 Rows weight and
-// every token t < n (x is [n, w.cols] f32). Any r0, r1, cols >= 1.
+constexpr int64_t kGemmF16GroupRows = 8;
+
+// Bytes of the F16x8 form of a [rows, cols] F16 weight (rows rounded up to 8).
+size_t gemm_f16_packed_weight_bytes(int64_t rows, int64_t cols);
+// Rows-layout F16 w -> dst (gemm_f16_packed_weight_bytes) in F16x8. Baseline code.
+void gemm_f16_pack_weights(const WeightView& w, uint8_t* dst);
+
+// y[t * ldy + r] = dot(row r of w, x[t, :]) for rows [r0, r1) of an F16x8 weight and
+// every token t < n (x is [n, w.cols] f32). r0 a multiple of 8; r1 a multiple of 8 or
+// w.rows. Only where the CPU has AVX2 + FMA + F16C (a weight packed at load).
 void gemm_f16_rows(const WeightView& w, const float* x, int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1);
 
 }  // namespace shardlm

@@ -13,14 +13,16 @@ namespace shardlm {
 //   Panel32: Q8_0 / Q4_0 / Q4_K / Q6_K (below AVX512-VNNI also Q4_1 / Q5_0 / Q5_1) rows
 //     interleaved 32 at a time for the integer kernels
 //     (gemm-int8.h: gemm_int8_pack_weights); rows padded to a multiple of 32.
-enum class WeightLayout : uint8_t { Rows = 0, Panel32 = 1 };
+//   F16x8: F16 rows interleaved 8 at a time, column by column, for the AVX2 F16 kernel
+//     (gemm-f16.h: gemm_f16_pack_weights); rows padded to a multiple of 8.
+enum class WeightLayout : uint8_t { Rows = 0, Panel32 = 1, F16x8 = 2 };
 
 // A non-owning view of a 2-D weight [rows, cols].
 struct WeightView {
   DType type = DType::F32;
   int64_t rows = 0;
   int64_t cols = 0;
-  size_t row_bytes = 0;  // bytes of one row in the type (also for Panel32)
+  size_t row_bytes = 0;  // bytes of one row in the type (also for Panel32 and F16x8)
   const uint8_t* data = nullptr;
   WeightLayout layout = WeightLayout::Rows;
 };
@@ -47,8 +49,9 @@ constexpr int64_t kMatmulInt8MinTokens = 8;
 //   - Steps of kMatmulGemmMinTokens or more (compute-bound prompt processing) on other
 //     non-F32 weights, on CPUs with AVX512-BF16: weights dequantized a panel at a time
 //     to bf16, activations to bf16, f32 accumulation (gemm-bf16.h).
-//   - F16 weights at the AVX2 kernel level (no AVX-512), every step in both modes: the
-//     register-tiled F16C kernel of gemm-f16.h (its rows do not depend on n).
+//   - F16x8 weights (F16 repacked at load at the AVX2 kernel level, no AVX-512), every
+//     step in both modes: the register-tiled F16C kernel of gemm-f16.h (its rows do
+//     not depend on n).
 //   - Quantized weights (any step) and F16/BF16 weights (steps of up to 16 tokens): the
 //     activations are converted once to the kernel's format (8-bit blocks, or f32 for
 //     F16/BF16) and each block of 16 weight rows is read once and applied to every
@@ -63,7 +66,7 @@ constexpr int64_t kMatmulInt8MinTokens = 8;
 // pool size, so greedy text does not depend on what shares a step (issue 19 point 1).
 // In this mode every step size takes the one-token path: the vec-dot kernel of the
 // type (activations quantized per token), one sgemv per token for F32 and types
-// without a kernel, and Panel32's integer kernel and the AVX2 F16 kernel (their rows
+// without a kernel, and Panel32's integer kernel and F16x8's AVX2 kernel (their rows
 // do not depend on n). A
 // multi-row kernel (an integer or BF16 GEMM) may be dispatched in this mode only if
 // its rows are bit-identical to that one-token path: the same activation format
