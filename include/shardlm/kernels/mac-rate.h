@@ -5,7 +5,8 @@
 //         vpmaddubsw + vpaddw (32 MACs per pair, the Q4 panel kernel's inner step) /
 //         scalar: none (0);
 //   f32:  vfmadd zmm (16) / ymm (8) / scalar multiply-add (1).
-// 12 independent accumulators hide the instruction latencies. A benchmark helper: it
+// 12 multiplies a loop iteration into independent accumulators (6 for the AVX2 pairs,
+// whose vpaddw has a one-cycle latency) hide the instruction latencies. A benchmark helper: it
 // runs `threads` threads at once (as decoding does) and returns MACs per second summed
 // over them (the best of a few passes).
 #pragma once
