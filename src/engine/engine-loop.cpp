@@ -98,6 +98,10 @@ void Engine::end(LiveRequest& r, FinishReason why, RequestError error) {
   audit_count_request();
   last_activity_unix_ = unix_now();
   if (draft_) draft_->forget(r.seq->id);
+  // finish() pinned the session: publish it before the reply, so a client that reads
+  // /admin/sessions after its response sees its own session (the step's publish comes
+  // after every reply of the step).
+  if (!r.seq->session.empty()) publish();
   r.send_final(why, std::move(error));
 }
 
