@@ -13,8 +13,8 @@
 // type, tokens per step): the median GMAC per CPU-second of each level over the
 // repetitions, and each level's median ratio to the float path at the avx2 level
 // ("avx2 rows": the weights left in rows, as every AVX2 CPU ran before the AVX2
-// panel kernel; for F16 "avx2 vec-dot", what F16 rows run without gemm-f16.h). Panel32
-// and F16x8 weights are packed once (the layout is the same at every level).
+// panel kernel; for F16 "avx2 vec-dot", what F16 rows run without gemm-float.h). Panel32
+// and Rows8 weights are packed once (the layout is the same at every level).
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -26,7 +26,7 @@
 
 #include "shardlm/core/cpu-features.h"
 #include "shardlm/core/thread-pool.h"
-#include "shardlm/kernels/gemm-f16.h"
+#include "shardlm/kernels/gemm-float.h"
 #include "shardlm/kernels/gemm-int8.h"
 #include "shardlm/kernels/matmul.h"
 #include "shardlm/kernels/quant.h"
@@ -50,11 +50,11 @@ double median(std::vector<double> v) {
 struct Path {
   std::string name;  // shown
   std::string level;  // mask_features level
-  bool panel;         // Panel32 (F16: F16x8) weights
-  bool vec_dot = false;  // the vec-dot kernel per token (F16 rows without gemm-f16.h)
+  bool panel;         // Panel32 (float types: Rows8) weights
+  bool vec_dot = false;  // the vec-dot kernel per token (F16 rows without gemm-float.h)
 };
 
-// What matmul runs for F16 rows at the avx2 level without gemm-f16.h (batch-invariant
+// What matmul runs for float rows at the avx2 level without gemm-float.h (batch-invariant
 // mode): per block of 16 rows, the vec-dot kernel for every token.
 void vec_dot_matmul(const WeightView& w, const float* x, int64_t n, float* y, ThreadPool& pool) {
   const VecDotKernel k = vec_dot_kernel(w.type);
@@ -71,7 +71,7 @@ void vec_dot_matmul(const WeightView& w, const float* x, int64_t n, float* y, Th
 }
 
 constexpr DType kAllTypes[] = {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K,
-                               DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::F16};
+                               DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::F16, DType::BF16, DType::F32};
 
 }  // namespace
 
@@ -124,12 +124,13 @@ int main(int argc, char** argv) {
     std::vector<uint8_t> packed;
     std::vector<Path> paths = {{"avx2 rows", "avx2", false}};
     set_cpu_features(mask_features(native, "avx2").value());
-    if (t == DType::F16) {
+    const bool fp = t == DType::F16 || t == DType::BF16 || t == DType::F32;
+    if (fp) {
       paths = {{"avx2 vec-dot (rows)", "avx2", false, true}};
-      if (gemm_f16_supported()) {
-        packed.resize(gemm_f16_packed_weight_bytes(rows, cols));
-        gemm_f16_pack_weights(WeightView{t, rows, cols, rb, q.data()}, packed.data());
-        paths.push_back({"avx2 gemm-f16 (F16x8)", "avx2", true});
+      if (gemm_float_supported(t)) {
+        packed.resize(gemm_float_packed_weight_bytes(t, rows, cols));
+        gemm_float_pack_weights(WeightView{t, rows, cols, rb, q.data()}, packed.data());
+        paths.push_back({"avx2 gemm-float (Rows8)", "avx2", true});
       }
     } else if (gemm_int8_packable(t)) {
       packed.resize(gemm_int8_packed_weight_bytes(t, rows, cols));
@@ -139,7 +140,7 @@ int main(int argc, char** argv) {
     }
     // AVX512-VNNI keeps Q4_1 / Q5_0 / Q5_1 as rows (their panels are the AVX2 tile's).
     const bool vnni_rows = t == DType::Q4_1 || t == DType::Q5_0 || t == DType::Q5_1;
-    if (has("vnni")) paths.push_back({"vnni", "vnni", t != DType::F16 && !packed.empty() && !vnni_rows});
+    if (has("vnni")) paths.push_back({"vnni", "vnni", !fp && !packed.empty() && !vnni_rows});
     if (!has("avx2")) paths = {{"scalar rows", "scalar", false}};
     for (int64_t n : tokens) {
       std::vector<float> x(static_cast<size_t>(n * cols)), y(static_cast<size_t>(n * rows));
@@ -149,7 +150,7 @@ int main(int argc, char** argv) {
         for (size_t p = 0; p < paths.size(); ++p) {
           set_cpu_features(mask_features(native, paths[p].level).value());
           WeightView w{t, rows, cols, rb, paths[p].panel ? packed.data() : q.data(),
-                       !paths[p].panel ? WeightLayout::Rows : t == DType::F16 ? WeightLayout::F16x8 : WeightLayout::Panel32};
+                       !paths[p].panel ? WeightLayout::Rows : fp ? WeightLayout::Rows8 : WeightLayout::Panel32};
           const int inner = n < 8 ? 8 : 1;  // short steps: several per sample
           const double t0 = cpu_seconds();
           for (int k = 0; k < inner; ++k)

@@ -25,7 +25,7 @@
 
 #include "shardlm/core/cpu-features.h"
 #include "shardlm/core/thread-pool.h"
-#include "shardlm/kernels/gemm-f16.h"
+#include "shardlm/kernels/gemm-float.h"
 #include "shardlm/kernels/gemm-int8.h"
 #include "shardlm/kernels/stream-read.h"
 #include "shardlm/kernels/matmul.h"
@@ -187,11 +187,11 @@ void bm_matmul(benchmark::State& state, DType t, int64_t rows, int64_t cols, int
   for (auto& v : x) v = nd(rng);
   WeightView w{t, rows, cols, m.row_bytes, m.copies[0].get()};
   std::vector<uint8_t> packed;
-  if (panel && t == DType::F16) {  // as the engine stores F16 at the AVX2 level
-    packed.resize(gemm_f16_packed_weight_bytes(rows, cols));
-    gemm_f16_pack_weights(w, packed.data());
+  if (panel && gemm_float_supported(t)) {  // as the engine stores float weights at the AVX2 level
+    packed.resize(gemm_float_packed_weight_bytes(t, rows, cols));
+    gemm_float_pack_weights(w, packed.data());
     w.data = packed.data();
-    w.layout = WeightLayout::F16x8;
+    w.layout = WeightLayout::Rows8;
   } else if (panel) {  // as the engine stores it (gemm_int8_packable types)
     packed.resize(gemm_int8_packed_weight_bytes(t, rows, cols));
     gemm_int8_pack_weights(w, packed.data());
@@ -246,11 +246,11 @@ int main(int argc, char** argv) {
   }
   for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::F16, DType::F32})
     for (bool panel : {false, true}) {
-      const bool f16x8 = t == DType::F16 && gemm_f16_supported();
-      if (panel && !gemm_int8_packable(t) && !f16x8) continue;
+      const bool rows8 = gemm_float_supported(t);
+      if (panel && !gemm_int8_packable(t) && !rows8) continue;
       for (int64_t n : {1, 16, 64, 256, 512})
         for (int threads : {1, 2})
-          benchmark::RegisterBenchmark(("matmul/" + std::string(dtype_name(t)) + (panel ? (t == DType::F16 ? "/f16x8" : "/panel32") : "") +
+          benchmark::RegisterBenchmark(("matmul/" + std::string(dtype_name(t)) + (panel ? (rows8 ? "/rows8" : "/panel32") : "") +
                                         "/2048x5632/n" + std::to_string(n) + "/t" + std::to_string(threads))
                                            .c_str(),
                                        bm_matmul, t, int64_t{2048}, int64_t{5632}, n, threads, panel)

@@ -226,7 +226,7 @@ int main(int argc, char** argv) {
   app.add_option("--kv-cache-dtype", rt.kv_cache_dtype, "KV cache element type: f32, f16, bf16, fp8_e4m3, int8")
       ->check(CLI::IsMember({"f32", "f16", "bf16", "fp8_e4m3", "int8"}));
   app.add_option("-t,--threads", rt.threads, "threads per rank (default: cores / ranks on the node)");
-  app.add_flag("!--no-pack-weights", rt.pack_weights, "keep matrices as stored (no 32-row panels for Q8_0/Q4_0/Q4_K/Q6_K, no F16x8 at the avx2 level)");
+  app.add_flag("!--no-pack-weights", rt.pack_weights, "keep matrices as stored (no 32-row panels for Q8_0/Q4_0/Q4_K/Q6_K, no Rows8 for F16/BF16/F32 at the avx2 level)");
   std::string isa;
   app.add_option("--isa", isa, "kernel level cap, as SHARDLM_ISA: scalar avx2 avxvnni avx512 vnni native");
   std::vector<int> batches;

@@ -11,7 +11,7 @@
 #include <random>
 
 #include "shardlm/core/cpu-features.h"
-#include "shardlm/kernels/gemm-f16.h"
+#include "shardlm/kernels/gemm-float.h"
 #include "shardlm/kernels/gemm-int8.h"
 #include "shardlm/kernels/matmul.h"
 #include "shardlm/kernels/quant.h"
@@ -48,11 +48,11 @@ Weight make_weight(DType t, int64_t rows, int64_t cols, WeightLayout layout) {
     w.bytes.resize(gemm_int8_packed_weight_bytes(t, rows, cols));
     gemm_int8_pack_weights(w.view, w.bytes.data());
     w.view.layout = WeightLayout::Panel32;
-  } else if (layout == WeightLayout::F16x8) {
+  } else if (layout == WeightLayout::Rows8) {
     w.view.data = q.data();
-    w.bytes.resize(gemm_f16_packed_weight_bytes(rows, cols));
-    gemm_f16_pack_weights(w.view, w.bytes.data());
-    w.view.layout = WeightLayout::F16x8;
+    w.bytes.resize(gemm_float_packed_weight_bytes(t, rows, cols));
+    gemm_float_pack_weights(w.view, w.bytes.data());
+    w.view.layout = WeightLayout::Rows8;
   } else {
     w.bytes = std::move(q);
   }
@@ -143,9 +143,10 @@ TEST(BatchInvariance, Panel32Layout) {
 }
 
 // The lower kernel levels too (SHARDLM_ISA's names), so an AVX-512 machine checks the
-// AVX2 paths: F16 rows, F16x8 (gemm-f16.h, packed where the level is AVX2) and every
-// Panel32 type of the level (Q4_1 / Q5_0 / Q5_1 panels below AVX512-VNNI), on odd shapes.
-TEST(BatchInvariance, EveryLevelF16AndPanels) {
+// AVX2 paths: F32 / F16 / BF16 rows, Rows8 (gemm-float.h, packed where the level is
+// AVX2) and every Panel32 type of the level (Q4_1 / Q5_0 / Q5_1 panels below
+// AVX512-VNNI), on odd shapes.
+TEST(BatchInvariance, EveryLevelFloatAndPanels) {
   kernels_init();
   const CpuFeatures native = detect_cpu_features();
   ThreadPool one(1), three(3);
@@ -153,21 +154,21 @@ TEST(BatchInvariance, EveryLevelF16AndPanels) {
   int tested = 0;
   for (const char* level : {"scalar", "avx2", "avxvnni", "avx512", "vnni"}) {
     set_cpu_features(mask_features(native, level).value());
-    for (DType t : {DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K,
+    for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q4_K,
                     DType::Q6_K}) {
-      const bool panel = t != DType::F16;
+      const bool panel = t != DType::F32 && t != DType::F16 && t != DType::BF16;
       if (panel && !gemm_int8_packable(t)) continue;
       std::vector<WeightLayout> layouts{panel ? WeightLayout::Panel32 : WeightLayout::Rows};
-      if (!panel && gemm_f16_supported()) layouts.push_back(WeightLayout::F16x8);
+      if (!panel && gemm_float_supported(t)) layouts.push_back(WeightLayout::Rows8);
       for (WeightLayout layout : layouts)
         for (int64_t rows : {5, 45, 70})
-          for (int64_t cols : {int64_t{256}, t == DType::F16 ? int64_t{101} : int64_t{512}})
+          for (int64_t cols : {int64_t{256}, panel ? int64_t{512} : int64_t{101}})
             for (int64_t n : {2, 3, 4, 5, 6, 7, 17}) {
               Weight w = make_weight(t, rows, cols, layout);
               if (w.bytes.empty()) continue;
               auto x = randn(static_cast<size_t>(n * cols), static_cast<uint32_t>(n + 200));
               const std::string key = std::string(level) + " " + dtype_name(t);
-              const char* name = layout == WeightLayout::Panel32 ? " Panel32 " : layout == WeightLayout::F16x8 ? " F16x8 " : " ";
+              const char* name = layout == WeightLayout::Panel32 ? " Panel32 " : layout == WeightLayout::Rows8 ? " Rows8 " : " ";
               f.check(key, rows_as_alone(w.view, x, n, three, one, key + name + std::to_string(rows) + "x" + std::to_string(cols)));
               ++tested;
             }

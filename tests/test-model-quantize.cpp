@@ -21,7 +21,7 @@
 
 #include "shardlm/core/cpu-features.h"
 #include "shardlm/core/log.h"
-#include "shardlm/kernels/gemm-f16.h"
+#include "shardlm/kernels/gemm-float.h"
 #include "shardlm/kernels/gemm-int8.h"
 #include "shardlm/kernels/matmul.h"
 #include "shardlm/kernels/quant.h"
@@ -329,7 +329,7 @@ TEST(Quantize, Stories260KPanelsEqualRows) {
     for (const auto& l : panels.w->layers)
       for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
         EXPECT_EQ(m->layout, m->type == DType::Q8_0 || m->type == DType::Q4_0         ? WeightLayout::Panel32
-                             : m->type == DType::F16 && gemm_f16_supported() ? WeightLayout::F16x8
+                             : gemm_float_supported(m->type) ? WeightLayout::Rows8
                                                                               : WeightLayout::Rows);
     EXPECT_EQ(panels.w->tok_embd.layout, WeightLayout::Rows);  // rows read by token id
     EXPECT_EQ(rows.w->layers[0].wq.layout, WeightLayout::Rows);

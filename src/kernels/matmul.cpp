@@ -14,7 +14,7 @@
 
 #include "shardlm/core/cpu-features.h"
 #include "shardlm/kernels/gemm-bf16.h"
-#include "shardlm/kernels/gemm-f16.h"
+#include "shardlm/kernels/gemm-float.h"
 #include "shardlm/kernels/gemm-int8.h"
 #include "shardlm/kernels/quant.h"
 #include "shardlm/kernels/vec-dot.h"
@@ -125,10 +125,10 @@ int64_t grain_for(const WeightView& w, int threads, int64_t min_rows) {
 
 void matmul(const WeightView& w, const float* x, int64_t n, float* y, ThreadPool& pool) {
   if (n <= 0 || w.rows == 0) return;
-  if (w.layout == WeightLayout::F16x8) {  // packed at the AVX2 level: every step, both modes (gemm-f16.h)
-    const int64_t groups = (w.rows + kGemmF16GroupRows - 1) / kGemmF16GroupRows;
+  if (w.layout == WeightLayout::Rows8) {  // packed at the AVX2 level: every step, both modes (gemm-float.h)
+    const int64_t groups = (w.rows + kGemmFloatGroupRows - 1) / kGemmFloatGroupRows;
     pool.parallel_for(groups, std::max<int64_t>(8, groups / (4 * pool.size())), [&](int64_t g0, int64_t g1, int) {
-      gemm_f16_rows(w, x, n, y, w.rows, g0 * kGemmF16GroupRows, std::min(w.rows, g1 * kGemmF16GroupRows));
+      gemm_float_rows(w, x, n, y, w.rows, g0 * kGemmFloatGroupRows, std::min(w.rows, g1 * kGemmFloatGroupRows));
     });
     return;
   }
@@ -166,7 +166,7 @@ void matmul(const WeightView& w, const float* x, int64_t n, float* y, ThreadPool
   }
   const VecDotKernel& k = kernel_for(w.type);
   const bool int_act = k && k.act != DType::F32;
-  const bool vec = k && (int_act || inv || n <= kFloatVecDotMaxTokens) && w.cols % k.block == 0 && w.type != DType::F32;
+  const bool vec = k && (int_act || inv || n <= kFloatVecDotMaxTokens) && w.cols % k.block == 0;
   if (!vec) {
     if (inv) {
       const int64_t blocks = (w.rows + kInvariantRows - 1) / kInvariantRows;

@@ -3,7 +3,7 @@
 #include <optional>
 
 #include "shardlm/core/log.h"
-#include "shardlm/kernels/gemm-f16.h"
+#include "shardlm/kernels/gemm-float.h"
 #include "shardlm/kernels/gemm-int8.h"
 #include "shardlm/kernels/quant.h"
 #include "shardlm/model/model-arch.h"
@@ -92,14 +92,15 @@ void requantize(WeightMatrix& m, std::optional<DType> to, const std::string& nam
 }
 
 // LoadOptions::pack_panels: a packable matrix (gemm_int8_packable) rearranged into
-// 32-row panels, an F16 one at the AVX2 level (gemm_f16_supported) into 8-row groups.
+// 32-row panels, an F16 / BF16 / F32 one at the AVX2 level (gemm_float_supported) into
+// 8-row groups.
 bool pack_panels(WeightMatrix& m) {
   if (m.layout != WeightLayout::Rows) return false;
-  if (m.type == DType::F16 && gemm_f16_supported()) {
-    Buffer p(gemm_f16_packed_weight_bytes(m.rows, m.cols));
-    gemm_f16_pack_weights(m.view(), p.data());
+  if (gemm_float_supported(m.type)) {
+    Buffer p(gemm_float_packed_weight_bytes(m.type, m.rows, m.cols));
+    gemm_float_pack_weights(m.view(), p.data());
     m.data = std::move(p);
-    m.layout = WeightLayout::F16x8;
+    m.layout = WeightLayout::Rows8;
     return true;
   }
   if (!gemm_int8_packable(m.type) || m.cols % 32 != 0) return false;

@@ -21,7 +21,7 @@ struct WeightMatrix {
   DType type = DType::F32;
   int64_t rows = 0, cols = 0;
   size_t row_bytes = 0;
-  Buffer data;  // [rows, row_bytes], or Panel32 / F16x8 (matmul.h)
+  Buffer data;  // [rows, row_bytes], or Panel32 / Rows8 (matmul.h)
   WeightLayout layout = WeightLayout::Rows;
   WeightView view() const { return {type, rows, cols, row_bytes, data.data(), layout}; }
   size_t bytes() const { return data.size(); }
@@ -67,8 +67,8 @@ struct LoadOptions {
   std::optional<DType> weight_dtype;
   // Store Q8_0 / Q4_0 / Q4_K / Q6_K (and, on AVX2 CPUs without AVX512-VNNI, Q4_1 / Q5_0 / Q5_1)
   // matrices (not the embedding table) as Panel32 where the CPU has
-  // the integer kernels for it (gemm_int8_packable), and F16 matrices as F16x8 at the
-  // AVX2 level (gemm_f16_supported): same bytes, faster steps.
+  // the integer kernels for it (gemm_int8_packable), and F16 / BF16 / F32 matrices as
+  // Rows8 at the AVX2 level (gemm_float_supported): same bytes, faster steps.
   bool pack_panels = true;
 };
 
