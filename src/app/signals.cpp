@@ -108,11 +108,21 @@ void ticker() {
     last_queued = q;
     if (t >= g_audit_due_ns.load()) {
       // Audited already: the rank was exiting (stuck in MPI_Finalize); end it cleanly.
-      std::string what;
-      const double waited = Comm::current_wait_s(&what);
-      std::string detail = "the stop did not finish before mpirun's SIGKILL";
-      if (waited > 0) detail += fmt::format(" (waiting {:.1f} s for the other ranks: {})", waited, what);
-      const bool first = exit_audit("mpirun_teardown", detail);
+      // A wait already past its own deadline is that timeout (the engine thread, held
+      // off the CPU, had not polled since): it names the fault, where the teardown
+      // that another rank's timeout started only names its consequence.
+      bool first = false;
+      if (auto o = Comm::overdue_wait()) {
+        first = exit_audit(o->cause, fmt::format("{} TIMED OUT after {:.0f} s (seen {:.1f} s into the wait, at mpirun's "
+                                                 "teardown; a peer rank died, hung or lost its network)",
+                                                 o->what, o->timeout_s, o->waited_s));
+      } else {
+        std::string what;
+        const double waited = Comm::current_wait_s(&what);
+        std::string detail = "the stop did not finish before mpirun's SIGKILL";
+        if (waited > 0) detail += fmt::format(" (waiting {:.1f} s for the other ranks: {})", waited, what);
+        first = exit_audit("mpirun_teardown", detail);
+      }
       _exit(first ? 128 + SIGTERM : 0);
     }
   }

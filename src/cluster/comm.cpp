@@ -34,6 +34,8 @@ std::atomic<int64_t> g_cap_ns{0};
 // phase (for /health and /admin/status; any thread reads it).
 std::mutex g_wait_mu;
 std::string g_wait_what;
+std::string g_wait_cause;       // its timeout cause (under g_wait_mu)
+double g_wait_timeout_s = 0;    // its deadline, seconds after the start (under g_wait_mu)
 std::atomic<int64_t> g_wait_start_ns{0};
 std::vector<std::string> g_hosts;  // host of each rank (from init)
 
@@ -78,6 +80,8 @@ void wait_deadline(MPI_Request* reqs, int n, double timeout_s, const char* what,
       std::lock_guard<std::mutex> lk(g_wait_mu);
       const std::string w = what;
       g_wait_what = w.substr(0, w.find('|'));
+      g_wait_cause = timeout_cause;
+      g_wait_timeout_s = timeout_s;
       g_wait_start_ns.store(t0.time_since_epoch().count(), std::memory_order_relaxed);
       published = true;
     }
@@ -255,6 +259,15 @@ double Comm::current_wait_s(std::string* what) {
     *what = g_wait_what;
   }
   return std::max(0.0, static_cast<double>(Clock::now().time_since_epoch().count() - start) * 1e-9);
+}
+
+std::optional<Comm::OverdueWait> Comm::overdue_wait() {
+  std::lock_guard<std::mutex> lk(g_wait_mu);  // a wait publishes its start and fields under it
+  const int64_t start = g_wait_start_ns.load(std::memory_order_relaxed);
+  if (start == 0) return std::nullopt;
+  const double waited = static_cast<double>(Clock::now().time_since_epoch().count() - start) * 1e-9;
+  if (waited <= g_wait_timeout_s) return std::nullopt;
+  return OverdueWait{g_wait_what, g_wait_cause, g_wait_timeout_s, waited};
 }
 
 double Comm::collective_seconds() { return g_coll_s; }

@@ -518,7 +518,16 @@ try:
     sweep("mid-stream cut")
 
     # ---------- 6. a rank frozen (SIGSTOP) on another host, mid-stream, 3 ranks ----------
-    srv = server(["localhost", ns(1), ns(2)], fault_args(HB),
+    # Rank 0 waits for the frozen rank's row records (its collective deadline, COLL);
+    # rank 1 waits for rank 0's next step (the heartbeat). The heartbeat is set past
+    # COLL so that rank 0's own deadline ends the job and names the fault. With the
+    # heartbeat first (5 s), rank 1's exit started mpirun's teardown, whose SIGKILL
+    # audit (heartbeat + 2 x SIGKILL - 1 s margin = 8 s) raced rank 0's 8 s deadline:
+    # twice in a row on a loaded Zen 3 the teardown came first ("mpirun_teardown ...
+    # waiting 8.1 s for the other ranks: gather row records").
+    HB6 = COLL + 2
+    bound = max(HB6, COLL) + SLACK
+    srv = server(["localhost", ns(1), ns(2)], fault_args(HB6),
                  {"SHARDLM_COLLECTIVE_TIMEOUT": str(COLL)})
     frozen = []
     try:

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "shardlm/core/status.h"
@@ -48,6 +49,14 @@ class Comm {
   // Any thread: how long the engine thread has been waiting in the current collective
   // (0 when it is not waiting, or only for a few milliseconds) and, in *what, for what.
   static double current_wait_s(std::string* what = nullptr);
+  // Any thread: the current wait when it has passed its deadline but the engine thread
+  // has not yet noticed (a starved process polls late): its name, the timeout cause it
+  // would end with (e.g. "collective_timeout"), its limit and how long it has lasted.
+  struct OverdueWait {
+    std::string what, cause;
+    double timeout_s = 0, waited_s = 0;
+  };
+  static std::optional<OverdueWait> overdue_wait();
 
   // Seconds spent waiting in collectives since the last reset (this rank).
   static double collective_seconds();
