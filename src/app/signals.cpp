@@ -110,9 +110,12 @@ void ticker() {
       // Audited already: the rank was exiting (stuck in MPI_Finalize); end it cleanly.
       // A wait already past its own deadline is that timeout (the engine thread, held
       // off the CPU, had not polled since): it names the fault, where the teardown
-      // that another rank's timeout started only names its consequence.
+      // that another rank's timeout started only names its consequence. Not where this
+      // process was stopped during the wait (SIGSTOP): then it is the fault itself.
       bool first = false;
-      if (auto o = Comm::overdue_wait()) {
+      auto o = Comm::overdue_wait();
+      if (o && g_resumed_ns.load() >= t - static_cast<int64_t>(o->waited_s * 1e9)) o.reset();
+      if (o) {
         first = exit_audit(o->cause, fmt::format("{} TIMED OUT after {:.0f} s (seen {:.1f} s into the wait, at mpirun's "
                                                  "teardown; a peer rank died, hung or lost its network)",
                                                  o->what, o->timeout_s, o->waited_s));
