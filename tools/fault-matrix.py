@@ -95,6 +95,19 @@ def cmdline(pid):
         return []
 
 
+def is_shardlm(pid):
+    """A shardlm process, reading its command line once (a process that exits between
+    two reads has none: reading it twice once raised IndexError mid-matrix)."""
+    c = cmdline(pid)
+    return bool(c) and c[0].endswith(b"shardlm")
+
+
+def proc_name(pid):
+    """The program name of a live process, None once it has exited (read once)."""
+    c = cmdline(pid)
+    return os.path.basename(c[0].decode(errors="replace")) if c and c[0] else None
+
+
 def alive(pid):
     try:
         return "zombie" not in open(f"/proc/{pid}/status").read().split("State:")[1].split("\n")[0]
@@ -291,11 +304,11 @@ class Server:
     def rank_pid(self, rank):
         marker = os.path.join(self.run_dir, "rank{rank}.log")
         mine = set(procs_with(marker))
-        return [p for p in ns_pids(HOSTS[rank]) if p in mine and cmdline(p)[0].endswith(b"shardlm")]
+        return [p for p in ns_pids(HOSTS[rank]) if p in mine and is_shardlm(p)]
 
     def ranks_alive(self):
         marker = os.path.join(self.run_dir, "rank{rank}.log")
-        return [p for p in procs_with(marker) if cmdline(p) and cmdline(p)[0].endswith(b"shardlm")]
+        return [p for p in procs_with(marker) if is_shardlm(p)]
 
     def conn(self, timeout):
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
@@ -571,14 +584,13 @@ def run_cell(cl, opt, fault, target, phase):
         cell["late_done_after_link_s"] = round(late.end - restored, 2) if late.end else None
     # --- stop (as a user would), then leftovers by the run's ids ---
     markers = srv.markers()
-    alive_before = [f"{os.path.basename(cmdline(p)[0].decode(errors='replace'))}:{p}" for p in procs_with(*markers)]
+    alive_before = [f"{n}:{p}" for p in procs_with(*markers) if (n := proc_name(p))]
     cell["alive_before_stop"] = alive_before
     cl.heal()
     rc, dt, ended, err = srv.stop()
     time.sleep(0.3)
-    left = [f"{os.path.basename(cmdline(p)[0].decode(errors='replace'))}:{p}" for p in procs_with(*markers)]
-    left += [f"{os.path.basename(cmdline(p)[0].decode(errors='replace'))}:{p}@{h}" for h in HOSTS for p in ns_pids(h)
-             if cmdline(p) and cmdline(p)[0]]
+    left = [f"{n}:{p}" for p in procs_with(*markers) if (n := proc_name(p))]
+    left += [f"{n}:{p}@{h}" for h in HOSTS for p in ns_pids(h) if (n := proc_name(p))]
     cell["stop"] = {"rc": rc, "s": round(dt, 1), "ended": ended}
     cell["leftovers"] = sorted(set(left))
     a = audits(srv.run_dir)
