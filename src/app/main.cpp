@@ -74,6 +74,8 @@ void add_runtime_flags(CLI::App* c, RuntimeConfig& rt, bool model_required = tru
   c->add_option("--test-load-delay-ms", rt.load_delay_ms, "test aid: pause after each loaded layer")->group("");
   c->add_option("--test-prefill-delay-ms", rt.prefill_delay_ms, "test aid: pause after each step with prompt tokens")
       ->group("");
+  c->add_option("--test-decode-delay-ms", rt.decode_delay_ms, "test aid: pause after each step without prompt tokens")
+      ->group("");
 }
 
 // Speculative decoding (serve and generate).

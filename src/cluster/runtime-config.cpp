@@ -32,7 +32,8 @@ std::string RuntimeConfig::to_json() const {
                       {"log_level", log_level},
                       {"dump_logits_prefix", dump_logits_prefix},
                       {"load_delay_ms", load_delay_ms},
-                      {"prefill_delay_ms", prefill_delay_ms}};
+                      {"prefill_delay_ms", prefill_delay_ms},
+                      {"decode_delay_ms", decode_delay_ms}};
   return j.dump();
 }
 
@@ -67,6 +68,7 @@ Result<RuntimeConfig> RuntimeConfig::from_json(const std::string& s) {
     c.dump_logits_prefix = j.value("dump_logits_prefix", c.dump_logits_prefix);
     c.load_delay_ms = j.value("load_delay_ms", c.load_delay_ms);
     c.prefill_delay_ms = j.value("prefill_delay_ms", c.prefill_delay_ms);
+    c.decode_delay_ms = j.value("decode_delay_ms", c.decode_delay_ms);
   } catch (const std::exception& e) {
     return Status::errorf("runtime config: {}", e.what());
   }

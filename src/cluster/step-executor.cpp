@@ -269,9 +269,11 @@ Status StepExecutor::execute(const StepMsg& msg, std::vector<uint8_t>& records) 
   SHARDLM_TRY(build_batch(msg, b));
   if (b.size() > 0) {
     model_.forward().run(b, logits_);
-    const int delay_ms = model_.config().prefill_delay_ms;  // test aid (faults during prefill)
-    if (delay_ms > 0 && b.size() > static_cast<int64_t>(msg.rows.size()))
-      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    // Test aids (faults during prefill / decode): a step with more tokens than logit rows
+    // carries prompt tokens.
+    const bool prompt = b.size() > static_cast<int64_t>(msg.rows.size());
+    const int delay_ms = prompt ? model_.config().prefill_delay_ms : model_.config().decode_delay_ms;
+    if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
     if (!msg.rows.empty()) {
       dump_logits_once();
       reduce_rows(msg, records);

@@ -57,6 +57,9 @@ struct RuntimeConfig {
   // Test aid: every rank pauses this long after each step that carries prompt tokens
   // (more tokens than logit rows), to test faults during prefill; 0 = off.
   int prefill_delay_ms = 0;
+  // Test aid: every rank pauses this long after each step without prompt tokens (decode
+  // only), so that a stream lasts long enough to fault it mid-decode or mid-drain; 0 = off.
+  int decode_delay_ms = 0;
 
   // The context length a model runs with: n_ctx when set, else min(trained, 4096).
   static int resolve_n_ctx(int n_ctx, int n_ctx_train) { return n_ctx > 0 ? n_ctx : std::min(n_ctx_train, 4096); }
