@@ -97,11 +97,14 @@ def cmdline(pid):
         return []
 
 
+BIN_NAME = [b"shardlm"]  # the rank program's file name (--bin's), set in main()
+
+
 def is_shardlm(pid):
-    """A shardlm process, reading its command line once (a process that exits between
-    two reads has none: reading it twice once raised IndexError mid-matrix)."""
+    """A rank process, reading its command line once (a process that exits between two
+    reads has none: reading it twice once raised IndexError mid-matrix)."""
     c = cmdline(pid)
-    return bool(c) and c[0].endswith(b"shardlm")
+    return bool(c) and os.path.basename(c[0]) == BIN_NAME[0]
 
 
 def proc_name(pid):
@@ -479,6 +482,13 @@ def run_cell(cl, opt, fault, target, phase):
     cell["settle_bound_s"] = round(settle_bound, 1)
     victim_rank = 0 if target == "rank0" else 1
     victims = srv.rank_pid(victim_rank)
+    if not victims:
+        # No rank process to fault (it never started, or --bin names another program): a
+        # cell that cannot land its fault must not pass.
+        cell.update(status="FAIL", reason=f"no rank {victim_rank} process of this run found before the fault")
+        srv.stop()
+        cl.sweep()
+        return cell
     calls = []
     # As long as the context allows: the streams must outlast the moment of the fault.
     long = {"prompt": PROMPT, "max_tokens": 2000, "ignore_eos": True, "temperature": 0}
@@ -676,6 +686,7 @@ def main():
     ap.add_argument("--reduced", action="store_true", help=f"only the cells {REDUCED}")
     ap.add_argument("--cut-s", type=float, default=2.0, help="cut_restore / slow: how long the fault lasts")
     opt = ap.parse_args()
+    BIN_NAME[0] = os.path.basename(opt.bin).encode()
     if os.geteuid() != 0:
         print("faults: needs root (network namespaces)")
         return 2
