@@ -23,6 +23,7 @@ StepMsg sample_step() {
   n.block_table = {5, 6};
   n.history = {9, 8};
   n.n_top = 3;
+  n.logprobs = true;
   n.sampling.temperature = 0.5f;
   n.sampling.top_k = 40;
   n.sampling.seed = 99;
@@ -39,9 +40,9 @@ StepMsg sample_step() {
 TEST(Wire, StepRoundTripsAndTruncationIsAnError) {
   const StepMsg s = sample_step();
   const std::vector<uint8_t> b = encode_step(s);
-  // step_id 8; new 4 + (8+4+4 + 4+16 + 4+8 + 4+8 + 1 + 36 = 97); running 4 + (8 + 4 + 4+4 + 4+4 = 28);
+  // step_id 8; new 4 + (8+4+4 + 4+16 + 4+8 + 4+8 + 1+1 + 36 = 98); running 4 + (8 + 4 + 4+4 + 4+4 = 28);
   // rows 4 + 3 × 16 + 2 × 4 (probes); finished 4 + 2 × 8; kv_ops 4; masks 4.
-  EXPECT_EQ(b.size(), 8u + 4 + 97 + 4 + 28 + 4 + 56 + 4 + 16 + 4 + 4);
+  EXPECT_EQ(b.size(), 8u + 4 + 98 + 4 + 28 + 4 + 56 + 4 + 16 + 4 + 4);
   auto d = decode_step(b.data(), b.size());
   ASSERT_TRUE(d) << d.message();
   EXPECT_EQ(d->step_id, 42u);
@@ -53,6 +54,14 @@ TEST(Wire, StepRoundTripsAndTruncationIsAnError) {
   EXPECT_EQ(d->new_seqs[0].block_table, s.new_seqs[0].block_table);
   EXPECT_EQ(d->new_seqs[0].history, s.new_seqs[0].history);
   EXPECT_EQ(d->new_seqs[0].n_top, 3);
+  EXPECT_TRUE(d->new_seqs[0].logprobs);
+  {  // the logprobs byte (after step_id, n_new, seq_id, start_pos, n_prompt, three Ints, n_top) is 0 or 1
+    std::vector<uint8_t> bad = b;
+    const size_t at = 8 + 4 + 8 + 4 + 4 + (4 + 16) + (4 + 8) + (4 + 8) + 1;
+    ASSERT_EQ(bad[at], 1);
+    bad[at] = 2;
+    EXPECT_FALSE(decode_step(bad.data(), bad.size()));
+  }
   EXPECT_EQ(d->new_seqs[0].sampling.seed, 99u);
   EXPECT_EQ(d->new_seqs[0].sampling.top_k, 40);
   EXPECT_EQ(d->new_seqs[0].sampling.frequency_penalty, 0.25f);
@@ -259,7 +268,7 @@ TEST(Wire, LoadAndProbeRoundTrip) {
 
 TEST(Wire, HeaderChecks) {
   MsgHeader h;
-  EXPECT_EQ(kWireVersion, 8);
+  EXPECT_EQ(kWireVersion, 9);
   uint8_t raw[16];
   std::memcpy(raw, &h, sizeof h);
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(raw), 4), "SLMW");

@@ -74,10 +74,12 @@ std::vector<std::vector<int32_t>> all_splits(int32_t V) {
 // What each rank computes and rank 0 receives: reduce, serialize into one gathered
 // buffer of fixed-size records, deserialize.
 std::vector<Candidates> reduce_all(const std::vector<float>& logits, const std::vector<int32_t>& cuts,
-                                   const SamplingParams& p, uint64_t seq, uint64_t step, int K) {
+                                   const SamplingParams& p, uint64_t seq, uint64_t step, int K,
+                                   bool need_lse = true) {
   std::vector<uint8_t> gathered;
   for (size_t r = 0; r + 1 < cuts.size(); ++r) {
-    Candidates c = reduce_slice(logits.data() + cuts[r], cuts[r], cuts[r + 1] - cuts[r], p, seq, step, K);
+    Candidates c =
+        reduce_slice(logits.data() + cuts[r], cuts[r], cuts[r + 1] - cuts[r], p, seq, step, K, 0, nullptr, need_lse);
     c.serialize(gathered, K);
   }
   const size_t rec = Candidates::record_bytes(K);
@@ -578,4 +580,33 @@ TEST(SamplingMerge, TopLogprobsAreTheGlobalBest) {
     ASSERT_EQ(g.size(), 1u);
     EXPECT_EQ(g[0].first, order[0]);
   }
+}
+
+// A row whose request wants no logprobs skips the log-sum-exp pass where nothing reads
+// it (greedy, gumbel): the token is the one the full reduction gives, and the missing lse
+// shows as NaN, never as a number. Filtered rows (top-p normalizes with it) and probed
+// rows (sampled verification) compute it anyway.
+TEST(SamplingMerge, WithoutLogprobsTheLsePassIsSkippedAndTheTokenIsTheSame) {
+  const std::vector<float> l = tied_logits(1000, 9);
+  for (const SamplingParams& p : {params(0.0f), params(0.9f, 0, 1.0f, 0.0f, 5), params(0.9f, 0, 0.8f, 0.0f, 5)}) {
+    const bool filtered = p.mode() == SamplingMode::filtered;
+    for (const auto& cuts : all_splits(1000))
+      for (uint64_t step = 0; step < 20; ++step) {
+        const auto full = reduce_all(l, cuts, p, 3, step, 16, true);
+        const auto lean = reduce_all(l, cuts, p, 3, step, 16, false);
+        ASSERT_EQ(merge_and_sample(lean, p, 3, step, nullptr), merge_and_sample(full, p, 3, step, nullptr));
+        for (size_t r = 0; r < lean.size(); ++r) {
+          if (lean[r].top.empty()) continue;  // an empty slice has no lse either way
+          if (filtered) EXPECT_EQ(lean[r].lse, full[r].lse);
+          else EXPECT_EQ(lean[r].lse, Candidates::kLseNotComputed);
+        }
+        if (filtered) EXPECT_EQ(merged_lse(lean), merged_lse(full));
+        else EXPECT_TRUE(std::isnan(merged_lse(lean)));
+        EXPECT_FALSE(std::isnan(merged_lse(full)));
+      }
+  }
+  // A probed row computes it.
+  const std::vector<int32_t> probe = {3, 500};
+  const Candidates c = reduce_slice(l.data(), 0, 1000, params(0.9f, 0, 1.0f, 0.0f, 5), 3, 1, 16, 0, &probe, false);
+  EXPECT_NEAR(c.lse, static_cast<double>(ref_lse(l, 0.9f)), 1e-6);
 }

@@ -98,6 +98,7 @@ Status StepExecutor::apply_diff(const StepMsg& msg) {
     s.n_computed = static_cast<int32_t>(ns.start_pos);
     s.n_prompt = static_cast<int32_t>(ns.n_prompt);
     s.n_top = ns.n_top;
+    s.logprobs = ns.logprobs;
     s.sampling = ns.sampling;
     s.penalties = penalties_active(ns.sampling);
     if (s.penalties) {
@@ -232,7 +233,8 @@ void StepExecutor::reduce_rows(const StepMsg& msg, std::vector<uint8_t>& records
     }
     // A constrained row: only the grammar's tokens take part (this rank's slice of the mask).
     if (row_mask_[r]) apply_allowed_mask(lg, v0, nv, row_mask_[r]);
-    const Candidates c = reduce_slice(lg, v0, nv, s.sampling, 0, static_cast<uint64_t>(pos) + 1, K, s.n_top, &row.probe);
+    const Candidates c = reduce_slice(lg, v0, nv, s.sampling, 0, static_cast<uint64_t>(pos) + 1, K, s.n_top, &row.probe,
+                                      s.logprobs || s.n_top > 0);
     RowRecordHeader h;
     h.row = static_cast<uint32_t>(r);
     h.n_rows = static_cast<uint32_t>(msg.rows.size());

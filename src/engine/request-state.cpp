@@ -28,6 +28,7 @@ void LiveRequest::start(const Tokenizer& tok) {
   seq->max_tokens = in.max_tokens;
   seq->sampling = in.sampling;
   seq->n_top = in.n_top;
+  seq->logprobs = in.logprobs;
   seq->need_history = penalties_active(in.sampling);
   seq->session = in.session_id;
   text = std::make_unique<TextStream>(tok, in.stop, DecodeOptions{in.render_special, false});

@@ -4,7 +4,8 @@
 // share the KV head (GQA) and the tokens of a prompt chunk (up to 16) are processed
 // together, so each cached K/V row is converted to f32 once per job rather than once
 // per query head and token. The cache is walked a block at a time: the block's K and
-// V rows of this KV head are converted into small f32 buffers, every query head
+// V rows of this KV head (one contiguous run each: blocks are head-major, kv-quant.h)
+// are converted into small f32 buffers (F32 is read in place), every query head
 // scores the block's positions, and the online softmax (running max m, sum l, output
 // acc) is updated once per block.
 //
@@ -319,24 +320,24 @@ void kv_write(const KvLayerView& kv, const AttnTokens& t, const float* k_new, co
   const RowOps ops = row_ops();
   const KvBlockLayout lay = kv_block_layout(kv.dtype, kv.block_size, kv.n_kv, kv.head_dim);
   const bool quant = kv_dtype_quantized(kv.dtype);
-  const int row = kv.n_kv * kv.head_dim;
+  const int hd = kv.head_dim, bs = kv.block_size, row = kv.n_kv * hd;
   for (int64_t i = 0; i < t.n; ++i) {
     const int32_t p = t.pos[i];
-    const int64_t block = t.block_table[i][p / kv.block_size];
-    const int j = p % kv.block_size;
-    const size_t at = static_cast<size_t>(block) * lay.block_bytes + static_cast<size_t>(j) * row * lay.elem_bytes;
+    const size_t block_at = static_cast<size_t>(t.block_table[i][p / bs]) * lay.block_bytes;
+    const int j = p % bs;
     for (int c = 0; c < 2; ++c) {
-      uint8_t* base = static_cast<uint8_t*>(c == 0 ? kv.k : kv.v);
+      uint8_t* blk = static_cast<uint8_t*>(c == 0 ? kv.k : kv.v) + block_at;
       const float* x = (c == 0 ? k_new : v_new) + i * row;
-      if (!quant) {
-        ops.store(base + at, kv.dtype, x, row);
-        continue;
+      // Head g's row at position j: elements [n_kv, bs, hd], scales [n_kv, bs] after them.
+      uint16_t* sc = reinterpret_cast<uint16_t*>(blk + lay.scale_offset);
+      for (int g = 0; g < kv.n_kv; ++g) {
+        const size_t cell = static_cast<size_t>(g) * bs + j;
+        uint8_t* dst = blk + cell * hd * lay.elem_bytes;
+        if (quant)
+          sc[cell] = kv_quantize_row(kv.dtype, x + g * hd, hd, dst);
+        else
+          ops.store(dst, kv.dtype, x + g * hd, hd);
       }
-      // One scale per (position, KV head): scales [block_size, n_kv] after the block's codes.
-      uint16_t* sc = reinterpret_cast<uint16_t*>(base + static_cast<size_t>(block) * lay.block_bytes + lay.scale_offset) +
-                     static_cast<size_t>(j) * kv.n_kv;
-      for (int g = 0; g < kv.n_kv; ++g)
-        sc[g] = kv_quantize_row(kv.dtype, x + g * kv.head_dim, kv.head_dim, base + at + static_cast<size_t>(g) * kv.head_dim);
     }
   }
 }
@@ -347,7 +348,7 @@ void attention(const KvLayerView& kv, const AttnTokens& t, const float* q, int n
   const int hd = kv.head_dim, bs = kv.block_size, n_kv = kv.n_kv;
   const KvBlockLayout lay = kv_block_layout(kv.dtype, bs, n_kv, hd);
   const bool quant = kv_dtype_quantized(kv.dtype);
-  const size_t row_bytes = static_cast<size_t>(n_kv) * hd * lay.elem_bytes;
+  const size_t head_bytes = static_cast<size_t>(bs) * hd * lay.elem_bytes;  // one KV head's part of a block
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   // Query heads of each KV head: heads[first[g] .. first[g+1]).
   std::vector<int> heads, first(static_cast<size_t>(n_kv) + 1, 0);
@@ -391,17 +392,28 @@ void attention(const KvLayerView& kv, const AttnTokens& t, const float* q, int n
       std::fill(l.begin(), l.end(), 0.0f);
       for (int32_t p0 = 0; p0 < max_pos; p0 += bs) {
         const int np_all = std::min(bs, max_pos - p0);
-        // This block's rows of KV head g (and their scales when quantized) as f32.
+        // This block's rows of KV head g as f32: one contiguous run [np_all, hd] each for
+        // K and V (head-major blocks), quantized rows each with its own scale.
         const size_t at = static_cast<size_t>(bt[p0 / bs]) * lay.block_bytes;
         const uint8_t* kblk = static_cast<const uint8_t*>(kv.k) + at;
         const uint8_t* vblk = static_cast<const uint8_t*>(kv.v) + at;
-        const uint16_t* ksc = reinterpret_cast<const uint16_t*>(kblk + lay.scale_offset) + g;
-        const uint16_t* vsc = reinterpret_cast<const uint16_t*>(vblk + lay.scale_offset) + g;
-        for (int j = 0; j < np_all; ++j) {
-          const size_t off = j * row_bytes + static_cast<size_t>(g) * hd * lay.elem_bytes;
-          const float km = quant ? fp16_to_fp32(ksc[j * n_kv]) : 1.0f, vm = quant ? fp16_to_fp32(vsc[j * n_kv]) : 1.0f;
-          ops.load(kblk + off, kv.dtype, km, hd, kb.data() + j * hd);
-          ops.load(vblk + off, kv.dtype, vm, hd, vb.data() + j * hd);
+        const uint8_t* kh = kblk + g * head_bytes;
+        const uint8_t* vh = vblk + g * head_bytes;
+        const float *kf = kb.data(), *vf = vb.data();
+        if (kv.dtype == DType::F32) {  // read in place
+          kf = reinterpret_cast<const float*>(kh);
+          vf = reinterpret_cast<const float*>(vh);
+        } else if (!quant) {
+          ops.load(kh, kv.dtype, 1.0f, np_all * hd, kb.data());
+          ops.load(vh, kv.dtype, 1.0f, np_all * hd, vb.data());
+        } else {
+          const uint16_t* ksc = reinterpret_cast<const uint16_t*>(kblk + lay.scale_offset) + static_cast<size_t>(g) * bs;
+          const uint16_t* vsc = reinterpret_cast<const uint16_t*>(vblk + lay.scale_offset) + static_cast<size_t>(g) * bs;
+          for (int j = 0; j < np_all; ++j) {
+            const size_t off = static_cast<size_t>(j) * hd;
+            ops.load(kh + off, kv.dtype, fp16_to_fp32(ksc[j]), hd, kb.data() + off);
+            ops.load(vh + off, kv.dtype, fp16_to_fp32(vsc[j]), hd, vb.data() + off);
+          }
         }
         for (int64_t u = 0; u < nt; ++u) {
           const int64_t i = i0 + u;
@@ -412,7 +424,7 @@ void attention(const KvLayerView& kv, const AttnTokens& t, const float* q, int n
             const size_t st = static_cast<size_t>(u) * max_group + a;
             const float* qh = q + (i * n_q + h) * hd;
             float* ac = acc.data() + st * hd;
-            ops.scores(qh, kb.data(), np, hd, scale, s.data());
+            ops.scores(qh, kf, np, hd, scale, s.data());
             float mx = m[st];
             for (int j = 0; j < np; ++j) mx = std::max(mx, s[static_cast<size_t>(j)]);
             if (mx > m[st]) {
@@ -422,7 +434,7 @@ void attention(const KvLayerView& kv, const AttnTokens& t, const float* q, int n
               m[st] = mx;
             }
             const float sum = ops.expsum(s.data(), np, mx);  // s becomes the weights
-            ops.accumulate(ac, s.data(), vb.data(), np, hd);
+            ops.accumulate(ac, s.data(), vf, np, hd);
             l[st] += sum;
           }
         }

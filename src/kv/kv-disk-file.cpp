@@ -15,7 +15,9 @@ namespace shardlm {
 namespace {
 
 constexpr uint64_t kMagic = 0x313042564B4D4C53ull;  // "SLMKVB01" little-endian
-constexpr uint32_t kVersion = 1;
+// 2: blocks are head-major (kernels/kv-quant.h); a version-1 file (position-major) is
+// foreign, counted and deleted by the scan.
+constexpr uint32_t kVersion = 2;
 // Fixed part of the header before the tokens: magic 8, version 4, header_bytes 4,
 // fingerprint 8, 8 × u32, hash 8, parent 8, payload_bytes 8, payload_checksum 8.
 constexpr size_t kFixed = 8 + 4 + 4 + 8 + 8 * 4 + 8 + 8 + 8 + 8;

@@ -127,6 +127,7 @@ std::vector<uint8_t> encode_step(const StepMsg& m) {
     w.ints(s.block_table);
     w.ints(s.history);
     w.put<uint8_t>(s.n_top);
+    w.put<uint8_t>(s.logprobs ? 1 : 0);
     w.sampling(s.sampling);
   }
   w.put<uint32_t>(static_cast<uint32_t>(m.running.size()));
@@ -167,7 +168,7 @@ std::vector<uint8_t> encode_step(const StepMsg& m) {
 namespace {
 
 // Smallest encodings (empty Ints), so that a count can be checked against the bytes left.
-constexpr size_t kMinNewSeq = 8 + 4 + 4 + 4 + 4 + 4 + 1 + 36;
+constexpr size_t kMinNewSeq = 8 + 4 + 4 + 4 + 4 + 4 + 1 + 1 + 36;
 constexpr size_t kMinRunningSeq = 8 + 4 + 4 + 4;
 constexpr size_t kLogitRow = 8 + 4 + 4;
 constexpr size_t kKvOp = 1 + 4 + 4 + 8 + 8 + 4;
@@ -189,6 +190,9 @@ void read_seqs(Reader& r, StepMsg& m) {
     s.block_table = r.ints();
     s.history = r.ints();
     s.n_top = r.get<uint8_t>();
+    const uint8_t lp = r.get<uint8_t>();
+    if (lp > 1) r.ok = false;
+    s.logprobs = lp == 1;
     s.sampling = r.sampling();
     m.new_seqs.push_back(std::move(s));
   }

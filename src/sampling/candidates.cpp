@@ -114,7 +114,7 @@ Result<Candidates> Candidates::deserialize(const uint8_t* p, size_t n) {
 }
 
 Candidates reduce_slice(const float* logits, int32_t v0, int32_t n, const SamplingParams& p, uint64_t seq_stream,
-                        uint64_t step_counter, int K, int n_top, const std::vector<int32_t>* probe) {
+                        uint64_t step_counter, int K, int n_top, const std::vector<int32_t>* probe, bool need_lse) {
   K = std::max(K, 1);
   Candidates c;
   const bool probing = probe && !probe->empty();
@@ -184,6 +184,11 @@ Candidates reduce_slice(const float* logits, int32_t v0, int32_t n, const Sampli
 
   // Pass 2: log-sum-exp of logit / T (exact to a few ulps; it feeds probabilities and
   // logprobs, not the choice of a slice winner, so the faster l * inv_t form is fine).
+  // A vocabulary of exp() per row: skipped when nothing reads it.
+  if (!need_lse && c.mode != SamplingMode::filtered && !probing) {
+    c.lse = Candidates::kLseNotComputed;
+    return c;
+  }
   const double m = static_cast<double>(maxv);
   double sum = 0.0;
   for (int32_t i = 0; i < n; ++i)

@@ -92,7 +92,10 @@ std::vector<std::pair<int32_t, double>> filtered_survivors(const std::vector<Can
 
 double merged_lse(const std::vector<Candidates>& per_rank) {
   double m = kNegInfD;
-  for (const auto& c : per_rank) m = std::max(m, c.lse);
+  for (const auto& c : per_rank) {
+    if (c.lse == Candidates::kLseNotComputed) return std::numeric_limits<double>::quiet_NaN();
+    m = std::max(m, c.lse);
+  }
   if (m == kNegInfD) return m;
   double s = 0.0;
   for (const auto& c : per_rank)

@@ -145,6 +145,7 @@ void Scheduler::emit(Sequence& s, int n, std::vector<int32_t> draft, std::vector
     ns.block_table = kv_.table(s.wire_id).blocks;
     if (s.need_history) ns.history.assign(s.tokens.begin(), first);
     ns.n_top = static_cast<uint8_t>(s.n_top);
+    ns.logprobs = s.logprobs;
     ns.sampling = s.sampling;
     p.msg.new_seqs.push_back(std::move(ns));
     s.on_ranks = true;

@@ -27,6 +27,7 @@ struct RankSeq {
   int32_t last_step_tokens = 0;      // tokens the latest step computed (the most a next step may take back)
   int32_t n_prompt = 0;              // positions >= n_prompt are generated tokens
   int n_top = 0;                     // top alternatives kept for logprobs
+  bool logprobs = false;             // every row's lse is computed (NewSeq::logprobs)
   SamplingParams sampling;
   bool penalties = false;            // counts are kept only when a penalty is active
   TokenCounts counts;                // tokens at positions < n_computed (prompt vs generated)

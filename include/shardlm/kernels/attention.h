@@ -9,8 +9,8 @@
 namespace shardlm {
 
 // One layer of one rank's KV pool: k and v are n_blocks blocks of kv_block_layout()
-// bytes each: elements [block_size, n_kv, head_dim] of dtype (F32, F16, BF16, or the
-// one-byte F8_E4M3 / I8 followed by f16 scales [block_size, n_kv]; kernels/kv-quant.h).
+// bytes each: elements [n_kv, block_size, head_dim] of dtype (F32, F16, BF16, or the
+// one-byte F8_E4M3 / I8 followed by f16 scales [n_kv, block_size]; kernels/kv-quant.h).
 // Values are rounded / quantized when written and read back as f32.
 struct KvLayerView {
   void* k = nullptr;

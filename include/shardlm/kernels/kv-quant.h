@@ -19,10 +19,13 @@
 
 namespace shardlm {
 
-// One block of one layer's K (and, the same, V) on one rank:
-//   [0, data bytes)          elements [block_size, n_kv, head_dim]
-//   [scale_offset, +2·bs·n_kv) f16 scales [block_size, n_kv] (quantized formats only)
-// Blocks follow each other block_bytes apart.
+// One block of one layer's K (and, the same, V) on one rank, head-major:
+//   [0, data bytes)          elements [n_kv, block_size, head_dim]
+//   [scale_offset, +2·bs·n_kv) f16 scales [n_kv, block_size] (quantized formats only)
+// Blocks follow each other block_bytes apart. Head-major, because attention reads one
+// KV head's positions of a block at a time: they are one contiguous run (block_size ×
+// head_dim elements) that the hardware prefetcher follows, where a position-major block
+// put each head's rows n_kv rows apart.
 struct KvBlockLayout {
   size_t elem_bytes = 0;    // 4 F32, 2 F16/BF16, 1 F8_E4M3/I8
   size_t scale_offset = 0;  // 0 when the format has no scales

@@ -7,7 +7,7 @@
 // "<name>.tmp" and renamed, so a reader sees a whole file or none.
 //
 // File := Header Payload
-//   Header  := u64 magic "SLMKVB01"  u32 version(=1)  u32 header_bytes
+//   Header  := u64 magic "SLMKVB01"  u32 version(=2)  u32 header_bytes
 //              u64 fingerprint  u32 tp  u32 rank  u32 dtype  u32 block_size
 //              u32 n_layer  u32 n_kv_local  u32 head_dim  u32 n_tokens
 //              u64 hash  u64 parent  u64 payload_bytes  u64 payload_checksum

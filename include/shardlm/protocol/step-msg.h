@@ -17,7 +17,7 @@
 //    row records carry their row's identity. 3: PROBE.
 //
 //   Message    := Header Payload
-//   Header     := u32 magic "SLMW"  u16 version(=7)  u16 kind  u64 payload_bytes    (16 bytes)
+//   Header     := u32 magic "SLMW"  u16 version(=9)  u16 kind  u64 payload_bytes    (16 bytes)
 //   kind       := 1 STEP | 2 LOAD | 3 UNLOAD | 4 PING | 5 SHUTDOWN | 6 PROBE
 //   The header is broadcast first, then the payload (payload_bytes <= 2^31), each with
 //   a deadline.
@@ -30,7 +30,7 @@
 //                   u32 n_kv_ops   × KvOp       KV block operations, applied before the forward, in order
 //                   u32 n_masks    × RowMask    allowed tokens of the constrained rows, rows ascending
 //   NewSeq     := u64 seq_id  u32 start_pos  u32 n_prompt  Ints tokens  Ints block_table
-//                 Ints history  u8 n_top  Sampling
+//                 Ints history  u8 n_top  u8 logprobs(0|1)  Sampling
 //   RunningSeq := u64 seq_id  u32 start_pos  Ints tokens  Ints new_blocks
 //   LogitRow   := u64 seq_id  u32 pos  Ints probe      probe: at most Candidates::kMaxProbe
 //                 distinct token ids (the proposal's support for position pos + 1)
@@ -82,7 +82,7 @@
 namespace shardlm {
 
 constexpr uint32_t kWireMagic = 0x574D4C53;  // "SLMW" (little-endian bytes 'S' 'L' 'M' 'W')
-constexpr uint16_t kWireVersion = 8;
+constexpr uint16_t kWireVersion = 9;
 
 enum class MsgKind : uint16_t {
   STEP = 1,      // payload StepMsg: one batch to compute
@@ -114,6 +114,8 @@ struct NewSeq {
   std::vector<int32_t> history;       // token ids at positions < start_pos; sent only when a penalty
                                       //   is active (then exactly start_pos of them), else empty
   uint8_t n_top = 0;                  // top alternatives each rank keeps per row, for logprobs (0..20)
+  bool logprobs = false;              // the request reports logprobs: every row's slice log-sum-exp is
+                                      //   computed (else only where sampling needs it; candidates.h)
   SamplingParams sampling;            // how this sequence's rows are reduced (validated by rank 0)
 };
 

@@ -46,6 +46,9 @@ struct Candidates {
   int32_t k = 0;                // capacity this rank used (1, or min(top_k, K) / K); top.size() <= k
   float temperature = 1.0f;     // T of lse and keys (1 for greedy)
   float max_logit = kNegInf;    // largest finite logit of the slice
+  // lse of a row whose probabilities nobody reads (reduce_slice's need_lse): merged_lse()
+  // and the logprobs derived from it are then NaN.
+  static constexpr double kLseNotComputed = std::numeric_limits<double>::infinity();
   double lse = -std::numeric_limits<double>::infinity();  // log sum exp(logit / T) over the slice
   // gumbel mode only: the slice's winner (global token id, its logit, logit/T + noise); -1 if none.
   int32_t sample_token = -1;
@@ -81,7 +84,12 @@ struct Candidates {
 // their own k.
 // probe: the row's probe tokens (global ids, at most kMaxProbe, distinct; null or empty
 // for none).
+// need_lse: false when nothing will read the row's probabilities (no logprobs asked
+// for): greedy and gumbel rows without probes then skip the log-sum-exp pass over the
+// slice and leave lse = kLseNotComputed; filtered rows (top-p normalizes with it) and
+// probed rows (sampled verification) always compute it. The chosen token is the same.
 Candidates reduce_slice(const float* logits, int32_t v0, int32_t n, const SamplingParams& p, uint64_t seq_stream,
-                        uint64_t step_counter, int K, int n_top = 0, const std::vector<int32_t>* probe = nullptr);
+                        uint64_t step_counter, int K, int n_top = 0, const std::vector<int32_t>* probe = nullptr,
+                        bool need_lse = true);
 
 }  // namespace shardlm

@@ -50,7 +50,8 @@ int32_t merge_and_sample(const std::vector<Candidates>& per_rank, const Sampling
 std::vector<std::pair<int32_t, double>> filtered_survivors(const std::vector<Candidates>& per_rank,
                                                            const SamplingParams& p);
 
-// log Z = log sum exp(logit / T) over the whole vocabulary (logsumexp of the slices' lse).
+// log Z = log sum exp(logit / T) over the whole vocabulary (logsumexp of the slices' lse);
+// NaN when a slice did not compute its lse (Candidates::kLseNotComputed).
 double merged_lse(const std::vector<Candidates>& per_rank);
 
 // The global n most likely tokens as (token id, log softmax(logits / T)), most likely

@@ -26,6 +26,7 @@ struct Sequence {
   int max_tokens = 16;               // generated tokens allowed
   SamplingParams sampling;
   int n_top = 0;                     // top alternatives wanted per token (logprobs), 0..20
+  bool logprobs = false;             // each token's logprob is reported (the ranks then compute every row's lse)
   bool need_history = false;         // penalties: ranks need every token (set by the engine)
   std::string session;               // sticky session id ("" = none): its blocks are pinned when it ends
   // Speculative tokens proposed to follow `tokens` (set by the engine before schedule();
