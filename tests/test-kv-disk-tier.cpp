@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -112,6 +113,19 @@ TEST(KvDiskFile, RoundTripAndEveryDefectIsNamed) {
   }
   EXPECT_EQ(read_block_file((d.p / "missing.kvb").string(), l, k, got.data(), got.size(), why),
             BlockFileError::not_found);
+  // A file of an older build (version 1: position-major blocks) is foreign, never read.
+  {
+    auto old = bytes;
+    uint32_t version = 0;
+    std::memcpy(&version, old.data() + 8, 4);
+    ASSERT_EQ(version, 2u) << "the version field follows the magic";
+    version = 1;
+    std::memcpy(old.data() + 8, &version, 4);
+    std::ofstream(path, std::ios::binary | std::ios::trunc)
+        .write(reinterpret_cast<const char*>(old.data()), static_cast<std::streamsize>(old.size()));
+    EXPECT_EQ(read_block_file(path, l, k, got.data(), got.size(), why), BlockFileError::foreign);
+    EXPECT_NE(why.find("version 1"), std::string::npos) << why;
+  }
 }
 
 TEST(KvDiskStore, OffloadRestoreAndRebuildByScan) {
