@@ -15,18 +15,11 @@
 #include "shardlm/kernels/gemm-int8.h"
 #include "shardlm/kernels/matmul.h"
 #include "shardlm/kernels/quant.h"
+#include "randn.h"
 
 using namespace shardlm;
 
 namespace {
-
-std::vector<float> randn(size_t n, uint32_t seed) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d(0, 1);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(g);
-  return v;
-}
 
 struct Weight {
   std::vector<uint8_t> bytes;

@@ -17,18 +17,11 @@
 #include "shardlm/kernels/gemm-float.h"
 #include "shardlm/kernels/matmul.h"
 #include "shardlm/kernels/quant.h"
+#include "randn.h"
 
 using namespace shardlm;
 
 namespace {
-
-std::vector<float> randn(size_t n, uint32_t seed) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d(0, 1);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(g);
-  return v;
-}
 
 // The documented math of one output, in scalar code.
 float emulate(const float* w, const float* x, int64_t cols) {

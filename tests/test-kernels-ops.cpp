@@ -16,16 +16,9 @@
 #include "shardlm/kernels/matmul.h"
 #include "shardlm/kernels/ops.h"
 #include "shardlm/kernels/quant.h"
+#include "randn.h"
 
 using namespace shardlm;
-
-static std::vector<float> randn(size_t n, uint32_t seed) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d(0, 1);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(g);
-  return v;
-}
 
 // The speed paths (GEMMs at their step sizes) are what these tests check: batch
 // invariance off (test-kernels-batch-invariance checks the default mode).
