@@ -18,10 +18,9 @@ namespace {
 
 // The engine thread's current wait on the other ranks, when it has lasted a while.
 json waiting_json() {
-  std::string what;
-  const double s = Comm::current_wait_s(&what);
-  if (s <= 0) return nullptr;
-  return {{"seconds", s}, {"operation", what}};
+  const auto w = Comm::current_wait();
+  if (!w || w->waited_s <= 0) return nullptr;
+  return {{"seconds", w->waited_s}, {"operation", w->what}};
 }
 
 // The response cache's counters; the snapshot's model generation empties it first when
@@ -228,8 +227,8 @@ void add_ops_routes(HttpServer& server, ServeContext& ctx) {
     const bool stopping = c->engine->stopping();
     // Rank 0 stuck on the other ranks (a lost host, a frozen rank) is not healthy even
     // before the heartbeat timeout ends the job.
-    std::string what;
-    const double wait_s = Comm::current_wait_s(&what);
+    const auto wait = Comm::current_wait();
+    const double wait_s = wait ? wait->waited_s : 0;
     const bool stalled = wait_s > c->stall_report_s && s.state == ModelState::ready;
     const bool ok = (s.state == ModelState::ready || idle) && !stopping && !stalled;
     json body{{"status", stopping  ? "stopping"
@@ -240,7 +239,7 @@ void add_ops_routes(HttpServer& server, ServeContext& ctx) {
               {"model_loaded", s.state == ModelState::ready},
               {"response_cache", response_cache_json(*c, s)}};
     if (stalled)
-      body["reason"] = fmt::format("rank 0 has waited {:.0f} s for the other ranks ({})", wait_s, what);
+      body["reason"] = fmt::format("rank 0 has waited {:.0f} s for the other ranks ({})", wait_s, wait ? wait->what : "");
     sink->send_json(ok ? 200 : 503, body.dump(), ok ? HttpHeaders{} : HttpHeaders{{"Retry-After", "1"}});
   });
   server.route("GET", "/admin/health", [c](const HttpRequest&, std::shared_ptr<ResponseSink> sink) {

@@ -113,17 +113,17 @@ void ticker() {
       // that another rank's timeout started only names its consequence. Not where this
       // process was stopped during the wait (SIGSTOP): then it is the fault itself.
       bool first = false;
-      auto o = Comm::overdue_wait();
-      if (o && g_resumed_ns.load() >= t - static_cast<int64_t>(o->waited_s * 1e9)) o.reset();
-      if (o) {
-        first = exit_audit(o->cause, fmt::format("{} TIMED OUT after {:.0f} s (seen {:.1f} s into the wait, at mpirun's "
+      const auto w = Comm::current_wait();
+      const bool overdue =
+          w && w->overdue() && g_resumed_ns.load() < t - static_cast<int64_t>(w->waited_s * 1e9);
+      if (overdue) {
+        first = exit_audit(w->cause, fmt::format("{} TIMED OUT after {:.0f} s (seen {:.1f} s into the wait, at mpirun's "
                                                  "teardown; a peer rank died, hung or lost its network)",
-                                                 o->what, o->timeout_s, o->waited_s));
+                                                 w->what, w->timeout_s, w->waited_s));
       } else {
-        std::string what;
-        const double waited = Comm::current_wait_s(&what);
         std::string detail = "the stop did not finish before mpirun's SIGKILL";
-        if (waited > 0) detail += fmt::format(" (waiting {:.1f} s for the other ranks: {})", waited, what);
+        if (w && w->waited_s > 0)
+          detail += fmt::format(" (waiting {:.1f} s for the other ranks: {})", w->waited_s, w->what);
         first = exit_audit("mpirun_teardown", detail);
       }
       _exit(first ? 128 + SIGTERM : 0);

@@ -251,23 +251,12 @@ void Comm::gather(const void* send, int64_t bytes, void* recv, int root, double 
   wait_deadline(reqs.data(), static_cast<int>(reqs.size()), timeout_s, what, timeout_cause, peers.data());
 }
 
-double Comm::current_wait_s(std::string* what) {
-  const int64_t start = g_wait_start_ns.load(std::memory_order_relaxed);
-  if (start == 0) return 0;
-  if (what) {
-    std::lock_guard<std::mutex> lk(g_wait_mu);
-    *what = g_wait_what;
-  }
-  return std::max(0.0, static_cast<double>(Clock::now().time_since_epoch().count() - start) * 1e-9);
-}
-
-std::optional<Comm::OverdueWait> Comm::overdue_wait() {
+std::optional<Comm::CurrentWait> Comm::current_wait() {
   std::lock_guard<std::mutex> lk(g_wait_mu);  // a wait publishes its start and fields under it
   const int64_t start = g_wait_start_ns.load(std::memory_order_relaxed);
   if (start == 0) return std::nullopt;
-  const double waited = static_cast<double>(Clock::now().time_since_epoch().count() - start) * 1e-9;
-  if (waited <= g_wait_timeout_s) return std::nullopt;
-  return OverdueWait{g_wait_what, g_wait_cause, g_wait_timeout_s, waited};
+  const double waited = std::max(0.0, static_cast<double>(Clock::now().time_since_epoch().count() - start) * 1e-9);
+  return CurrentWait{g_wait_what, g_wait_cause, g_wait_timeout_s, waited};
 }
 
 double Comm::collective_seconds() { return g_coll_s; }

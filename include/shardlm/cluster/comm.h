@@ -46,17 +46,16 @@ class Comm {
   static void gather(const void* send, int64_t bytes, void* recv, int root, double timeout_s, const char* what,
                      const char* timeout_cause = "collective_timeout");
 
-  // Any thread: how long the engine thread has been waiting in the current collective
-  // (0 when it is not waiting, or only for a few milliseconds) and, in *what, for what.
-  static double current_wait_s(std::string* what = nullptr);
-  // Any thread: the current wait when it has passed its deadline but the engine thread
-  // has not yet noticed (a starved process polls late): its name, the timeout cause it
-  // would end with (e.g. "collective_timeout"), its limit and how long it has lasted.
-  struct OverdueWait {
+  // Any thread: the engine thread's current wait on the other ranks (none when it is not
+  // waiting): what for, the timeout cause it would end with (e.g. "collective_timeout"),
+  // its limit and how long it has lasted. overdue(): past its deadline, which the engine
+  // thread has not noticed yet (a starved process polls late).
+  struct CurrentWait {
     std::string what, cause;
     double timeout_s = 0, waited_s = 0;
+    bool overdue() const { return waited_s > timeout_s; }
   };
-  static std::optional<OverdueWait> overdue_wait();
+  static std::optional<CurrentWait> current_wait();
 
   // Seconds spent waiting in collectives since the last reset (this rank).
   static double collective_seconds();
