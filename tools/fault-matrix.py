@@ -24,8 +24,9 @@ leaves the clients a path to it, as on a machine with a service and a cluster ne
 
 Faults: kill9 (SIGKILL), sigstop (SIGSTOP; SIGCONT at the end of the cell), cut (the
 host's cluster link down for the rest of the cell), cut_restore (down for --cut-s, then
-up), slow (netem delay and loss on the host's link, when the kernel has sch_netem;
-else every slow cell says "n/a" with the reason).
+up), slow (for --cut-s: netem delay and loss on the host's link where the kernel has
+sch_netem, else a tbf rate limit of 128 kbit/s with a 200 ms queue; with neither, every
+slow cell says "n/a" with the reason).
 Targets: rank0, worker. Phases: idle, loading (POST /admin/load of the same model,
 slowed by --test-load-delay-ms), prefill (a request whose prompt step every rank
 pauses in, --test-prefill-delay-ms), decode (long greedy streams), draining (SIGTERM to
@@ -68,6 +69,10 @@ REDUCED = [("kill9", "worker", "decode"), ("kill9", "rank0", "idle"), ("sigstop"
            ("cut", "worker", "decode"), ("cut", "rank0", "idle"), ("cut_restore", "worker", "decode"),
            ("slow", "worker", "decode")]
 PROMPT = "Once upon a time"
+# The slow link's qdisc, the first the kernel has: netem (200 +- 50 ms delay, 5 % loss),
+# else tbf (128 kbit/s, a queue of 200 ms, drops past it: a quarter of what decode sends).
+SLOW_QDISCS = [("netem", ["netem", "delay", "200ms", "50ms", "loss", "5%"]),
+               ("tbf", ["tbf", "rate", "128kbit", "burst", "4kb", "latency", "200ms"])]
 HB, PING, FLOOR, SLACK = 5.0, 0.5, 6.0, 10.0
 # A cut that is restored (cut_restore, slow) must heal, so its timeouts leave room for the
 # cut, TCP's retransmission backoff after it (up to about the cut again) and a loaded
@@ -152,7 +157,8 @@ class Cluster:
             f.write("".join(f"{h} slots=1\n" for h in HOSTS))
         self.orte_tmp = os.path.join(tmp, "orte")
         os.makedirs(self.orte_tmp, exist_ok=True)
-        self.netem = None
+        self.netem = None  # why there is no slow link, or None
+        self.slow_kind = None  # the SLOW_QDISCS entry the slow cells use
 
     def up(self):
         """Namespace hosts on a bridge, as ../shared/tools/netns/netns-hosts.sh makes them
@@ -181,13 +187,23 @@ class Cluster:
                 self.down()
                 return f"cannot create namespace hosts: {' '.join(cmd)}: {r.stderr.strip()}"
         self.set_hosts(True)
-        # Does the kernel have netem (slow link)?
-        r = sh(["ip", "netns", "exec", HOSTS[1], "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"])
-        if r.returncode == 0:
-            sh(["ip", "netns", "exec", HOSTS[1], "tc", "qdisc", "del", "dev", "lo", "root"])
+        # Which qdisc makes the slow link: netem (delay, jitter, random loss) where the
+        # kernel has it, else tbf (a 128 kbit/s link whose queue holds 200 ms: the
+        # delay of a congested link, and drops once it is full), else none.
+        self.netem = None
+        self.slow_kind = None
+        for kind, args in SLOW_QDISCS:
+            r = sh(["ip", "netns", "exec", HOSTS[1], "tc", "qdisc", "add", "dev", "lo", "root", *args])
+            if r.returncode == 0:
+                sh(["ip", "netns", "exec", HOSTS[1], "tc", "qdisc", "del", "dev", "lo", "root"])
+                self.slow_kind = kind
+                break
+            if kind == "netem":
+                self.netem = f"sch_netem is not in this kernel ({os.uname().release}): tc says {r.stderr.strip()!r}"
+        if self.slow_kind == "tbf":
             self.netem = None
-        else:
-            self.netem = f"sch_netem is not in this kernel ({os.uname().release}): tc says {r.stderr.strip()!r}"
+        elif self.slow_kind is None:
+            self.netem = (self.netem or "") + "; sch_tbf is not either"
         return None
 
     def set_hosts(self, on):
@@ -225,12 +241,20 @@ class Cluster:
         ns = HOSTS[0] if target == "rank0" else HOSTS[1]
         peer = dev.replace("shfm-v", "shfm-p")
         if on:
-            sh(["tc", "qdisc", "add", "dev", dev, "root", "netem", "delay", "200ms", "50ms", "loss", "5%"])
-            sh(["ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", peer, "root", "netem", "delay", "200ms", "50ms",
-                "loss", "5%"])
+            args = dict(SLOW_QDISCS)[self.slow_kind]
+            sh(["tc", "qdisc", "add", "dev", dev, "root", *args])
+            sh(["ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", peer, "root", *args])
         else:
+            # What the qdisc did while it was on (evidence that the fault landed): the
+            # "Sent ... (dropped D, overlimits O ...)" line of each direction.
+            stats = []
+            for cmd in (["tc", "-s", "qdisc", "show", "dev", dev], ["ip", "netns", "exec", ns, "tc", "-s", "qdisc", "show",
+                                                                      "dev", peer]):
+                out = sh(cmd).stdout
+                stats += [ln.strip() for ln in out.splitlines() if ln.strip().startswith("Sent")][:1]
             sh(["tc", "qdisc", "del", "dev", dev, "root"])
             sh(["ip", "netns", "exec", ns, "tc", "qdisc", "del", "dev", peer, "root"])
+            return stats
 
     def heal(self):
         """Links up and each host able to complete a TCP connection to the bridge again."""
@@ -442,6 +466,8 @@ def run_cell(cl, opt, fault, target, phase):
     if fault == "slow" and cl.netem:
         cell.update(status="n/a", reason=cl.netem)
         return cell
+    if fault == "slow":
+        cell["slow_qdisc"] = cl.slow_kind
     serve_args, env = [], {}
     if phase == "loading":
         # A load's deadline after its first layer is derived: max(k x the slowest layer,
@@ -551,7 +577,7 @@ def run_cell(cl, opt, fault, target, phase):
         restored = now()
     elif fault == "slow":
         time.sleep(opt.cut_s)
-        cl.slow(target, False)
+        cell["slow_stats"] = cl.slow(target, False)
         restored = now()
     # --- settle: every rank gone, or (restore / slow) the server answers again ---
     recovered = None
@@ -664,6 +690,8 @@ def matrix_md(cells, meta):
         notes = "; ".join(c.get("problems", []))
         if c.get("late_done_after_link_s") is not None:
             notes += ("; " if notes else "") + f"request sent during the cut done {c['late_done_after_link_s']} s after the link"
+        if c.get("slow_stats"):
+            notes += ("; " if notes else "") + f"{c.get('slow_qdisc')}: " + " / ".join(c["slow_stats"])[:160]
         if c.get("stop", {}).get("ended"):
             notes += ("; " if notes else "") + "stop_server.sh ended " + ", ".join(c["stop"]["ended"])[:120]
         if c.get("reason"):
@@ -730,6 +758,7 @@ def main():
         cl.down()
     meta = (f"{len(cells)} cells, 2 ranks on 2 namespace hosts, model {os.path.basename(opt.model)}, heartbeat {HB} s, "
             f"collective floor {FLOOR} s (restored cuts: {HEAL_HB} s and {HEAL_FLOOR} s), cut {opt.cut_s} s, "
+            f"slow link {cl.slow_kind or 'n/a'}, "
             f"{now() - t_start:.0f} s in all")
     md = matrix_md(cells, meta)
     with open(os.path.join(opt.out, "matrix.md"), "w") as fh:
