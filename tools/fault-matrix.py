@@ -30,8 +30,9 @@ slow cell says "n/a" with the reason).
 Targets: rank0, worker. Phases: idle, loading (POST /admin/load of the same model,
 slowed by --test-load-delay-ms), prefill (a request whose prompt step every rank
 pauses in, --test-prefill-delay-ms), decode (long greedy streams), draining (SIGTERM to
-rank 0 with streams running, every decode step slowed by --test-decode-delay-ms so that
-the drain is still on when the fault lands, then the fault).
+rank 0 with streams running, then the fault). In decode and draining cells every decode
+step pauses 20 ms (--test-decode-delay-ms), so that the streams, and the drain, are
+still on when the fault lands, however fast the machine.
 
 A cell passes when: 0 hung, 0 leftovers, an EXIT AUDIT on every rank not killed with -9,
 and either every rank exited within the bound (max(heartbeat, collective deadline) +
@@ -84,7 +85,7 @@ SIGKILL_S = 8
 EVAL_S = 8  # s, --load-timeout-floor-s of the loading cells
 PREFILL_DEADLINE = 8  # s, fixed, for the prefill cells (> the 3 s pause)
 WARM = 20  # requests before the fault: the collective deadline is derived after 16 measured steps
-DRAIN_STEP_MS = 20  # ms, --test-decode-delay-ms of the draining cells
+DECODE_STEP_MS = 20  # ms, --test-decode-delay-ms of the decode and draining cells
 
 
 def now():
@@ -478,10 +479,11 @@ def run_cell(cl, opt, fault, target, phase):
         # The pause is part of every measured prompt step: a derived deadline would grow
         # with it (as it should for a slow model), so these cells run with a fixed one.
         serve_args += ["--test-prefill-delay-ms", "3000", "--collective-timeout-s", str(PREFILL_DEADLINE)]
-    if phase == "draining":
-        # The drain must outlast the fault: every decode step pauses, so the two streams'
-        # 300 tokens take ~6 s (the server drains for up to --drain-timeout-s 20).
-        serve_args += ["--test-decode-delay-ms", str(DRAIN_STEP_MS)]
+    if phase in ("decode", "draining"):
+        # The phase must outlast the fault on any machine (stories260K decodes thousands of
+        # tokens a second): every decode step pauses, so a decode cell's 1000-token streams
+        # take ~20 s and a drain's 300-token streams ~6 s (within --drain-timeout-s 20).
+        serve_args += ["--test-decode-delay-ms", str(DECODE_STEP_MS)]
     heals = fault in ("cut_restore", "slow")
     hb, floor = (HEAL_HB, HEAL_FLOOR) if heals else (HB, FLOOR)
     if heals and phase == "prefill":
@@ -538,9 +540,9 @@ def run_cell(cl, opt, fault, target, phase):
         calls.append(c)
         time.sleep(1.0)  # inside the 3 s pause of the prompt step
     elif phase in ("decode", "draining"):
-        # A drain must end within --drain-timeout-s (20 s): 300 tokens x DRAIN_STEP_MS, ~6 s
-        # plus a cut's 2 s, leave room; a decode cell's streams outlast the whole cell.
-        body = long if phase == "decode" else dict(long, max_tokens=300)
+        # A drain must end within --drain-timeout-s (20 s): 300 tokens x DECODE_STEP_MS, ~6 s
+        # plus a cut's 2 s, leave room; a decode cell's 1000 tokens (~20 s) outlast the fault.
+        body = dict(long, max_tokens=1000 if phase == "decode" else 300)
         for _ in range(2):
             c = Call(srv, body, ctimeout, stream=True, what="stream")
             c.start()
