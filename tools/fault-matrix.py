@@ -158,8 +158,8 @@ class Cluster:
             f.write("".join(f"{h} slots=1\n" for h in HOSTS))
         self.orte_tmp = os.path.join(tmp, "orte")
         os.makedirs(self.orte_tmp, exist_ok=True)
-        self.netem = None  # why there is no slow link, or None
         self.slow_kind = None  # the SLOW_QDISCS entry the slow cells use
+        self.no_slow = None  # why there is none (the slow cells' "n/a" reason)
 
     def up(self):
         """Namespace hosts on a bridge, as ../shared/tools/netns/netns-hosts.sh makes them
@@ -191,20 +191,17 @@ class Cluster:
         # Which qdisc makes the slow link: netem (delay, jitter, random loss) where the
         # kernel has it, else tbf (a 128 kbit/s link whose queue holds 200 ms: the
         # delay of a congested link, and drops once it is full), else none.
-        self.netem = None
-        self.slow_kind = None
+        self.slow_kind, self.no_slow = None, None
+        missing = []
         for kind, args in SLOW_QDISCS:
             r = sh(["ip", "netns", "exec", HOSTS[1], "tc", "qdisc", "add", "dev", "lo", "root", *args])
             if r.returncode == 0:
                 sh(["ip", "netns", "exec", HOSTS[1], "tc", "qdisc", "del", "dev", "lo", "root"])
                 self.slow_kind = kind
                 break
-            if kind == "netem":
-                self.netem = f"sch_netem is not in this kernel ({os.uname().release}): tc says {r.stderr.strip()!r}"
-        if self.slow_kind == "tbf":
-            self.netem = None
-        elif self.slow_kind is None:
-            self.netem = (self.netem or "") + "; sch_tbf is not either"
+            missing.append(f"sch_{kind} ({r.stderr.strip()!r})")
+        if self.slow_kind is None:
+            self.no_slow = f"this kernel ({os.uname().release}) has none of " + ", ".join(missing)
         return None
 
     def set_hosts(self, on):
@@ -464,8 +461,8 @@ def wait_first(pred, limit, step=0.05):
 
 def run_cell(cl, opt, fault, target, phase):
     cell = {"fault": fault, "target": target, "phase": phase}
-    if fault == "slow" and cl.netem:
-        cell.update(status="n/a", reason=cl.netem)
+    if fault == "slow" and cl.no_slow:
+        cell.update(status="n/a", reason=cl.no_slow)
         return cell
     if fault == "slow":
         cell["slow_qdisc"] = cl.slow_kind
